@@ -1,0 +1,1 @@
+"""sim.api (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""Subcommands of ``kube-netsim``; one module each (see :mod:`sim.cli`)."""

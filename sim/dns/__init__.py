@@ -1,0 +1,1 @@
+"""sim.dns (see ARCHITECTURE.md)."""

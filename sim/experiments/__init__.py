@@ -1,0 +1,1 @@
+"""sim.experiments (see ARCHITECTURE.md)."""

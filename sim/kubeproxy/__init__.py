@@ -1,0 +1,1 @@
+"""sim.kubeproxy (see ARCHITECTURE.md)."""

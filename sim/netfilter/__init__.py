@@ -1,0 +1,1 @@
+"""sim.netfilter (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""sim.oracle (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""sim.world (see ARCHITECTURE.md)."""
