@@ -1,0 +1,1 @@
+"""sim.kubelet: what the kubelet gives a pod (service env vars, resolv.conf). See ARCHITECTURE.md."""
