@@ -17,7 +17,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules tests sim $(PYTEST_ARGS)
 
 kernel: $(STAMP)
 	$(BIN)/python -m pytest -q -m kernel $(PYTEST_ARGS)
