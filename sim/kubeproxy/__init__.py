@@ -1,1 +1,40 @@
-"""sim.kubeproxy (see ARCHITECTURE.md)."""
+"""kube-proxy's compilers: cluster state -> the rules kube-proxy writes on one node.
+
+Model
+    :func:`~sim.kubeproxy.iptables.compile_rules` reproduces the iptables proxier of current
+    upstream (``pkg/proxy/iptables/proxier.go`` ``syncProxyRules``): the filter + nat
+    ``iptables-restore`` payload of a full sync, with chain names hashed as upstream hashes
+    them (:mod:`sim.kubeproxy.hashing`), endpoints selected by ``CategorizeEndpoints``
+    (:mod:`sim.kubeproxy.endpoints`) and every feature of the proxier (ClusterIP, NodePort,
+    externalIPs, LoadBalancer VIPs and source ranges, both traffic policies, ClientIP affinity,
+    masquerade mark / cluster CIDR / masquerade-all, terminating fallback, large-cluster mode,
+    stale-chain deletion). Pure: no clock, RNG or I/O; services are visited in canonical order
+    so equal input gives byte-identical text.
+Scope and limitations
+    One sync's *full* payload: partial syncs (unchanged services omitted) are the sync loop's
+    business (``sim.world``). Topology hints are not modelled. Local-traffic detection supports
+    ``ClusterCIDR`` and ``NodeCIDR``. Whether nfacct counters exist is a parameter
+    (``nfacct``), not detected. Only the iptables mode is compiled (no nftables or IPVS).
+Validation
+    ``tests/kubeproxy/test_upstream_fixture.py`` compares our output, after upstream's own
+    ``sortIPTablesRules``, with upstream's expected dumps; property tests check structural
+    invariants and exact 1/n probabilities on generated clusters; the kernel test loads the
+    payload with the real ``iptables-restore`` in a network namespace and compares
+    ``iptables-save`` with our save rendering.
+"""
+
+from sim.kubeproxy.hashing import (
+    endpoint_chain_name,
+    external_chain_name,
+    firewall_chain_name,
+    is_service_chain_name,
+    local_chain_name,
+    service_chain_name,
+)
+from sim.kubeproxy.iptables import TableStats, bootstrap_payload, compile_rules, rule_stats
+
+__all__ = [
+    "TableStats", "bootstrap_payload", "compile_rules", "endpoint_chain_name",
+    "external_chain_name", "firewall_chain_name", "is_service_chain_name", "local_chain_name",
+    "rule_stats", "service_chain_name",
+]
