@@ -19,9 +19,10 @@ mode is always "" (every ready endpoint is usable), as upstream does when hints 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sim.model import ClusterState, Service, ServicePort, ServiceType, SessionAffinity, TrafficPolicy
-from sim.model.ip import join_host_port, normalise_ip, parse_cidr, parse_ip
+from sim.model.ip import normalise_ip, parse_cidr, parse_ip
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +76,12 @@ class ServicePortInfo:
         return (f"{self.namespace}/{self.name}", self.port_name, self.protocol)
 
 
-@dataclass(frozen=True, slots=True)
-class EndpointInfo:
-    """``BaseEndpointInfo``: one endpoint of one service port as seen from one node."""
+class EndpointInfo(NamedTuple):
+    """``BaseEndpointInfo``: one endpoint of one service port as seen from one node.
+
+    A named tuple rather than a frozen dataclass: a 100,000-endpoint cluster builds one per
+    endpoint per sync, and tuple construction is several times cheaper.
+    """
 
     ip: str
     port: int
@@ -199,22 +203,25 @@ def endpoints_by_port(
                 continue
             key = (sl.namespace, sl.service_name, ep_port.name, ep_port.protocol.lower)
             bucket = grouped.setdefault(key, {})
+            port_no = ep_port.port
             for ep in sl.endpoints:
                 if not ep.addresses:
                     continue
                 ip = ep.addresses[0]
-                text = join_host_port(ip, ep_port.port)
-                terminating = ep.is_terminating
-                if text in bucket and terminating:
+                # net.JoinHostPort, inlined: this loop runs once per endpoint per sync
+                text = f"[{ip}]:{port_no}" if ":" in ip else f"{ip}:{port_no}"
+                terminating = bool(ep.terminating)
+                if terminating and text in bucket:
                     continue  # a non-terminating duplicate wins
+                ready, serving = ep.ready, ep.serving
                 bucket[text] = EndpointInfo(
-                    ip=ip,
-                    port=ep_port.port,
-                    endpoint=text,
-                    is_local=bool(ep.node_name) and ep.node_name == node_name,
-                    ready=ep.is_ready,
-                    serving=ep.is_serving,
-                    terminating=terminating,
+                    ip,
+                    port_no,
+                    text,
+                    bool(ep.node_name) and ep.node_name == node_name,
+                    ready is None or ready,
+                    serving is None or serving,
+                    terminating,
                 )
     # Byte-wise string order, as upstream sorts endpoint strings ("10.1.1.11:11" < "10.1.1.1:11").
     return {k: [v[s] for s in sorted(v)] for k, v in grouped.items()}

@@ -14,6 +14,7 @@ restore payload upstream (``EnsureRule`` on full syncs); :func:`bootstrap_payloa
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -204,6 +205,19 @@ def compile_rules(
     Payload
         ``*filter`` then ``*nat``, exactly as ``iptables-restore --noflush`` reads them.
     """
+    # The build allocates ~10 objects per endpoint that all survive until the payload is
+    # returned; generational GC passes over them cost ~20% of the run and reclaim nothing.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _compile(state, node_name, config, existing_nat_chains, ip_family, nfacct)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _compile(state: ClusterState, node_name: str, config: KubeProxyConfig | None,
+             existing_nat_chains: frozenset[str], ip_family: str, nfacct: bool) -> Payload:
     cfg = config if config is not None else state.kube_proxy
     is_v6 = ip_family == "IPv6"
     mark = cfg.masquerade_mark
