@@ -386,9 +386,13 @@ def parse_restore(text: str, source: str = "") -> SourcedPayload:
             cur = None
             continue
         if line.startswith(":"):
-            chains.append(_parse_chain_line(cur, line, source, lineno))
-            clines.append(lineno)
-            continue
+            decl = _parse_chain_line(cur, line, source, lineno)
+            if not cmds:
+                chains.append(decl)
+                clines.append(lineno)
+                continue
+            # A chain line after commands takes effect at its position (legacy semantics):
+            # keep it among the commands.
         cmds.append(line)
         cmdlines.append(lineno)
     if cur is not None:
@@ -546,6 +550,16 @@ def _apply_command(table: str, chains: dict[str, _WChain], text: str, lineno: in
         text, p, b = split
         if counters:
             packets, bytes_ = p, b
+    if text.startswith(":"):
+        decl = _parse_chain_line(table, text, source, lineno)
+        if decl.name in BUILTIN_CHAINS[table]:
+            if decl.policy != "-":
+                chains[decl.name].policy = decl.policy
+        elif decl.name in chains:
+            chains[decl.name].rules = []
+        else:
+            chains[decl.name] = _WChain(None, [])
+        return
     head, _, rest = text.partition(" ")
     cmd = _CMDS.get(head)
     if cmd is None:
