@@ -1,0 +1,188 @@
+"""Property tests of the iptables compiler over generated clusters (``strategies.clusters``).
+
+Each test states one invariant; the expected endpoint sets are re-derived here from the
+generated objects, not by calling the compiler's own ``categorize_endpoints``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from fractions import Fraction
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim.iptables import MAX_CHAIN_NAME
+from sim.kubeproxy.iptables import compile_rules
+from sim.model import ClusterState, ServiceType, SessionAffinity, TrafficPolicy
+from tests.kubeproxy import fixtures as fx
+from tests.kubeproxy import rulecheck as rc
+from tests.kubeproxy.strategies import NODE, clusters
+
+ROOTS = {
+    "filter": {"KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD", "KUBE-NODEPORTS",
+               "KUBE-PROXY-FIREWALL", "KUBE-FIREWALL"},
+    "nat": {"KUBE-SERVICES", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"},
+}
+
+
+def _views(state: ClusterState):
+    return rc.read(compile_rules(state, NODE))
+
+
+@given(clusters())
+def test_every_jump_and_append_targets_a_declared_chain(state):
+    """No rule jumps to, or is appended to, a chain the payload does not declare."""
+    for name, view in _views(state).items():
+        declared = set(view.chains) - view.deleted
+        for chain, toks in view.rules:
+            assert chain in declared, (name, chain)
+            t = rc.target(toks)
+            assert t is None or t in rc.STANDARD_TARGETS or t in declared, (name, chain, t)
+
+
+@given(clusters())
+def test_every_declared_chain_is_reachable_and_nonempty(state):
+    """Each per-service chain is reached from a fixed kube-proxy chain, and every jumped-to
+    chain has rules (upstream's checkIPTablesRuleJumps; KUBE-NODEPORTS may be empty)."""
+    for name, view in _views(state).items():
+        edges: dict[str, set[str]] = {}
+        for chain, toks in view.rules:
+            edges.setdefault(chain, set()).add(rc.target(toks))
+        seen, todo = set(), list(ROOTS[name])
+        while todo:
+            c = todo.pop()
+            if c in seen:
+                continue
+            seen.add(c)
+            todo.extend(t for t in edges.get(c, ()) if t)
+        live = set(view.chains) - view.deleted
+        assert live - seen == set(), (name, live - seen)
+        jumped = {t for ts in edges.values() for t in ts if t in live}
+        assert {c for c in jumped if c not in edges} <= {"KUBE-NODEPORTS"}
+
+
+@given(clusters())
+def test_chain_names_unique_and_short(state):
+    """Chain lines are unique per table and no name exceeds iptables' 28 characters."""
+    for view in _views(state).values():
+        assert len(view.chains) == len(set(view.chains))
+        assert all(len(c) <= MAX_CHAIN_NAME for c in view.chains)
+
+
+def _ready(e):
+    return e.ready is None or e.ready
+
+
+def _serving(e):
+    return e.serving is None or e.serving
+
+
+def _expected(state: ClusterState):
+    """Per service port: (service, port, usable cluster eps, usable local eps, has any)."""
+    slices = {(s.namespace, s.service_name): s for s in state.endpoint_slices}
+    for svc in state.services:
+        sl = slices.get((svc.namespace, svc.name))
+        for sp in svc.ports:
+            eps = []
+            if sl is not None:
+                for p in sl.ports:
+                    if p.name == sp.name and p.protocol == sp.protocol:
+                        eps = [(e, f"{e.addresses[0]}:{p.port}") for e in sl.endpoints]
+            usable = [s for e, s in eps if _ready(e)] or [s for e, s in eps if _serving(e) and e.terminating]
+            local = ([s for e, s in eps if _ready(e) and e.node_name == NODE]
+                     or [s for e, s in eps if _serving(e) and e.terminating and e.node_name == NODE])
+            has_any = any(_ready(e) or (_serving(e) and e.terminating) for e, _ in eps)
+            yield svc, sp, usable, local, has_any
+
+
+def _chain_for(view, svc, sp, kind: str) -> str | None:
+    """Which KUBE-SVC/KUBE-SVL chain the KUBE-SERVICES clusterIP rule or EXT chain uses."""
+    for toks in view.chain_rules("KUBE-SERVICES"):
+        if rc.opt(toks, "-d") == svc.cluster_ip and rc.opt(toks, "--dport") == str(sp.port) \
+                and rc.opt(toks, "-p") == sp.protocol.lower:
+            t = rc.target(toks)
+            return t if t.startswith(kind) else None
+    return None
+
+
+@given(clusters())
+def test_probabilities_give_each_usable_endpoint_one_nth(state):
+    """The statistic cascade of the clusterIP's chain reaches exactly the usable endpoints
+    (ready, else serving+terminating; local ones for internalTrafficPolicy Local), each with
+    probability 1/n up to the 10-decimal rounding of the emitted probabilities."""
+    nat = _views(state)["nat"]
+    for svc, sp, usable, local, has_any in _expected(state):
+        itp_local = svc.internal_traffic_policy == TrafficPolicy.LOCAL
+        want = local if itp_local else usable
+        chain = _chain_for(nat, svc, sp, "KUBE-SVL-" if itp_local else "KUBE-SVC-")
+        if not want:
+            assert chain is None
+            continue
+        dist = rc.dispatch_distribution(nat, chain)
+        got = {rc.sep_destination(nat, sep): p for sep, p in dist.items()}
+        assert sorted(got) == sorted(want)
+        n = len(want)
+        for p in got.values():
+            assert abs(p - Fraction(1, n)) <= Fraction(n, 10**10)
+
+
+@given(clusters())
+def test_reject_exactly_when_no_usable_endpoint(state):
+    """A filter REJECT for the cluster IP exists iff the service port has no ready and no
+    serving-terminating endpoint anywhere; then it has no nat rules either."""
+    views = _views(state)
+    for svc, sp, _usable, _local, has_any in _expected(state):
+        rejects = [t for t in views["filter"].chain_rules("KUBE-SERVICES")
+                   if rc.opt(t, "-d") == svc.cluster_ip and rc.opt(t, "--dport") == str(sp.port)
+                   and rc.target(t) == "REJECT"]
+        assert bool(rejects) == (not has_any)
+        if not has_any:
+            assert all(rc.opt(t, "-d") != svc.cluster_ip for t in views["nat"].chain_rules("KUBE-SERVICES"))
+
+
+@given(clusters(), st.randoms(use_true_random=False))
+def test_output_invariant_under_input_order(state, rnd: random.Random):
+    """Shuffling services, ports, slices, endpoints and nodes leaves the text byte-identical."""
+    def shuffled(xs):
+        xs = list(xs)
+        rnd.shuffle(xs)
+        return tuple(xs)
+    other = replace(
+        state,
+        nodes=shuffled(state.nodes),
+        services=shuffled(replace(s, ports=s.ports) for s in state.services),
+        endpoint_slices=shuffled(replace(sl, endpoints=shuffled(sl.endpoints)) for sl in state.endpoint_slices),
+    )
+    assert compile_rules(other, NODE).render() == compile_rules(state, NODE).render()
+
+
+@settings(max_examples=30)
+@given(st.integers(0, 12), st.integers(1, 12), st.integers(0, 5), st.booleans(), st.booleans())
+def test_rule_count_law_for_clusterip_services(s, e, s0, with_cidr, affinity):
+    """Closed form for S ClusterIP services of E ready endpoints plus S0 without endpoints:
+
+    nat = 5 + S * (1 + m + (3 + a) * E), where the 5 fixed rules are KUBE-POSTROUTING
+    (3), KUBE-MARK-MASQ (1) and the final KUBE-SERVICES -> KUBE-NODEPORTS rule; per service one
+    KUBE-SERVICES rule, m = 1 masquerade rule when a cluster CIDR is set, E dispatch rules, E
+    more (a = 1) with ClientIP affinity, and 2 rules per KUBE-SEP. With a CIDR and no affinity this is
+    upstream's pinned 5 + S * (2 + 3E). filter = 4 + S0 (KUBE-FIREWALL, three KUBE-FORWARD,
+    one REJECT per service without endpoints).
+    """
+    services, slices = [], []
+    for i in range(s + s0):
+        kw = {"session_affinity": SessionAffinity.CLIENT_IP, "affinity_timeout_s": 10800} if affinity else {}
+        services.append(fx.svc("ns", f"s{i:02d}", f"172.30.{i}.1", fx.port(80), type=ServiceType.CLUSTER_IP, **kw))
+        if i < s:
+            slices.append(fx.eps("ns", f"s{i:02d}", [fx.ep(f"10.{i}.0.{j + 1}") for j in range(e)]))
+    cfg = replace(fx.FAKE_PROXY_CONFIG, cluster_cidr="10.0.0.0/8" if with_cidr else "")
+    payload = compile_rules(fx.state(services, slices, cfg), fx.TEST_NODE)
+    m = 1 if with_cidr else 0
+    a = 1 if affinity else 0
+    nat = [ln for ln in payload.table("nat").lines if ln.startswith("-A ")]
+    filt = [ln for ln in payload.table("filter").lines if ln.startswith("-A ")]
+    assert len(nat) == 5 + s * (1 + m + (3 + a) * e)
+    if with_cidr and not affinity:
+        assert len(nat) == 5 + s * (2 + 3 * e)
+    assert len(filt) == 4 + s0
