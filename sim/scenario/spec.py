@@ -1,0 +1,459 @@
+"""The scenario file (``apiVersion: kube-netsim/v1``, ``kind: Scenario``): load and check it.
+
+:func:`load_scenario` reads a scenario and the manifest files it names, with YAML's safe loader
+only (the C loader when available), checks the file against the shipped JSON Schema
+(``sim/scenario/schema/scenario.schema.json``, the same file editors use), turns
+``spec.cluster`` and ``spec.kubeProxy`` into :class:`~sim.model.ClusterConfig` and
+:class:`~sim.model.KubeProxyConfig` (upstream KubeProxyConfiguration names and defaults), and
+keeps the Kubernetes manifests in apply order with the file and line each starts at. Errors
+name the file, the line and the field path; the YAML node tree is kept so an apiserver error
+deep inside a manifest (``spec.ports[0].nodePort``) points at its own line.
+
+``spec.network``, ``spec.traffic``, ``spec.events``, ``spec.expect`` and ``spec.dns`` are kept
+as plain data; :mod:`sim.scenario.sections` and the DNS layer check them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from sim.api.apiserver import ApiServer
+from sim.api.fielderrors import invalid, required, unknown_field
+from sim.model.cluster import ClusterState
+from sim.model.config import ClusterConfig, ConntrackConfig, KubeProxyConfig
+from sim.model.errors import FieldError, SimError, ValidationError
+from sim.model.frozen import FrozenDict
+
+SCHEMA_PATH = Path(__file__).with_name("schema") / "scenario.schema.json"
+API_VERSION = "kube-netsim/v1"
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_constructor = yaml.constructor.SafeConstructor()
+_STR_TAG = "tag:yaml.org,2002:str"
+_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[([^\]]*)\]")
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+Source = tuple[str, "int | None"]
+
+
+# ------------------------------------------------------------------ YAML with line numbers
+
+
+def read_documents(path: Path, display: str | None = None) -> list[tuple[Any, yaml.Node]]:
+    """Every document of a YAML (or JSON) file as ``(data, node)``; safe loading only.
+
+    Raises
+    ------
+    SimError
+        Missing or unreadable file, or malformed YAML (with line and column).
+    """
+    name = display or str(path)
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise SimError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise SimError(f"{name}: is a directory, not a file") from None
+    except OSError as exc:
+        raise SimError(f"{name}: cannot read: {exc.strerror}") from None
+    try:
+        nodes = [n for n in yaml.compose_all(text, Loader=_Loader) if n is not None]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
+        raise SimError(f"{where}: malformed YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise SimError(f"{name}: malformed YAML: {exc}") from None
+    out = []
+    for node in nodes:
+        try:
+            out.append((construct(node), node))
+        except yaml.constructor.ConstructorError as exc:
+            mark = exc.problem_mark
+            where = f"{name}:{mark.line + 1}" if mark else name
+            raise SimError(f"{where}: malformed YAML: {exc.problem}") from None
+    return out
+
+
+def construct(node: yaml.Node, _memo: dict[int, Any] | None = None) -> Any:
+    """Plain Python data from a composed node (what ``yaml.safe_load`` would give).
+
+    >>> construct(yaml.compose("a: [1, x, true]"))
+    {'a': [1, 'x', True]}
+    """
+    memo = {} if _memo is None else _memo
+    if isinstance(node, yaml.ScalarNode):
+        if node.tag == _STR_TAG:
+            return node.value
+        return _constructor.construct_object(node)
+    hit = memo.get(id(node))
+    if hit is not None:
+        return hit
+    if isinstance(node, yaml.SequenceNode):
+        seq: list[Any] = []
+        memo[id(node)] = seq
+        seq.extend(construct(n, memo) for n in node.value)
+        return seq
+    mapping: dict[Any, Any] = {}
+    memo[id(node)] = mapping
+    for k, v in node.value:
+        key = construct(k, memo)
+        if isinstance(key, list | dict):
+            raise yaml.constructor.ConstructorError(
+                None, None, "a mapping key must be a scalar", k.start_mark)
+        mapping[key] = construct(v, memo)
+    return mapping
+
+
+def line_of(node: yaml.Node | None, path: str) -> int | None:
+    """The 1-based line of ``path`` (``spec.ports[0].nodePort``) inside ``node``, or of the
+    deepest part of it that exists.
+
+    >>> n = yaml.compose("spec:\\n  ports:\\n  - port: 80\\n    nodePort: 80\\n")
+    >>> line_of(n, "spec.ports[0].nodePort"), line_of(n, "spec.missing")
+    (4, 1)
+    """
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for name, idx in _PATH_TOKEN.findall(path):
+        token = name or idx
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == token:
+                    line, node = k.start_mark.line + 1, v
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and token.isdigit() and int(token) < len(node.value):
+            node = node.value[int(token)]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+# ---------------------------------------------------------------------------- the scenario
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A loaded scenario. ``manifests`` are ``(manifest, (file, line))`` in apply order:
+    ``spec.objects`` first, then each file of ``spec.manifests`` in order."""
+
+    name: str
+    path: Path
+    seed: int
+    cluster: ClusterConfig
+    kube_proxy: KubeProxyConfig
+    manifests: tuple[tuple[dict, Source], ...]
+    # The run sections as written (empty mapping/list when absent): checked by
+    # sim.scenario.sections and sim.dns, not here.
+    network: dict = field(default_factory=dict)
+    traffic: dict = field(default_factory=dict)
+    events: list = field(default_factory=list)
+    expect: list = field(default_factory=list)
+    dns: dict = field(default_factory=dict)
+    sha256: str = ""
+    _nodes: tuple = field(default=(), compare=False, repr=False)
+
+    def api(self, seed: int | None = None) -> ApiServer:
+        """An :class:`ApiServer` with every manifest applied.
+
+        Raises
+        ------
+        ValidationError
+            At the first manifest the apiserver refuses, with file, line and field path.
+        """
+        api = ApiServer(self.cluster, self.kube_proxy, self.seed if seed is None else seed)
+        for i, (manifest, source) in enumerate(self.manifests):
+            try:
+                api.apply(manifest, source)
+            except ValidationError as exc:
+                raise ValidationError(self._locate(i, exc.errors)) from None
+        return api
+
+    def state(self, seed: int | None = None) -> ClusterState:
+        """The cluster state after applying every manifest."""
+        return self.api(seed).snapshot()
+
+    def check(self) -> tuple[list[FieldError], list[str]]:
+        """Apply every manifest, collecting every error (a refused object is skipped, as
+        ``kubectl apply`` carries on with the next) and every warning."""
+        api = ApiServer(self.cluster, self.kube_proxy, self.seed)
+        errors: list[FieldError] = []
+        for i, (manifest, source) in enumerate(self.manifests):
+            try:
+                api.apply(manifest, source)
+            except ValidationError as exc:
+                errors.extend(self._locate(i, exc.errors))
+        return errors, list(api.warnings)
+
+    def _locate(self, i: int, errors: list[FieldError]) -> list[FieldError]:
+        node = self._nodes[i] if i < len(self._nodes) else None
+        if node is None:
+            return errors
+        return [replace(e, line=line_of(node, e.field) or e.line) for e in errors]
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    """The shipped JSON Schema of the scenario format."""
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and check a scenario file and its manifest files.
+
+    Raises
+    ------
+    SimError
+        Missing file, malformed YAML, or a scenario that does not match the schema
+        (a :class:`ValidationError` listing every problem with its line).
+    """
+    path = Path(path)
+    docs = read_documents(path)
+    display = str(path)
+    if len(docs) != 1:
+        raise SimError(f"{display}: expected exactly one YAML document, found {len(docs)}")
+    data, root = docs[0]
+    if not isinstance(data, dict):
+        raise SimError(f"{display}:{root.start_mark.line + 1}: a scenario must be a mapping "
+                       "with apiVersion, kind, metadata and spec")
+    errors = _schema_errors(data, root, display)
+    if errors:
+        raise ValidationError(errors)
+    spec = data["spec"]
+    cluster = _cluster(spec.get("cluster") or {}, root, display)
+    kube_proxy = _kube_proxy(spec.get("kubeProxy") or {}, root, display)
+
+    manifests: list[tuple[dict, Source]] = []
+    nodes: list[yaml.Node] = []
+    digest = hashlib.sha256(path.read_bytes())
+    obj_nodes = _child(_child(root, "spec"), "objects")
+    for i, obj in enumerate(spec.get("objects") or []):
+        node = obj_nodes.value[i] if obj_nodes is not None else None
+        _add_manifest(obj, node, display, manifests, nodes)
+    for i, rel in enumerate(spec.get("manifests") or []):
+        mpath = (path.parent / rel)
+        shown = str(mpath) if not Path(rel).is_absolute() else rel
+        try:
+            mdocs = read_documents(mpath, shown)
+        except SimError as exc:
+            line = line_of(root, f"spec.manifests[{i}]")
+            raise SimError(f"{display}:{line}: spec.manifests[{i}]: {exc}") from None
+        digest.update(b"\x00" + rel.encode() + b"\x00" + mpath.read_bytes())
+        for obj, node in mdocs:
+            _add_manifest(obj, node, shown, manifests, nodes)
+
+    return Scenario(
+        name=data["metadata"]["name"],
+        path=path,
+        seed=int(spec.get("seed", 0)),
+        cluster=cluster,
+        kube_proxy=kube_proxy,
+        manifests=tuple(manifests),
+        network=spec.get("network") or {},
+        traffic=spec.get("traffic") or {},
+        events=spec.get("events") or [],
+        expect=spec.get("expect") or [],
+        dns=spec.get("dns") or {},
+        sha256=digest.hexdigest(),
+        _nodes=tuple(nodes),
+    )
+
+
+def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == key:
+                return v
+    return None
+
+
+def _add_manifest(obj: Any, node: yaml.Node | None, file: str,
+                  manifests: list[tuple[dict, Source]], nodes: list) -> None:
+    """Queue one manifest; a ``kind: List`` is expanded so each item keeps its own line."""
+    line = node.start_mark.line + 1 if node is not None else None
+    if not isinstance(obj, dict):
+        raise SimError(f"{file}:{line}: a manifest must be a mapping, not {type(obj).__name__}")
+    items_node = _child(node, "items")
+    if obj.get("kind") == "List" and isinstance(obj.get("items"), list) and items_node is not None:
+        for j, item in enumerate(obj["items"]):
+            _add_manifest(item, items_node.value[j], file, manifests, nodes)
+        return
+    manifests.append((obj, (file, line)))
+    nodes.append(node)
+
+
+def _schema_errors(data: dict, root: yaml.Node, file: str) -> list[FieldError]:
+    validator = jsonschema.Draft202012Validator(schema())
+    out: list[FieldError] = []
+    for err in sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
+        path = _json_path(err.absolute_path)
+        if err.validator == "additionalProperties":
+            allowed = set(err.schema.get("properties", {}))
+            for extra in sorted(k for k in err.instance if k not in allowed):
+                p = f"{path}.{extra}" if path else extra
+                out.append(replace(unknown_field(p), file=file, line=line_of(root, p)))
+            continue
+        if err.validator == "required":
+            missing = err.message.split("'")[1]
+            p = f"{path}.{missing}" if path else missing
+            out.append(replace(required(p), file=file, line=line_of(root, path)))
+            continue
+        out.append(FieldError(path, "Invalid value", err.message, file=file, line=line_of(root, path)))
+    return out
+
+
+def _json_path(parts) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _refuse(root: yaml.Node, file: str, path: str, value: object, detail: str) -> SimError:
+    return ValidationError([replace(invalid(path, value, detail), file=file, line=line_of(root, path))])
+
+
+def parse_duration(text: str) -> float:
+    """Go's ``time.ParseDuration`` (as ``metav1.Duration`` fields take it), in seconds.
+
+    >>> parse_duration("1m30s"), parse_duration("250ms"), parse_duration("0")
+    (90.0, 0.25, 0.0)
+    """
+    if text == "0":
+        return 0.0
+    pos, total = 0, 0.0
+    for m in _DURATION.finditer(text):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+        pos = m.end()
+    if pos != len(text) or not text:
+        raise ValueError(f"invalid duration {text!r}")
+    return total
+
+
+def _cluster(c: dict, root: yaml.Node, file: str) -> ClusterConfig:
+    base = "spec.cluster"
+    defaults = ClusterConfig()
+    cidrs: tuple[str, ...] = defaults.service_cidrs
+    if "serviceCIDR" in c:
+        raw = [s.strip() for s in str(c["serviceCIDR"]).split(",")]
+        nets = []
+        for s in raw:
+            try:
+                nets.append(ipaddress.ip_network(s, strict=False))
+            except ValueError:
+                raise _refuse(root, file, f"{base}.serviceCIDR", c["serviceCIDR"],
+                              "must be a CIDR, or two CIDRs of different families separated by a comma") from None
+        if len(nets) > 2 or (len(nets) == 2 and nets[0].version == nets[1].version):
+            raise _refuse(root, file, f"{base}.serviceCIDR", c["serviceCIDR"],
+                          "may hold at most one CIDR per IP family (as --service-cluster-ip-range)")
+        cidrs = tuple(str(n) for n in nets)
+    port_range = defaults.node_port_range
+    if "nodePortRange" in c:
+        port_range = _port_range(str(c["nodePortRange"]), root, file)
+    pool = tuple(c.get("loadBalancerPool") or defaults.load_balancer_pool)
+    for i, p in enumerate(pool):
+        try:
+            ipaddress.ip_network(p, strict=False)
+        except ValueError:
+            raise _refuse(root, file, f"{base}.loadBalancerPool[{i}]", p, "must be a CIDR") from None
+    dns_ip = c.get("dnsServiceIP") or ""
+    if dns_ip:
+        try:
+            ipaddress.ip_address(dns_ip)
+        except ValueError:
+            raise _refuse(root, file, f"{base}.dnsServiceIP", dns_ip, "must be an IP address") from None
+    return ClusterConfig(
+        service_cidrs=cidrs,
+        node_port_range=port_range,
+        cluster_domain=c.get("clusterDomain") or defaults.cluster_domain,
+        feature_gates=FrozenDict({k: ("true" if v else "false") for k, v in (c.get("featureGates") or {}).items()}),
+        load_balancer_pool=pool,
+        dns_service_ip=dns_ip,
+    )
+
+
+def _port_range(text: str, root: yaml.Node, file: str) -> tuple[int, int]:
+    """``utilnet.ParsePortRange``: ``base-max`` or ``base+size``, inclusive."""
+    m = re.fullmatch(r"\s*(\d+)\s*([-+])\s*(\d+)\s*", text)
+    if m:
+        low, op, other = int(m.group(1)), m.group(2), int(m.group(3))
+        high = other if op == "-" else low + other
+        if 0 < low <= high <= 65535:
+            return low, high
+    raise _refuse(root, file, "spec.cluster.nodePortRange", text,
+                  "must be a port range such as 30000-32767 (base-max or base+size, within 1-65535)")
+
+
+def _kube_proxy(k: dict, root: yaml.Node, file: str) -> KubeProxyConfig:
+    """KubeProxyConfiguration fields onto :class:`KubeProxyConfig` (upstream defaults for
+    everything not given, from ``pkg/proxy/apis/config/v1alpha1/defaults.go``)."""
+    d = KubeProxyConfig()
+    ipt = k.get("iptables") or {}
+    ct = k.get("conntrack") or {}
+    dc = d.conntrack
+
+    def dur(section: dict, name: str, path: str, default: float) -> float:
+        if section.get(name) in (None, ""):
+            return default
+        try:
+            return parse_duration(str(section[name]))
+        except ValueError:
+            raise _refuse(root, file, path, section[name],
+                          'must be a duration such as "1s", "250ms" or "1m0s"') from None
+
+    for i, cidr in enumerate(k.get("nodePortAddresses") or []):
+        if cidr == "primary":
+            continue
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise _refuse(root, file, f"spec.kubeProxy.nodePortAddresses[{i}]", cidr,
+                          'must be a CIDR or "primary"') from None
+    for part in filter(None, (s.strip() for s in (k.get("clusterCIDR") or "").split(","))):
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise _refuse(root, file, "spec.kubeProxy.clusterCIDR", k["clusterCIDR"],
+                          "must be a CIDR or a comma-separated pair") from None
+    # conntrack.udpTimeout / udpStreamTimeout of 0 mean "leave the kernel's value".
+    udp = dur(ct, "udpTimeout", "spec.kubeProxy.conntrack.udpTimeout", 0.0) or dc.udp_timeout_s
+    udp_stream = dur(ct, "udpStreamTimeout", "spec.kubeProxy.conntrack.udpStreamTimeout", 0.0) or dc.udp_stream_timeout_s
+    return KubeProxyConfig(
+        mode=k.get("mode") or d.mode,
+        cluster_cidr=k.get("clusterCIDR") or "",
+        node_port_addresses=tuple(k.get("nodePortAddresses") or ()),
+        masquerade_all=bool(ipt.get("masqueradeAll", d.masquerade_all)),
+        masquerade_bit=int(ipt["masqueradeBit"]) if ipt.get("masqueradeBit") is not None else d.masquerade_bit,
+        min_sync_period_s=dur(ipt, "minSyncPeriod", "spec.kubeProxy.iptables.minSyncPeriod", d.min_sync_period_s),
+        sync_period_s=dur(ipt, "syncPeriod", "spec.kubeProxy.iptables.syncPeriod", d.sync_period_s),
+        localhost_node_ports=bool(ipt.get("localhostNodePorts", d.localhost_node_ports)),
+        detect_local_mode=k.get("detectLocalMode") or d.detect_local_mode,
+        conntrack=ConntrackConfig(
+            max_per_core=int(ct.get("maxPerCore", dc.max_per_core)),
+            min=int(ct.get("min", dc.min)),
+            tcp_established_timeout_s=dur(ct, "tcpEstablishedTimeout", "spec.kubeProxy.conntrack.tcpEstablishedTimeout", dc.tcp_established_timeout_s),
+            tcp_close_wait_timeout_s=dur(ct, "tcpCloseWaitTimeout", "spec.kubeProxy.conntrack.tcpCloseWaitTimeout", dc.tcp_close_wait_timeout_s),
+            tcp_be_liberal=bool(ct.get("tcpBeLiberal", dc.tcp_be_liberal)),
+            udp_timeout_s=udp,
+            udp_stream_timeout_s=udp_stream,
+        ),
+        mark_format=k.get("markFormat") or d.mark_format,
+        masquerade_random_fully=bool(k.get("masqueradeRandomFully", d.masquerade_random_fully)),
+    )
