@@ -1,0 +1,446 @@
+"""The run sections of a scenario: ``spec.network``, ``spec.traffic``, ``spec.events``,
+``spec.expect``.
+
+The loader (``sim.scenario.spec``) keeps these sections as plain data; this module checks
+them and turns them into the world's parameters, flows, timed events and expectations.
+Every mistake is a :class:`~sim.model.errors.SimError` naming the file and the field path,
+for example ``scenario.yaml: spec.traffic.flows[2].rate: Invalid value: -1: must be > 0``.
+
+Field names are Kubernetes camelCase; times are seconds.
+
+``spec.network`` (all optional)
+    ``podLink`` / ``nodeLink`` / ``externalLink``: ``{latencySeconds, bandwidthBps}``;
+    ``externalHosts``: ``[{name, ip, listen: [{port, protocol}]}]``; ``routes``:
+    ``[{cidr, via: <node>}]`` (how outside traffic for externalIPs reaches a node);
+    ``controlPlane``: ``{watchDelaySeconds, endpointSliceDelaySeconds}``;
+    ``restoreBackend``: ``legacy`` or ``nft``.
+``spec.traffic``
+    ``durationSeconds`` (required when there are flows) and ``flows``: each
+    ``{name, from: {pod: ns/name | node: name | external: name}, to: {address: "ip:port"} |
+    {service: ns/name, port, via: clusterIP|nodePort|externalIP|loadBalancer, node},
+    protocol, rate, arrival: constant|poisson, start, stop, count, timeoutSeconds}``.
+    ``via: nodePort`` with ``node: "*"`` makes one flow per node, named ``<name>@<node>``.
+``spec.events``
+    ``[{at, action, ...}]`` with ``action`` one of :data:`EVENT_FIELDS`.
+``spec.expect``
+    ``[{type, name?, ...}]`` with ``type`` one of :data:`EXPECT_FIELDS`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from sim.model.errors import SimError
+from sim.world.params import (
+    ControlPlaneParams,
+    ExternalHost,
+    LinkParams,
+    NetworkParams,
+    Route,
+)
+from sim.world.events import EventSpec
+from sim.world.workload import AddressTarget, FlowSpec, ServiceTarget
+
+VIAS = ("clusterIP", "nodePort", "externalIP", "loadBalancer")
+OUTCOMES = {"reachable": "ok", "rejected": "refused", "dropped": "timeout"}
+
+EVENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "scale": ("kind", "name", "replicas"),
+    "deletePod": ("pod", "gracePeriodSeconds", "exitAfterSeconds"),
+    "crashPod": ("pod", "notReadyAfterSeconds", "restartAfterSeconds"),
+    "setPodReady": ("pod", "ready"),
+    "apply": ("manifest",),
+    "delete": ("kind", "name"),
+    "nodeDown": ("node",),
+    "nodeUp": ("node",),
+    "restartKubeProxy": ("node", "downSeconds", "flush"),
+    "flushConntrack": ("node",),
+}
+
+EXPECT_FIELDS: dict[str, tuple[str, ...]] = {
+    "reachable": ("flow", "atLeast", "selector", "window"),
+    "rejected": ("flow", "atLeast", "withinSeconds", "window"),
+    "dropped": ("flow", "atLeast", "window"),
+    "failures": ("flow", "atLeast", "atMost", "window"),
+    "spread": ("flow", "significance", "selector", "window"),
+    "affinity": ("flow", "timeoutSeconds", "minShare", "switchAfterTimeout", "window"),
+    "sourceSeen": ("flow", "seen", "atLeast", "window"),
+    "programmingLatency": ("p50", "p99", "node"),
+    "nodePortMatrix": ("flow", "expect"),
+}
+
+
+@dataclass(frozen=True)
+class ExpectSpec:
+    """One expectation: ``type``, a display name and its checked parameters."""
+
+    type: str
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything a run needs besides the cluster objects."""
+
+    network: NetworkParams
+    duration_s: float
+    flows: tuple[FlowSpec, ...]
+    events: tuple[EventSpec, ...]
+    expectations: tuple[ExpectSpec, ...]
+
+
+class _Checker:
+    """Builds SimErrors that name the file and field path."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def fail(self, path: str, kind: str, value: Any = None, detail: str = "") -> SimError:
+        where = f"{self.file}: " if self.file else ""
+        shown = f": {value!r}" if value is not None else ""
+        more = f": {detail}" if detail else ""
+        return SimError(f"{where}{path}: {kind}{shown}{more}")
+
+    def mapping(self, value: Any, path: str, allowed: tuple[str, ...]) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(path, "Invalid value", _short(value), "must be a mapping")
+        for key in value:
+            if key not in allowed:
+                raise self.fail(f"{path}.{key}", "Unsupported value", None,
+                                f"unknown field; supported: {', '.join(allowed)}")
+        return value
+
+    def seq(self, value: Any, path: str) -> list:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.fail(path, "Invalid value", _short(value), "must be a list")
+        return value
+
+    def number(self, m: dict, key: str, path: str, default: float | None = None, *,
+               minimum: float = 0.0, strict: bool = False, required: bool = False) -> float | None:
+        if key not in m or m[key] is None:
+            if required:
+                raise self.fail(f"{path}.{key}", "Required value")
+            return default
+        v = m[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise self.fail(f"{path}.{key}", "Invalid value", v, "must be a number")
+        if v < minimum or (strict and v == minimum):
+            rel = ">" if strict else ">="
+            raise self.fail(f"{path}.{key}", "Invalid value", v, f"must be {rel} {minimum:g}")
+        return float(v)
+
+    def fraction(self, m: dict, key: str, path: str, default: float) -> float:
+        v = self.number(m, key, path, default)
+        if v is not None and v > 1.0:
+            raise self.fail(f"{path}.{key}", "Invalid value", m[key], "must be a fraction in [0, 1]")
+        return float(v)
+
+    def string(self, m: dict, key: str, path: str, default: str | None = None, *,
+               choices: tuple[str, ...] = ()) -> str:
+        if key not in m or m[key] is None:
+            if default is None:
+                raise self.fail(f"{path}.{key}", "Required value")
+            return default
+        v = m[key]
+        if not isinstance(v, str) or not v:
+            raise self.fail(f"{path}.{key}", "Invalid value", v, "must be a non-empty string")
+        if choices and v not in choices:
+            raise self.fail(f"{path}.{key}", "Unsupported value", v,
+                            f"supported values: {', '.join(choices)}")
+        return v
+
+    def nsname(self, m: dict, key: str, path: str) -> tuple[str, str]:
+        v = self.string(m, key, path)
+        parts = v.split("/")
+        if len(parts) == 1:
+            return "default", v
+        if len(parts) != 2 or not all(parts):
+            raise self.fail(f"{path}.{key}", "Invalid value", v, "must be <namespace>/<name> or <name>")
+        return parts[0], parts[1]
+
+
+def _short(value: Any) -> Any:
+    text = repr(value)
+    return value if len(text) <= 60 else text[:57] + "..."
+
+
+def _ip(c: _Checker, value: Any, path: str) -> str:
+    try:
+        return str(ipaddress.ip_address(str(value)))
+    except ValueError:
+        raise c.fail(path, "Invalid value", value, "must be an IP address") from None
+
+
+def parse_network(raw: Any, file: str = "", path: str = "spec.network") -> NetworkParams:
+    """Check ``spec.network`` and return the world's :class:`NetworkParams`."""
+    c = _Checker(file)
+    m = c.mapping(raw, path, ("podLink", "nodeLink", "externalLink", "externalHosts", "routes",
+                              "controlPlane", "restoreBackend"))
+    base = NetworkParams()
+
+    def link(key: str, default: LinkParams) -> LinkParams:
+        lm = c.mapping(m.get(key), f"{path}.{key}", ("latencySeconds", "bandwidthBps"))
+        return LinkParams(c.number(lm, "latencySeconds", f"{path}.{key}", default.latency_s),
+                          c.number(lm, "bandwidthBps", f"{path}.{key}", default.bandwidth_bps,
+                                   strict=True))
+
+    hosts = []
+    names: set[str] = set()
+    for i, h in enumerate(c.seq(m.get("externalHosts"), f"{path}.externalHosts")):
+        hp = f"{path}.externalHosts[{i}]"
+        hm = c.mapping(h, hp, ("name", "ip", "listen"))
+        name = c.string(hm, "name", hp)
+        if name in names:
+            raise c.fail(f"{hp}.name", "Duplicate value", name)
+        names.add(name)
+        listen = []
+        for j, lst in enumerate(c.seq(hm.get("listen"), f"{hp}.listen")):
+            lp = f"{hp}.listen[{j}]"
+            lm = c.mapping(lst, lp, ("port", "protocol"))
+            port = int(c.number(lm, "port", lp, required=True, minimum=1))
+            proto = c.string(lm, "protocol", lp, "TCP", choices=("TCP", "UDP", "SCTP"))
+            listen.append((proto.lower(), port))
+        hosts.append(ExternalHost(name, _ip(c, hm.get("ip"), f"{hp}.ip"), tuple(listen)))
+    routes = []
+    for i, r in enumerate(c.seq(m.get("routes"), f"{path}.routes")):
+        rp = f"{path}.routes[{i}]"
+        rm = c.mapping(r, rp, ("cidr", "via"))
+        cidr = c.string(rm, "cidr", rp)
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise c.fail(f"{rp}.cidr", "Invalid value", cidr, "must be a CIDR") from None
+        routes.append(Route(cidr, c.string(rm, "via", rp)))
+    cpm = c.mapping(m.get("controlPlane"), f"{path}.controlPlane",
+                    ("watchDelaySeconds", "endpointSliceDelaySeconds"))
+    cp0 = ControlPlaneParams()
+    cp = ControlPlaneParams(
+        c.number(cpm, "watchDelaySeconds", f"{path}.controlPlane", cp0.watch_delay_s),
+        c.number(cpm, "endpointSliceDelaySeconds", f"{path}.controlPlane", cp0.endpointslice_delay_s))
+    backend = c.string(m, "restoreBackend", path, base.restore_backend, choices=("legacy", "nft"))
+    return NetworkParams(link("podLink", base.pod_link), link("nodeLink", base.node_link),
+                         link("externalLink", base.external_link), tuple(hosts), tuple(routes),
+                         cp, backend)
+
+
+def parse_traffic(raw: Any, node_names: tuple[str, ...], file: str = "",
+                  path: str = "spec.traffic") -> tuple[float, tuple[FlowSpec, ...]]:
+    """Check ``spec.traffic``; returns (duration, flows) with ``node: "*"`` expanded."""
+    c = _Checker(file)
+    if isinstance(raw, (list, tuple)) and len(raw) == 1 and isinstance(raw[0], dict):
+        raw = raw[0]  # the loader keeps a mapping section as a one-element tuple
+    if isinstance(raw, (list, tuple)) and not raw:
+        raw = None
+    m = c.mapping(raw, path, ("durationSeconds", "flows"))
+    flows_raw = c.seq(m.get("flows"), f"{path}.flows")
+    duration = c.number(m, "durationSeconds", path, None, strict=True, required=bool(flows_raw))
+    out: list[FlowSpec] = []
+    seen: set[str] = set()
+    for i, f in enumerate(flows_raw):
+        fp = f"{path}.flows[{i}]"
+        fm = c.mapping(f, fp, ("name", "from", "to", "protocol", "rate", "arrival", "start",
+                               "stop", "count", "timeoutSeconds"))
+        name = c.string(fm, "name", fp)
+        if name in seen:
+            raise c.fail(f"{fp}.name", "Duplicate value", name)
+        seen.add(name)
+        frm = c.mapping(fm.get("from"), f"{fp}.from", ("pod", "node", "external"))
+        if len(frm) != 1:
+            raise c.fail(f"{fp}.from", "Required value", None, "exactly one of pod, node, external")
+        kind = next(iter(frm))
+        if kind == "pod":
+            ns, pn = c.nsname(frm, "pod", f"{fp}.from")
+            client = f"{ns}/{pn}"
+        else:
+            client = c.string(frm, kind, f"{fp}.from")
+        to = c.mapping(fm.get("to"), f"{fp}.to", ("address", "service", "port", "via", "node"))
+        proto = c.string(fm, "protocol", fp, "TCP", choices=("TCP", "UDP")).lower()
+        common = dict(
+            proto=proto,
+            rate_per_s=c.number(fm, "rate", fp, 10.0, strict=True),
+            arrival=c.string(fm, "arrival", fp, "constant", choices=("constant", "poisson")),
+            start_s=c.number(fm, "start", fp, 0.0),
+            stop_s=c.number(fm, "stop", fp, float("inf")),
+            count=int(c.number(fm, "count", fp, None, minimum=1)) if fm.get("count") is not None else None,
+            connect_timeout_s=c.number(fm, "timeoutSeconds", fp, 1.0, strict=True),
+        )
+        if "address" in to:
+            addr = c.string(to, "address", f"{fp}.to")
+            host, _, port = addr.rpartition(":")
+            if not host or not port.isdigit():
+                raise c.fail(f"{fp}.to.address", "Invalid value", addr, "must be ip:port")
+            target = AddressTarget(_ip(c, host.strip("[]"), f"{fp}.to.address"), int(port))
+            out.append(FlowSpec(name, kind, client, target, **common))
+            continue
+        if "service" not in to:
+            raise c.fail(f"{fp}.to", "Required value", None, "address or service")
+        ns, sn = c.nsname(to, "service", f"{fp}.to")
+        if "port" not in to:
+            raise c.fail(f"{fp}.to.port", "Required value")
+        port = to["port"]
+        if not isinstance(port, (int, str)) or isinstance(port, bool):
+            raise c.fail(f"{fp}.to.port", "Invalid value", port, "a port number or name")
+        via = c.string(to, "via", f"{fp}.to", "clusterIP", choices=VIAS)
+        node = to.get("node", "")
+        if via == "nodePort":
+            node = c.string(to, "node", f"{fp}.to")
+            targets = node_names if node == "*" else (node,)
+            for n in targets:
+                if n not in node_names:
+                    raise c.fail(f"{fp}.to.node", "Not found", n, "no such node")
+                fname = f"{name}@{n}" if node == "*" else name
+                out.append(FlowSpec(fname, kind, client, ServiceTarget(ns, sn, port, via, n), **common))
+            continue
+        if node:
+            raise c.fail(f"{fp}.to.node", "Forbidden", node, "only with via: nodePort")
+        out.append(FlowSpec(name, kind, client, ServiceTarget(ns, sn, port, via), **common))
+    return (duration or 0.0), tuple(out)
+
+
+def parse_events(raw: Any, file: str = "", path: str = "spec.events") -> tuple[EventSpec, ...]:
+    """Check ``spec.events``; returns the events sorted by time (stable for equal times)."""
+    c = _Checker(file)
+    out = []
+    for i, e in enumerate(c.seq(raw, path)):
+        ep = f"{path}[{i}]"
+        if not isinstance(e, dict):
+            raise c.fail(ep, "Invalid value", _short(e), "must be a mapping")
+        action = c.string(e, "action", ep, choices=tuple(EVENT_FIELDS))
+        em = c.mapping(e, ep, ("at", "action") + EVENT_FIELDS[action])
+        at = c.number(em, "at", ep, required=True)
+        params: dict[str, Any] = {}
+        for key in EVENT_FIELDS[action]:
+            if key not in em:
+                continue
+            v = em[key]
+            if key in ("pod", "name"):
+                params[key] = "/".join(c.nsname(em, key, ep))
+            elif key in ("replicas",):
+                params[key] = int(c.number(em, key, ep))
+            elif key.endswith("Seconds"):
+                params[key] = c.number(em, key, ep)
+            elif key in ("ready", "flush"):
+                if not isinstance(v, bool):
+                    raise c.fail(f"{ep}.{key}", "Invalid value", v, "must be true or false")
+                params[key] = v
+            elif key == "manifest":
+                if not isinstance(v, dict):
+                    raise c.fail(f"{ep}.manifest", "Invalid value", _short(v), "must be a mapping")
+                params[key] = v
+            else:
+                params[key] = c.string(em, key, ep)
+        required = {"scale": ("kind", "name", "replicas"), "deletePod": ("pod",),
+                    "crashPod": ("pod",), "setPodReady": ("pod", "ready"), "apply": ("manifest",),
+                    "delete": ("kind", "name"), "nodeDown": ("node",), "nodeUp": ("node",)}
+        for key in required.get(action, ()):
+            if key not in params:
+                raise c.fail(f"{ep}.{key}", "Required value")
+        out.append(EventSpec(at, action, params, ep))
+    return tuple(sorted(out, key=lambda ev: ev.at_s))
+
+
+def parse_expect(raw: Any, flow_names: tuple[str, ...], file: str = "",
+                 path: str = "spec.expect") -> tuple[ExpectSpec, ...]:
+    """Check ``spec.expect`` against the known flow names."""
+    c = _Checker(file)
+    out = []
+    names: set[str] = set()
+    for i, e in enumerate(c.seq(raw, path)):
+        ep = f"{path}[{i}]"
+        if not isinstance(e, dict):
+            raise c.fail(ep, "Invalid value", _short(e), "must be a mapping")
+        typ = c.string(e, "type", ep, choices=tuple(EXPECT_FIELDS))
+        em = c.mapping(e, ep, ("type", "name") + EXPECT_FIELDS[typ])
+        p: dict[str, Any] = {}
+        if typ != "programmingLatency":
+            flow = c.string(em, "flow", ep)
+            known = flow in flow_names or (typ == "nodePortMatrix"
+                                           and any(f.startswith(flow + "@") for f in flow_names))
+            if not known:
+                raise c.fail(f"{ep}.flow", "Not found", flow, "no flow of that name in spec.traffic")
+            p["flow"] = flow
+        if "window" in em:
+            w = em["window"]
+            if (not isinstance(w, list) or len(w) != 2
+                    or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in w)
+                    or w[0] > w[1]):
+                raise c.fail(f"{ep}.window", "Invalid value", w, "must be [start, end] seconds")
+            p["window"] = (float(w[0]), float(w[1]))
+        if typ in ("reachable", "rejected", "dropped", "sourceSeen"):
+            p["atLeast"] = c.fraction(em, "atLeast", ep, 1.0)
+        if typ == "failures":
+            p["atLeast"] = int(c.number(em, "atLeast", ep, 0))
+            p["atMost"] = c.number(em, "atMost", ep, None)
+        if typ in ("reachable", "spread") and "selector" in em:
+            sel = em["selector"]
+            if not isinstance(sel, dict) or not all(isinstance(v, str) for v in sel.values()):
+                raise c.fail(f"{ep}.selector", "Invalid value", _short(sel), "labels as a mapping")
+            p["selector"] = dict(sel)
+        if typ == "spread":
+            if "selector" not in p:
+                raise c.fail(f"{ep}.selector", "Required value", None, "the pods the load should spread over")
+            p["significance"] = c.fraction(em, "significance", ep, 0.01)
+        if typ == "rejected":
+            p["withinSeconds"] = c.number(em, "withinSeconds", ep, None)
+        if typ == "affinity":
+            p["timeoutSeconds"] = c.number(em, "timeoutSeconds", ep, None, strict=True, required=True)
+            p["minShare"] = c.fraction(em, "minShare", ep, 1.0)
+            sw = em.get("switchAfterTimeout", False)
+            if not isinstance(sw, bool):
+                raise c.fail(f"{ep}.switchAfterTimeout", "Invalid value", sw, "must be true or false")
+            p["switchAfterTimeout"] = sw
+        if typ == "sourceSeen":
+            seen = c.string(em, "seen", ep)
+            if seen not in ("client", "node"):
+                seen = _ip(c, seen, f"{ep}.seen")
+            p["seen"] = seen
+        if typ == "programmingLatency":
+            p["p50"] = c.number(em, "p50", ep, None, strict=True)
+            p["p99"] = c.number(em, "p99", ep, None, strict=True)
+            if p["p50"] is None and p["p99"] is None:
+                raise c.fail(f"{ep}.p50", "Required value", None, "p50 and/or p99 bound")
+            p["node"] = em.get("node", "")
+        if typ == "nodePortMatrix":
+            exp = c.mapping(em.get("expect"), f"{ep}.expect", tuple(
+                ["*"] + [f.split("@", 1)[1] for f in flow_names if f.startswith(p["flow"] + "@")]))
+            if not exp:
+                raise c.fail(f"{ep}.expect", "Required value", None, "node -> reachable|rejected|dropped")
+            for node, outcome in exp.items():
+                if outcome not in OUTCOMES:
+                    raise c.fail(f"{ep}.expect.{node}", "Unsupported value", outcome,
+                                 f"supported values: {', '.join(OUTCOMES)}")
+            p["expect"] = dict(exp)
+        name = em.get("name") or f"{typ} {p.get('flow', '')}".strip()
+        if name in names:
+            name = f"{name} #{i}"
+        names.add(name)
+        out.append(ExpectSpec(typ, str(name), p, ep))
+    return tuple(out)
+
+
+def parse_plan(network: Any, traffic: Any, events: Any, expect: Any, node_names: tuple[str, ...],
+               file: str = "") -> RunPlan:
+    """All four sections at once."""
+    net = parse_network(network, file)
+    for i, r in enumerate(net.routes):
+        if r.via not in node_names:
+            raise _Checker(file).fail(f"spec.network.routes[{i}].via", "Not found", r.via, "no such node")
+    duration, flows = parse_traffic(traffic, node_names, file)
+    for f in flows:
+        if f.client_kind == "external" and f.client not in {h.name for h in net.external_hosts}:
+            raise _Checker(file).fail("spec.traffic.flows", "Not found", f.client,
+                                      f"flow {f.name}: no external host of that name in spec.network.externalHosts")
+        if f.client_kind == "node" and f.client not in node_names:
+            raise _Checker(file).fail("spec.traffic.flows", "Not found", f.client,
+                                      f"flow {f.name}: no such node")
+    evs = parse_events(events, file)
+    exps = parse_expect(expect, tuple(f.name for f in flows), file)
+    return RunPlan(net, duration, flows, evs, exps)

@@ -1,0 +1,80 @@
+"""The world's tunable parameters, with documented defaults.
+
+``sim.scenario`` reads ``spec.network`` (Kubernetes camelCase) into these dataclasses; the world
+never sees YAML. Durations are float seconds, bandwidths bits per second.
+
+Defaults and where they come from:
+
+* ``pod_link``: veth between a pod and its node, 10 µs one way, 10 Gbit/s (a veth is a
+  memory copy; measured container RTTs are tens of microseconds).
+* ``node_link``: node to node through the cluster fabric, 100 µs one way, 10 Gbit/s (a
+  same-zone data-centre RTT of about 0.2 ms).
+* ``external_link``: an outside client or the cloud load balancer to a node, 1 ms one way,
+  1 Gbit/s.
+* ``watch_delay_s``: apiserver change to a kube-proxy informer seeing it, 50 ms (watch events
+  arrive within tens of milliseconds on an idle control plane).
+* ``endpointslice_delay_s``: pod change to the EndpointSlice controller writing the slice,
+  20 ms (``--endpoint-updates-batch-period`` defaults to 0, so only processing time).
+* ``connect_timeout_s`` (per client, see ``sim.world.workload``) defaults to 1 s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class LinkParams:
+    """One class of link: one-way latency and bandwidth."""
+
+    latency_s: float
+    bandwidth_bps: float
+
+    def transit_s(self, length_bytes: int) -> float:
+        """Time for a packet of ``length_bytes`` to cross the link (latency + serialisation)."""
+        return self.latency_s + length_bytes * 8.0 / self.bandwidth_bps
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalHost:
+    """A host outside the cluster: a client, or a server that manual Endpoints point at.
+
+    ``listen`` holds ``(protocol, port)`` pairs it answers on (empty: answers on no port).
+    """
+
+    name: str
+    ip: str
+    listen: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A route the network outside the nodes holds: traffic for ``cidr`` goes to ``via`` (a node).
+
+    This is how externalIPs reach a node: the cluster operator routes them there (Kubernetes
+    does not; see the Service docs on externalIPs).
+    """
+
+    cidr: str
+    via: str
+
+
+@dataclass(frozen=True, slots=True)
+class ControlPlaneParams:
+    """Delays between an apiserver change and a kube-proxy seeing it."""
+
+    watch_delay_s: float = 0.05
+    endpointslice_delay_s: float = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkParams:
+    """Everything ``spec.network`` can set."""
+
+    pod_link: LinkParams = field(default_factory=lambda: LinkParams(10e-6, 10e9))
+    node_link: LinkParams = field(default_factory=lambda: LinkParams(100e-6, 10e9))
+    external_link: LinkParams = field(default_factory=lambda: LinkParams(1e-3, 1e9))
+    external_hosts: tuple[ExternalHost, ...] = ()
+    routes: tuple[Route, ...] = ()
+    control_plane: ControlPlaneParams = field(default_factory=ControlPlaneParams)
+    restore_backend: str = "legacy"

@@ -1,0 +1,86 @@
+"""What a run observed: connections, control-plane changes, syncs, programming latency.
+
+Model code reports here and never prints or opens files (``sim.scenario`` writes results).
+Rows hold simulated times only, so two runs with the same seed record identical rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class ConnectionRecord:
+    """One connection attempt (TCP) or datagram exchange (UDP) and its outcome.
+
+    ``outcome`` is ``ok`` (a server answered), ``refused`` (RST or ICMP port unreachable),
+    ``timeout`` (nothing came back in time) or ``unresolved`` (the target did not exist when
+    the client tried). ``elapsed_s`` is the time to the first byte of the answer for ``ok``,
+    to the error for ``refused`` and the timeout for ``timeout``. ``source_seen`` is the
+    address the server saw as the peer; ``entry_node`` the node the first packet entered.
+    """
+
+    id: int
+    flow: str
+    client: str
+    client_ip: str
+    proto: str
+    target: str
+    start_s: float
+    outcome: str = ""
+    server: str = ""
+    server_node: str = ""
+    source_seen: str = ""
+    elapsed_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRecord:
+    """An apiserver change (the upstream SLI's trigger time is ``time_s``)."""
+
+    change_id: int
+    time_s: float
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRecord:
+    """One kube-proxy ``syncProxyRules`` run on a node."""
+
+    node: str
+    start_s: float
+    duration_s: float
+    rules: int
+    full: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ProgrammingRecord:
+    """Network programming latency of one change on one node: change -> rules in effect."""
+
+    node: str
+    change_id: int
+    latency_s: float
+
+
+@dataclass
+class Recorder:
+    """Append-only store of everything a run observed."""
+
+    connections: list[ConnectionRecord] = field(default_factory=list)
+    changes: list[ChangeRecord] = field(default_factory=list)
+    syncs: list[SyncRecord] = field(default_factory=list)
+    programming: list[ProgrammingRecord] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def new_connection(self, flow: str, client: str, client_ip: str, proto: str, target: str,
+                       start_s: float) -> ConnectionRecord:
+        rec = ConnectionRecord(len(self.connections), flow, client, client_ip, proto, target,
+                               start_s)
+        self.connections.append(rec)
+        return rec
+
+    def change(self, time_s: float, description: str) -> int:
+        cid = len(self.changes)
+        self.changes.append(ChangeRecord(cid, time_s, description))
+        return cid

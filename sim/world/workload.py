@@ -1,0 +1,205 @@
+"""Clients: processes that open connections at a rate and record each outcome.
+
+A client lives in a pod, on a node (host network) or outside the cluster. It opens TCP
+connections (or sends UDP datagrams) to a target at a constant rate or as a Poisson process,
+drawing inter-arrival gaps from its own random stream. A target is an ``ip:port`` or a Service
+reached by its cluster IP, a node's NodePort, an externalIP or its load-balancer address,
+resolved against the apiserver's state when each connection starts (a client keeps using the
+address it was configured with, as a real one would).
+
+``resolve`` hooks let other components (cluster DNS) put a name lookup before the connect:
+a :class:`Target` only needs ``resolve(world) -> (ip, port) | None``, and may instead provide
+``resolve_async(world, client, done)`` that calls ``done(ip, port)`` later in simulated time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sim.model.cluster import ClusterState
+from sim.model.packet import Packet
+from sim.world.network import Host, Reply
+from sim.world.recorder import ConnectionRecord
+
+TCP_SYN_BYTES = 60
+REQUEST_BYTES = 200
+
+
+@dataclass(frozen=True, slots=True)
+class AddressTarget:
+    """A literal ``ip:port``."""
+
+    ip: str
+    port: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+    def resolve(self, state: ClusterState) -> tuple[str, int] | None:
+        return self.ip, self.port
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceTarget:
+    """A Service port reached one way: ``clusterIP``, ``nodePort`` (on ``node``),
+    ``externalIP`` or ``loadBalancer`` (the first ingress address)."""
+
+    namespace: str
+    name: str
+    port: int | str
+    via: str = "clusterIP"
+    node: str = ""
+
+    @property
+    def label(self) -> str:
+        where = f"@{self.node}" if self.node else ""
+        return f"{self.via}:{self.namespace}/{self.name}:{self.port}{where}"
+
+    def resolve(self, state: ClusterState) -> tuple[str, int] | None:
+        svc = state.service(self.namespace, self.name)
+        if svc is None:
+            return None
+        sp = next((p for p in svc.ports if p.port == self.port or (p.name and p.name == self.port)),
+                  None)
+        if sp is None:
+            return None
+        if self.via == "clusterIP":
+            return (svc.cluster_ip, sp.port) if svc.has_cluster_ip else None
+        if self.via == "nodePort":
+            node = state.node(self.node)
+            if node is None or not sp.node_port:
+                return None
+            return node.internal_ip, sp.node_port
+        if self.via == "externalIP":
+            return (svc.external_ips[0], sp.port) if svc.external_ips else None
+        ips = [i.ip for i in svc.load_balancer_ingress if i.ip]
+        return (ips[0], sp.port) if ips else None
+
+
+@dataclass(frozen=True, slots=True)
+class FlowSpec:
+    """One stream of connections from one client.
+
+    ``arrival`` is ``constant`` or ``poisson``; the flow stops after ``count`` connections or
+    at ``stop_s``, whichever comes first.
+    """
+
+    name: str
+    client_kind: str  # pod | node | external
+    client: str  # pod "ns/name", node name or external host name
+    target: object
+    proto: str = "tcp"
+    rate_per_s: float = 10.0
+    arrival: str = "constant"
+    start_s: float = 0.0
+    stop_s: float = float("inf")
+    count: int | None = None
+    connect_timeout_s: float = 1.0
+
+
+class Client:
+    """The process behind one :class:`FlowSpec`; constructed idle, started by :meth:`start`."""
+
+    def __init__(self, world, spec: FlowSpec, rng) -> None:
+        self.world = world
+        self.spec = spec
+        self.rng = rng
+        self.opened = 0
+
+    def start(self, env) -> None:
+        env.process(self._run(env))
+
+    def _host(self) -> Host | None:
+        net = self.world.net
+        kind, name = self.spec.client_kind, self.spec.client
+        if kind == "node":
+            return net.nodes.get(name)
+        if kind == "external":
+            return net.externals.get(name)
+        return self.world.pod_hosts.get(name)
+
+    def _run(self, env):
+        spec = self.spec
+        if spec.start_s > env.now:
+            yield env.timeout(spec.start_s - env.now)
+        mean_gap = 1.0 / spec.rate_per_s
+        while env.now < spec.stop_s and (spec.count is None or self.opened < spec.count):
+            self.opened += 1
+            self._open(env)
+            gap = self.rng.exponential(mean_gap) if spec.arrival == "poisson" else mean_gap
+            yield env.timeout(gap)
+
+    def _open(self, env) -> None:
+        spec = self.spec
+        host = self._host()
+        rec = self.world.recorder.new_connection(
+            spec.name, spec.client, host.ip if host is not None else "", spec.proto,
+            spec.target.label, env.now)
+        if host is None or not host.alive:
+            rec.outcome = "unresolved"
+            return
+        resolved = spec.target.resolve(self.world.state)
+        if resolved is None:
+            rec.outcome = "unresolved"
+            return
+        Connection(self.world, host, rec, resolved[0], resolved[1], spec).start(env)
+
+
+class Connection:
+    """One connection's state machine (callbacks, not a process: it is on the hot path)."""
+
+    __slots__ = ("world", "host", "rec", "dst", "dport", "spec", "src", "sport", "done", "env")
+
+    def __init__(self, world, host: Host, rec: ConnectionRecord, dst: str, dport: int,
+                 spec: FlowSpec) -> None:
+        self.world, self.host, self.rec = world, host, rec
+        self.dst, self.dport, self.spec = dst, dport, spec
+        self.done = False
+
+    def start(self, env) -> None:
+        self.env = env
+        proto = self.spec.proto
+        self.src, self.sport = self.host.bind_ephemeral(proto, self.on_packet)
+        if proto == "tcp":
+            pkt = Packet("tcp", self.src, self.dst, self.sport, self.dport, tcp_flags="S",
+                         length=TCP_SYN_BYTES)
+            data = None
+        else:
+            pkt = Packet(proto, self.src, self.dst, self.sport, self.dport, tcp_flags="",
+                         length=REQUEST_BYTES)
+            data = self.rec.id
+        ev = env.timeout(self.spec.connect_timeout_s)
+        ev.callbacks.append(self._timeout)
+        self.world.net.send_from(self.host, pkt, data)
+
+    def _finish(self, outcome: str) -> None:
+        self.done = True
+        self.rec.outcome = outcome
+        self.rec.elapsed_s = self.env.now - self.rec.start_s
+        self.host.unbind(self.spec.proto, self.src, self.sport)
+
+    def _timeout(self, _ev) -> None:
+        if not self.done:
+            self._finish("timeout")
+
+    def on_packet(self, packet: Packet, data: object, error: bool) -> None:
+        if self.done:
+            return
+        if not error and (packet.src != self.dst or packet.sport != self.dport):
+            # Socket lookup matches the whole 4-tuple: an answer from another address (a
+            # hairpinned reply that missed its un-DNAT) does not belong to this connection.
+            return
+        if error or "R" in packet.tcp_flags:
+            self._finish("refused")
+            return
+        if isinstance(data, Reply):
+            self.rec.server = data.server
+            self.rec.server_node = data.node
+            self.rec.source_seen = data.peer_ip
+            self._finish("ok")
+            return
+        if packet.tcp_flags == "SA":
+            ack = Packet("tcp", self.src, self.dst, self.sport, self.dport, tcp_flags="A",
+                         length=REQUEST_BYTES)
+            self.world.net.send_from(self.host, ack, self.rec.id)
