@@ -1,0 +1,137 @@
+"""kube-proxy's sync loop: watch delay, BoundedFrequencyRunner limits, programming latency,
+shared compilation across nodes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from sim.kubeproxy.iptables import compile_rules
+from sim.world.kubeproxy import node_view
+from sim.world.params import NetworkParams
+from sim.world.world import World
+
+from worldkit import pod_manifest, recording_datapath, service_manifest, small_cluster
+
+DELAY = 0.07  # default endpointslice (0.02) + watch (0.05) delay
+
+
+def _world(api):
+    world = World(api, NetworkParams(), 1, recording_datapath)
+    world.start()
+    return world
+
+
+def _at(world, t, fn):
+    ev = world.env.timeout(t)
+    ev.callbacks.append(lambda _e: fn())
+
+
+def _toggle(world, ready):
+    world.change("ready", lambda api: api.set_pod_ready("default", "web-b", ready))
+
+
+def _starts(world, node="n1"):
+    return [s.start_s for s in world.recorder.syncs if s.node == node]
+
+
+def test_initial_sync_runs_at_once_and_records_no_programming_latency():
+    """Every node syncs at t=0; the initial state is not a change."""
+    world = _world(small_cluster())
+    world.run(1.0)
+    assert sorted(s.node for s in world.recorder.syncs) == ["n1", "n2", "n3"]
+    assert all(s.start_s == 0 for s in world.recorder.syncs)
+    assert world.recorder.programming == []
+    assert all(len(n.datapath.loaded) == 1 for n in world.net.nodes.values())
+
+
+def test_programming_latency_is_watch_delay_plus_restore_time():
+    """A change at t=5 is in effect on each node after the delays and one modelled restore."""
+    world = _world(small_cluster())
+    _at(world, 5.0, lambda: _toggle(world, False))
+    world.run(10.0)
+    sync = [s for s in world.recorder.syncs if s.node == "n1"][-1]
+    assert sync.start_s == pytest.approx(5.0 + DELAY)
+    assert sync.duration_s == pytest.approx(world.restore_model.duration_s(sync.rules))
+    lat = {r.node: r.latency_s for r in world.recorder.programming}
+    assert lat == pytest.approx({n: DELAY + sync.duration_s for n in ("n1", "n2", "n3")})
+
+
+def test_two_syncs_burst_then_one_per_min_sync_period():
+    """Token bucket of 2 refilled every minSyncPeriod (1 s): the third quick change waits."""
+    world = _world(small_cluster(min_sync=1.0))
+    for i, t in enumerate((5.0, 5.2, 5.4)):
+        _at(world, t, lambda i=i: _toggle(world, i % 2 == 1))
+    world.run(10.0)
+    assert _starts(world) == pytest.approx([0.0, 5.07, 5.27, 6.07])
+
+
+def test_periodic_resync_every_sync_period_without_changes():
+    """With nothing changing kube-proxy still syncs every syncPeriod after the last sync."""
+    world = _world(small_cluster(sync_period=2.0))
+    world.run(5.0)
+    starts = _starts(world)
+    assert len(starts) == 3
+    d = world.recorder.syncs[0].duration_s
+    assert starts == pytest.approx([0.0, 2.0 + d, 4.0 + 2 * d])
+
+
+def test_changes_while_kube_proxy_is_down_count_the_downtime():
+    """A change made while kube-proxy is stopped is programmed by the first sync after it starts."""
+    world = _world(small_cluster())
+    _at(world, 1.0, lambda: world.kube_proxy_stop("n1", flush=True))
+    _at(world, 2.0, lambda: _toggle(world, False))
+    _at(world, 4.0, lambda: world.kube_proxy_start("n1"))
+    world.run(6.0)
+    (lat,) = [r.latency_s for r in world.recorder.programming if r.node == "n1"]
+    d = [s for s in world.recorder.syncs if s.node == "n1"][-1].duration_s
+    assert lat == pytest.approx(2.0 + d)
+    assert world.net.nodes["n1"].datapath.loaded[1] is None  # the flush
+
+
+def test_nodes_with_the_same_view_share_one_compilation():
+    """Cluster-policy services only: one compile and one applied ruleset serve all nodes."""
+    world = _world(small_cluster())
+    world.run(0.5)
+    assert world.rules.compiles == 1
+    loaded = [n.datapath.loaded[0] for n in world.net.nodes.values()]
+    assert loaded[0] is loaded[1] is loaded[2]
+
+
+def test_local_policy_gives_nodes_with_local_endpoints_their_own_rules():
+    """externalTrafficPolicy Local: n2 and n3 each hold a local endpoint, n1 none -> 3 views."""
+    api = small_cluster(extra=[service_manifest("web-local", {"app": "web"}, type="NodePort",
+                                                externalTrafficPolicy="Local")])
+    world = _world(api)
+    world.run(0.5)
+    assert world.rules.compiles == 3
+
+
+CONFIGS = {
+    "cluster": (dict(), []),
+    "etp-local": (dict(), [service_manifest("l", {"app": "web"}, type="NodePort",
+                                            externalTrafficPolicy="Local")]),
+    "itp-local": (dict(), [service_manifest("l", {"app": "web"}, internalTrafficPolicy="Local")]),
+    "nodeport-addresses": (dict(node_port_addresses=("192.168.0.0/24",)),
+                           [service_manifest("np", {"app": "web"}, type="NodePort")]),
+    "node-cidr": (dict(detect_local_mode="NodeCIDR"), []),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_equal_node_views_mean_equal_payloads(name):
+    """The sharing key is sound: nodes with equal views get byte-identical payloads, and
+    nodes whose payloads differ have different views."""
+    cfg_changes, extra = CONFIGS[name]
+    api = small_cluster(extra=[pod_manifest("web-c", 2, 21, {"app": "web"})] + extra)
+    state = api.snapshot()
+    cfg = replace(state.kube_proxy, **cfg_changes)
+    texts = {n.name: compile_rules(state, n.name, cfg).render() for n in state.nodes}
+    views = {n.name: node_view(state, n.name, cfg) for n in state.nodes}
+    for a in texts:
+        for b in texts:
+            if views[a] == views[b]:
+                assert texts[a] == texts[b]
+            if texts[a] != texts[b]:
+                assert views[a] != views[b]
