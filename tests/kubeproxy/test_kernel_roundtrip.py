@@ -80,3 +80,20 @@ def test_stale_chain_deletion_roundtrip(netns):
     node = apply_payload(p1, node, noflush=True)
     assert got == render_save(apply_payload(p2, node, noflush=True))
     assert "KUBE-SEP-C6EBXVWJJZMIWKLZ" not in got and "KUBE-SVC-4SW47YFZTEDKD3PK" not in got
+
+
+def _scenarios():
+    from tests.kubeproxy.test_goldens import SCENARIOS, shipped_scenarios
+    return [(p, str(p.relative_to(SCENARIOS))) for p in shipped_scenarios()]
+
+
+@pytest.mark.parametrize("scenario", [p for p, _ in _scenarios()], ids=[i for _, i in _scenarios()])
+def test_shipped_scenarios_roundtrip(netns, scenario):
+    """Every node of every shipped scenario: the kernel accepts the payload and iptables-save
+    equals ``kube-netsim rules --format save``."""
+    from sim.commands.rules import render
+    from sim.scenario.spec import load_scenario
+    state = load_scenario(scenario).state()
+    for node in state.nodes:
+        payload = compile_rules(state, node.name)
+        assert kernel_save(netns, payload) == render(payload, "save"), node.name

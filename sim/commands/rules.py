@@ -1,0 +1,65 @@
+"""``kube-netsim rules SCENARIO --node NODE [--format restore|save] [--stats]``.
+
+Prints what kube-proxy (iptables mode) writes on a node of the scenario's cluster:
+
+``restore`` (default)
+    the ``iptables-restore`` payload of a full sync, exactly as kube-proxy writes it;
+``save``
+    what a real ``iptables-save`` prints on that node after kube-proxy's bootstrap jumps and
+    that payload were loaded (addresses with ``/32``, ``-p`` before the matches, 11-decimal
+    probabilities, ``--set-xmark`` marks), without its ``#`` timestamp lines, so it can be diffed
+    against a real node's dump.
+
+``--stats`` prints chain and rule counts per table instead of the rules.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from sim.iptables import apply_payload, render_save
+from sim.kubeproxy.iptables import bootstrap_payload, compile_rules, rule_stats
+from sim.model.errors import SimError
+from sim.scenario.spec import load_scenario
+
+HELP = "print the iptables rules kube-proxy writes on a node (restore payload or iptables-save form)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scenario", help="scenario YAML file")
+    parser.add_argument("--node", help="node name (default: the first node of the cluster)")
+    parser.add_argument("--format", choices=("restore", "save"), default="restore",
+                        help="restore: kube-proxy's iptables-restore input (default); "
+                             "save: what iptables-save shows after loading it")
+    parser.add_argument("--stats", action="store_true", help="print rule and chain counts per table")
+
+
+def render(payload, fmt: str) -> str:
+    """The text of ``payload`` in ``fmt`` (``restore`` or ``save``)."""
+    if fmt == "restore":
+        return payload.render()
+    node = apply_payload(bootstrap_payload(), noflush=True)
+    return render_save(apply_payload(payload, node, noflush=True))
+
+
+def format_stats(payload) -> str:
+    """The ``--stats`` table."""
+    lines = [f"{'table':<8} {'chains':>7} {'rules':>7} {'deleted':>8}  per-service chains"]
+    for s in rule_stats(payload):
+        kinds = ", ".join(f"{k.rstrip('-')} {n}" for k, n in s.chains_by_prefix) or "-"
+        lines.append(f"{s.table:<8} {s.chains:>7} {s.rules:>7} {s.deleted_chains:>8}  {kinds}")
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.scenario)
+    state = scenario.state()
+    names = [n.name for n in state.nodes]
+    if not names:
+        raise SimError(f"{args.scenario}: the cluster has no nodes")
+    node = args.node or names[0]
+    if state.node(node) is None:
+        raise SimError(f"--node: Not found: {node!r}: the cluster's nodes are {', '.join(names)}")
+    payload = compile_rules(state, node)
+    print(format_stats(payload) if args.stats else render(payload, args.format), end="")
+    return 0

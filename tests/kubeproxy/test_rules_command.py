@@ -1,0 +1,50 @@
+"""``kube-netsim rules``: formats, stats and user errors (through the command module)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from sim.commands import rules
+from sim.model.errors import SimError
+
+SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "seed" / "loadbalancer.yaml"
+
+
+def _run(capsys, *argv: str) -> str:
+    parser = argparse.ArgumentParser()
+    rules.add_arguments(parser)
+    assert rules.run(parser.parse_args([str(SCENARIO), *argv])) == 0
+    return capsys.readouterr().out
+
+
+def test_restore_format_is_the_payload(capsys):
+    """Default output is kube-proxy's restore text: unquoted /32-free addresses, 10 decimals."""
+    out = _run(capsys, "--node", "node-1")
+    assert out.startswith("*filter\n:KUBE-SERVICES - [0:0]\n")
+    assert "-d 146.148.47.155 --dport 80" in out and "--probability 0.3333333333 " in out
+
+
+def test_save_format_is_the_kernel_form(capsys):
+    """--format save prints the iptables-save form: built-in chains, /32, 11 decimals."""
+    out = _run(capsys, "--node", "node-1", "--format", "save")
+    assert ":PREROUTING ACCEPT [0:0]" in out
+    assert "-d 146.148.47.155/32 -p tcp" in out and "--probability 0.33333333349 " in out
+    assert "-j MARK --set-xmark 0x4000/0x4000" in out
+
+
+def test_stats_counts_rules_and_chains(capsys):
+    """--stats prints per-table counts matching the payload."""
+    out = _run(capsys, "--stats")
+    nat = next(line for line in out.splitlines() if line.startswith("nat"))
+    assert nat.split()[1:4] == ["9", "19", "0"]
+
+
+def test_unknown_node_is_a_user_error():
+    """An unknown --node is a SimError naming the cluster's nodes, not a traceback."""
+    parser = argparse.ArgumentParser()
+    rules.add_arguments(parser)
+    with pytest.raises(SimError, match="node-1, node-2"):
+        rules.run(parser.parse_args([str(SCENARIO), "--node", "nope"]))
