@@ -1,0 +1,129 @@
+"""Checking spec.network / traffic / events / expect: defaults, expansion, error messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from sim.model.errors import SimError
+from sim.scenario.sections import parse_events, parse_expect, parse_network, parse_plan, parse_traffic
+from sim.world.params import NetworkParams
+from sim.world.workload import AddressTarget, ServiceTarget
+
+NODES = ("n1", "n2")
+
+
+def _flow(**kw):
+    base = {"name": "f", "from": {"pod": "default/c"}, "to": {"address": "10.0.0.1:80"}}
+    base.update(kw)
+    return {"durationSeconds": 5, "flows": [base]}
+
+
+def test_empty_network_gives_the_documented_defaults():
+    """No spec.network: NetworkParams() defaults."""
+    assert parse_network(None) == NetworkParams()
+
+
+def test_network_overrides_are_read_in_camel_case():
+    """latencySeconds/bandwidthBps, external hosts with ports, routes, control-plane delays."""
+    net = parse_network({"nodeLink": {"latencySeconds": 0.001},
+                         "externalHosts": [{"name": "ext", "ip": "203.0.113.9",
+                                            "listen": [{"port": 9376}]}],
+                         "routes": [{"cidr": "198.51.100.0/24", "via": "n1"}],
+                         "controlPlane": {"watchDelaySeconds": 0.5}})
+    assert net.node_link.latency_s == 0.001
+    assert net.node_link.bandwidth_bps == NetworkParams().node_link.bandwidth_bps
+    assert net.external_hosts[0].listen == (("tcp", 9376),)
+    assert net.routes[0].via == "n1"
+    assert net.control_plane.watch_delay_s == 0.5
+
+
+def test_traffic_defaults_and_address_target():
+    """protocol TCP, rate 10/s, constant arrivals, 1 s timeout; ip:port parsed."""
+    duration, (f,) = parse_traffic(_flow(), NODES)
+    assert duration == 5
+    assert (f.proto, f.rate_per_s, f.arrival, f.connect_timeout_s) == ("tcp", 10.0, "constant", 1.0)
+    assert f.target == AddressTarget("10.0.0.1", 80)
+
+
+def test_nodeport_star_expands_to_one_flow_per_node():
+    """via: nodePort with node "*" gives flows <name>@<node> for every node."""
+    _, flows = parse_traffic(_flow(to={"service": "ns/web", "port": 80, "via": "nodePort",
+                                       "node": "*"}), NODES)
+    assert [f.name for f in flows] == ["f@n1", "f@n2"]
+    assert flows[1].target == ServiceTarget("ns", "web", 80, "nodePort", "n2")
+
+
+def test_loader_tuple_form_of_traffic_is_accepted():
+    """The loader keeps a mapping section as a one-element tuple."""
+    assert parse_traffic((_flow(),), NODES)[0] == 5
+
+
+@pytest.mark.parametrize("section,message", [
+    (_flow(rate=-1), "x.yaml: spec.traffic.flows[0].rate: Invalid value: -1: must be > 0"),
+    (_flow(protocol="ICMP"), "spec.traffic.flows[0].protocol: Unsupported value: 'ICMP'"),
+    (_flow(to={"address": "10.0.0.1"}), "spec.traffic.flows[0].to.address: Invalid value: '10.0.0.1': must be ip:port"),
+    (_flow(frm=1), "spec.traffic.flows[0].frm: Unsupported value: unknown field"),
+    (_flow(to={"service": "web", "port": 80, "via": "nodePort", "node": "n9"}),
+     "spec.traffic.flows[0].to.node: Not found: 'n9'"),
+    ({"flows": [{"name": "f", "from": {"pod": "c"}, "to": {"address": "1.2.3.4:1"}}]},
+     "spec.traffic.durationSeconds: Required value"),
+])
+def test_traffic_errors_name_file_and_field(section, message):
+    """Bad traffic fields are SimErrors with the file and the field path."""
+    with pytest.raises(SimError) as exc:
+        parse_traffic(section, NODES, "x.yaml")
+    assert message in str(exc.value)
+
+
+def test_events_are_sorted_by_time_and_checked():
+    """Events come back in time order with namespaced names."""
+    evs = parse_events([{"at": 3, "action": "deletePod", "pod": "web-1"},
+                        {"at": 1, "action": "scale", "kind": "Deployment", "name": "ns/web", "replicas": 2}])
+    assert [(e.at_s, e.action) for e in evs] == [(1.0, "scale"), (3.0, "deletePod")]
+    assert evs[1].params["pod"] == "default/web-1"
+
+
+@pytest.mark.parametrize("events,message", [
+    ([{"at": 1, "action": "explode"}], "spec.events[0].action: Unsupported value: 'explode'"),
+    ([{"action": "nodeDown", "node": "n1"}], "spec.events[0].at: Required value"),
+    ([{"at": 1, "action": "nodeDown"}], "spec.events[0].node: Required value"),
+    ([{"at": 1, "action": "setPodReady", "pod": "p", "ready": "yes"}],
+     "spec.events[0].ready: Invalid value: 'yes': must be true or false"),
+])
+def test_event_errors_name_the_field(events, message):
+    """Bad events are SimErrors naming the field path."""
+    with pytest.raises(SimError) as exc:
+        parse_events(events)
+    assert message in str(exc.value)
+
+
+def test_expectation_must_name_a_known_flow():
+    """An expectation about a flow that does not exist is refused."""
+    with pytest.raises(SimError, match=r"spec.expect\[0\].flow: Not found: 'nope'"):
+        parse_expect([{"type": "reachable", "flow": "nope"}], ("f",))
+
+
+def test_spread_needs_a_selector_and_fractions_are_bounded():
+    """spread without selector, and atLeast above 1, are refused."""
+    with pytest.raises(SimError, match=r"spec.expect\[0\].selector: Required value"):
+        parse_expect([{"type": "spread", "flow": "f"}], ("f",))
+    with pytest.raises(SimError, match=r"spec.expect\[0\].atLeast: Invalid value: 2"):
+        parse_expect([{"type": "reachable", "flow": "f", "atLeast": 2}], ("f",))
+
+
+def test_node_port_matrix_accepts_expanded_flows_and_checks_outcomes():
+    """nodePortMatrix names the base flow; its expect keys are nodes or "*"."""
+    (e,) = parse_expect([{"type": "nodePortMatrix", "flow": "np", "expect": {"*": "reachable"}}],
+                        ("np@n1", "np@n2"))
+    assert e.params["expect"] == {"*": "reachable"}
+    with pytest.raises(SimError, match=r"expect.n1: Unsupported value: 'open'"):
+        parse_expect([{"type": "nodePortMatrix", "flow": "np", "expect": {"n1": "open"}}],
+                     ("np@n1",))
+
+
+def test_plan_checks_routes_and_external_clients_against_the_cluster():
+    """A route via an unknown node, or a flow from an unknown outside host, is refused."""
+    with pytest.raises(SimError, match=r"spec.network.routes\[0\].via: Not found: 'n7'"):
+        parse_plan({"routes": [{"cidr": "1.2.3.0/24", "via": "n7"}]}, None, None, None, NODES)
+    with pytest.raises(SimError, match="no external host of that name"):
+        parse_plan(None, _flow(**{"from": {"external": "ext"}}), None, None, NODES)
