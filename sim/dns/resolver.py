@@ -1,0 +1,278 @@
+"""A pod's stub resolver (getaddrinfo over resolv.conf), sans-IO.
+
+``StubResolver(resolv_conf, flavour).start(name, family)`` returns a :class:`Lookup` that says
+which queries to send (``pending()``) and takes the answers back (``feed()``); the caller moves
+the packets (the simulated world through kube-proxy, or a test directly against
+:class:`~sim.dns.records.ClusterDNS`).
+
+glibc (resolv/res_query.c ``__res_context_search`` and ``__res_context_query`` with
+``T_QUERY_A_AND_AAAA``):
+
+- ``dots`` = dots in the name; a trailing dot makes it absolute and it is only tried as is;
+- ``dots >= ndots``: the name as is first; success ends the lookup;
+- then, for an unqualified name or a relative dotted one, each search domain in order; a
+  candidate with answer records ends the search; NXDOMAIN, NODATA and SERVFAIL go on to the
+  next domain ("a wildcard entry of another type could keep us from finding this entry"); any
+  other failure (REFUSED, FORMERR, NOTIMP, no reply) stops the search loop;
+- finally the name as is, unless it was already tried (or ``.`` was on the search list);
+- AF_UNSPEC sends an A and an AAAA query per candidate (together); the candidate fails only if
+  neither has answer records, and then the A reply's rcode decides how.
+
+musl (src/network/lookup_name.c ``name_from_dns_search`` / ``name_from_dns``):
+
+- ``dots >= ndots`` or a trailing dot: the search list is skipped entirely;
+- each search domain, then the name as is; only NXDOMAIN moves on; NODATA stops with
+  EAI_NODATA, SERVFAIL with EAI_AGAIN, other rcodes with EAI_FAIL.
+
+/etc/hosts (nsswitch ``files`` before ``dns``) is consulted first: a hit costs no query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sim.dns.records import NOERROR, NXDOMAIN, SERVFAIL, Answer
+from sim.kubelet.resolvconf import ResolvConf
+from sim.model.errors import SimError
+
+FLAVOURS = ("glibc", "musl")
+FAMILIES = {"UNSPEC": ("A", "AAAA"), "INET": ("A",), "INET6": ("AAAA",)}
+
+
+@dataclass
+class Lookup:
+    """One name resolution in progress.
+
+    Attributes
+    ----------
+    done
+        True once the lookup has finished (success or error).
+    addresses
+        The addresses found (A records first, then AAAA), empty on error.
+    error
+        The resolver's error on failure: glibc ``h_errno`` names (``HOST_NOT_FOUND``,
+        ``NO_DATA``, ``TRY_AGAIN``, ``NO_RECOVERY``) or musl ``EAI_*`` names; ``""`` on success.
+    queries
+        Every ``(qname, qtype)`` handed out by :meth:`pending`, in order.
+    answered_name
+        The candidate name whose answer ended the lookup successfully.
+    from_hosts
+        True when /etc/hosts answered.
+    """
+
+    name: str
+    qtypes: tuple[str, ...]
+    candidates: list[tuple[str, str]]  # (fqdn, role) role: "as-is" | "search"
+    flavour: str
+    done: bool = False
+    addresses: tuple[str, ...] = ()
+    error: str = ""
+    queries: list[tuple[str, str]] = field(default_factory=list)
+    answered_name: str = ""
+    from_hosts: bool = False
+    _index: int = 0
+    _handed: bool = False
+    _answers: dict[str, Answer | None] = field(default_factory=dict)
+    _got_nodata: bool = False
+    _got_servfail: bool = False
+    _saved_error: str = ""
+    _stop_search: bool = False
+
+    @property
+    def queries_sent(self) -> int:
+        """How many DNS queries this lookup has sent so far."""
+        return len(self.queries)
+
+    def pending(self) -> list[tuple[str, str]]:
+        """The queries to send now (each is returned once); empty while waiting or when done."""
+        if self.done or self._handed:
+            return []
+        self._handed = True
+        qname = self.candidates[self._index][0]
+        out = [(qname, t) for t in self.qtypes]
+        self.queries.extend(out)
+        return out
+
+    def feed(self, qname: str, qtype: str, answer: Answer | None) -> None:
+        """Give the reply to one pending query; ``None`` means no reply after all retries."""
+        if self.done:
+            return
+        current = self.candidates[self._index][0]
+        if not self._handed or qname.lower() != current.lower() or qtype not in self.qtypes:
+            raise SimError(f"unexpected answer for {qname} {qtype}: waiting for {current}")
+        self._answers[qtype] = answer
+        if len(self._answers) == len(self.qtypes):
+            self._advance()
+
+    def _advance(self) -> None:
+        answers = [self._answers[t] for t in self.qtypes]
+        name, role = self.candidates[self._index]
+        self._answers = {}
+        self._handed = False
+        if self.flavour == "glibc":
+            self._advance_glibc(name, role, answers)
+        else:
+            self._advance_musl(name, answers)
+
+    def _finish(self, name: str, answers: Sequence[Answer | None], error: str = "") -> None:
+        self.done = True
+        if error:
+            self.error = error
+            return
+        found: list[str] = []
+        for qtype, ans in zip(self.qtypes, answers):
+            if ans is not None and ans.rcode == NOERROR:
+                found.extend(ans.addresses(qtype))
+        self.addresses = tuple(found)
+        self.answered_name = name
+        if not found:
+            # Answer records without addresses (a CNAME whose target did not resolve):
+            # res_search succeeded, getaddrinfo finds nothing to return.
+            self.error = "NO_DATA" if self.flavour == "glibc" else "EAI_NODATA"
+
+    def _advance_glibc(self, name: str, role: str, answers: Sequence[Answer | None]) -> None:
+        if any(a is not None and a.rcode == NOERROR and a.answer for a in answers):
+            self._finish(name, answers)
+            return
+        first = answers[0]
+        if first is None:
+            herr = "TRY_AGAIN_TIMEOUT"
+        elif first.rcode == NXDOMAIN:
+            herr = "HOST_NOT_FOUND"
+        elif first.rcode == NOERROR:
+            herr = "NO_DATA"
+        elif first.rcode == SERVFAIL:
+            herr = "TRY_AGAIN"
+        else:
+            herr = "NO_RECOVERY"
+        if role == "as-is-first":
+            if self.name.endswith("."):
+                self._finish(name, answers, _public(herr))
+                return
+            self._saved_error = _public(herr)
+        elif role == "search":
+            if herr == "NO_DATA":
+                self._got_nodata = True
+            elif herr == "TRY_AGAIN":
+                self._got_servfail = True
+            elif herr != "HOST_NOT_FOUND":
+                self._stop_search = True
+        self._index += 1
+        while (self._index < len(self.candidates) and self._stop_search
+               and self.candidates[self._index][1] == "search"):
+            self._index += 1
+        if self._index < len(self.candidates):
+            return
+        if self._saved_error:
+            self._finish(name, answers, self._saved_error)
+        elif self._got_nodata:
+            self._finish(name, answers, "NO_DATA")
+        elif self._got_servfail:
+            self._finish(name, answers, "TRY_AGAIN")
+        else:
+            self._finish(name, answers, _public(herr))
+
+    def _advance_musl(self, name: str, answers: Sequence[Answer | None]) -> None:
+        for ans in answers:
+            if ans is None or ans.rcode == SERVFAIL:
+                self._finish(name, answers, "EAI_AGAIN")
+                return
+            if ans.rcode == NXDOMAIN:
+                self._index += 1
+                if self._index >= len(self.candidates):
+                    self._finish(name, answers, "EAI_NONAME")
+                return
+            if ans.rcode != NOERROR:
+                self._finish(name, answers, "EAI_FAIL")
+                return
+        if any(a is not None and a.addresses(t) for a, t in zip(answers, self.qtypes)):
+            self._finish(name, answers)
+        else:
+            self._finish(name, answers, "EAI_NODATA")
+
+
+def _public(herr: str) -> str:
+    # A timeout is TRY_AGAIN to the caller; internally it differs from SERVFAIL because glibc
+    # keeps searching after SERVFAIL but not after a timeout.
+    return "TRY_AGAIN" if herr == "TRY_AGAIN_TIMEOUT" else herr
+
+
+class StubResolver:
+    """A pod's resolver: resolv.conf (search list, ndots) plus /etc/hosts.
+
+    Parameters
+    ----------
+    resolv_conf
+        The pod's resolv.conf (from :func:`sim.kubelet.resolvconf.pod_resolv_conf`).
+    flavour
+        ``glibc`` (Debian/Ubuntu-based images) or ``musl`` (Alpine).
+    hosts
+        /etc/hosts entries as ``(ip, names)`` pairs
+        (:func:`sim.kubelet.hosts.pod_hosts_entries`).
+
+    >>> rc = ResolvConf(("10.96.0.10",), ("my-ns.svc.cluster.local", "svc.cluster.local",
+    ...                 "cluster.local"), ("ndots:5",))
+    >>> StubResolver(rc).candidates("my-service")
+    ['my-service.my-ns.svc.cluster.local.', 'my-service.svc.cluster.local.', 'my-service.cluster.local.', 'my-service.']
+    """
+
+    def __init__(self, resolv_conf: ResolvConf, flavour: str = "glibc",
+                 hosts: Sequence[tuple[str, Sequence[str]]] = ()) -> None:
+        if flavour not in FLAVOURS:
+            raise SimError(f'resolver flavour: Unsupported value: "{flavour}": supported values: '
+                           '"glibc", "musl"')
+        self.resolv_conf = resolv_conf
+        self.flavour = flavour
+        self.hosts = tuple((ip, tuple(n.lower() for n in names)) for ip, names in hosts)
+
+    def _plan(self, name: str) -> list[tuple[str, str]]:
+        ndots = self.resolv_conf.ndots
+        trailing = name.endswith(".")
+        bare = name.rstrip(".")
+        dots = bare.count(".")
+        as_is = bare + "."
+        plan: list[tuple[str, str]] = []
+        if self.flavour == "musl":
+            if not (dots >= ndots or trailing):
+                plan.extend((f"{bare}.{d.strip('.')}.", "search")
+                            for d in self.resolv_conf.searches if d.strip("."))
+            plan.append((as_is, "as-is-last"))
+            return plan
+        if dots >= ndots or trailing:
+            plan.append((as_is, "as-is-first"))
+            if trailing:
+                return plan
+        root_on_list = False
+        for d in self.resolv_conf.searches:
+            domain = d.strip(".")
+            if not domain:
+                # "." on the search list means the name as is, in that position (queried again
+                # even if it was tried first), and no final as-is attempt.
+                root_on_list = True
+                plan.append((as_is, "search"))
+                continue
+            plan.append((f"{bare}.{domain}.", "search"))
+        if not (plan and plan[0][1] == "as-is-first") and not root_on_list:
+            plan.append((as_is, "as-is-last"))
+        return plan
+
+    def candidates(self, name: str) -> list[str]:
+        """Every name this resolver may query for ``name``, in order (without feedback)."""
+        return [n for n, _ in self._plan(name)]
+
+    def start(self, name: str, family: str = "UNSPEC") -> Lookup:
+        """Begin resolving ``name``; ``family`` is ``UNSPEC`` (A and AAAA), ``INET`` or
+        ``INET6``."""
+        if family not in FAMILIES:
+            raise SimError(f'family: Unsupported value: "{family}": supported values: '
+                           '"UNSPEC", "INET", "INET6"')
+        qtypes = FAMILIES[family]
+        lookup = Lookup(name, qtypes, self._plan(name), self.flavour)
+        wanted = name.rstrip(".").lower()
+        hits = [ip for ip, names in self.hosts if wanted in names
+                and ("AAAA" if ":" in ip else "A") in qtypes]
+        if hits:
+            lookup.done, lookup.addresses, lookup.from_hosts = True, tuple(hits), True
+            lookup.answered_name = wanted + "."
+        return lookup
