@@ -6,7 +6,8 @@ Topology (see ../shared/notes/kernel-oracle.md for why each piece is there)::
     <p>nI    node I: eth0 on the LAN (InternalIP/32 + on-link /32 routes to every LAN host),
              bridge cni0 with the first address of its pod CIDR, routes to the other nodes'
              pod CIDRs via their InternalIP, default route on eth0 (covers the service CIDR),
-             ip_forward=1, bridge-nf-call-iptables=1, route_localnet=1, icmp_ratelimit=0
+             ip_forward=1, bridge-nf-call-iptables=1, route_localnet=1, icmp_ratelimit=0,
+             icmp_msgs_per_sec and icmp_msgs_burst raised
     <p>pK    pod K: eth0 (veth into its node's cni0, hairpin on), pod IP, default via cni0
     <p>cJ    client J: eth0 on the LAN with its addresses, default route via its gateway node
 
@@ -16,6 +17,7 @@ probe is one JSON line over its pipes, so thousands of connections cost no proce
 
 from __future__ import annotations
 
+import itertools
 import json
 import select
 import subprocess
@@ -34,17 +36,27 @@ from sim.oracle.netns import (
 from sim.oracle.parse import RuleCounter, parse_conntrack, parse_counters, parse_recent
 from sim.oracle.topology import ClusterSpec
 
+_SEQUENCE = itertools.count()
 AGENT = Path(__file__).with_name("agent.py")
 AGENT_START_TIMEOUT_S = 15.0
 BACKENDS = ("nft", "legacy")
 
+# icmp_ratelimit=0 lifts the per-destination limit; the per-namespace global limiter
+# (icmp_msgs_per_sec=1000, burst 50) still turns a burst of more than ~50 REJECTs into
+# timeouts, so it is raised too (measured here: the 49th of 50 back-to-back connections timed
+# out with only icmp_ratelimit=0).
+ICMP_SYSCTLS = {
+    "net.ipv4.icmp_ratelimit": "0",
+    "net.ipv4.icmp_msgs_per_sec": "1000000",
+    "net.ipv4.icmp_msgs_burst": "1000000",
+}
 NODE_SYSCTLS = {
     "net.ipv4.ip_forward": "1",
     "net.bridge.bridge-nf-call-iptables": "1",
     "net.ipv4.conf.all.route_localnet": "1",
-    "net.ipv4.icmp_ratelimit": "0",
+    **ICMP_SYSCTLS,
 }
-HOST_SYSCTLS = {"net.ipv4.icmp_ratelimit": "0"}
+HOST_SYSCTLS = ICMP_SYSCTLS
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +144,8 @@ class KernelCluster:
     backend
         ``"nft"`` (iptables-nft, the default on current distributions) or ``"legacy"``.
     prefix
-        Namespace-name prefix; default ``kns<pid>-`` so concurrent runs never collide.
+        Namespace-name prefix; default ``kns<pid>-<k>-`` (k counts clusters of this process)
+        so concurrent runs and clusters never collide.
     """
 
     def __init__(self, spec: ClusterSpec, backend: str = "nft", prefix: str | None = None):
@@ -141,7 +154,7 @@ class KernelCluster:
         spec.validate()
         self.spec = spec
         self.backend = backend
-        self.prefix = prefix or run_prefix()
+        self.prefix = prefix or f"{run_prefix()}{next(_SEQUENCE)}-"
         self.namespaces: list[Namespace] = []
         self.ns_of: dict[str, str] = {}
         self.agents: dict[str, Agent] = {}
