@@ -1,0 +1,161 @@
+"""Compile time of the iptables compiler against the real kernel's load time of the same payload.
+
+For N ClusterIP Services with E endpoints each (default N = 100, 1,000, 10,000 and E = 10) it
+prints: the compile time (cold: first compile in the process, chain-name hash caches empty;
+warm: median of repeats, caches filled as in a running sync loop), the nat/filter rule and chain
+counts, and - when run as root - the time ``iptables-restore`` takes to load the payload in a
+fresh network namespace, for the nf_tables and legacy backends, with and without ``--noflush``
+(kube-proxy runs ``--noflush``), each as a ratio to the warm compile time measured in the same run.
+
+Usage::
+
+    .venv/bin/python benchmarks/compile_bench.py [--sizes 100,1000,10000] [--endpoints 10]
+        [--repeats 5] [--no-kernel] [--noflush-timeout 120]
+
+Namespaces are named ``kpxbench<pid>-<n>`` and deleted on exit, also on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sim.kubeproxy import hashing  # noqa: E402
+from sim.kubeproxy import iptables as compiler  # noqa: E402
+from sim.model import (  # noqa: E402
+    ClusterState,
+    Endpoint,
+    EndpointPort,
+    EndpointSlice,
+    KubeProxyConfig,
+    Node,
+    NodeAddress,
+    Service,
+    ServicePort,
+)
+
+NODE = "node-0"
+
+
+def build_state(n_services: int, n_endpoints: int) -> ClusterState:
+    """N ClusterIP services ``bench/svc-i`` (port 80 -> 8080) with E endpoints over 3 nodes."""
+    services, slices = [], []
+    for i in range(n_services):
+        ip = f"10.{96 + i // 65536}.{(i // 256) % 256}.{i % 256}"
+        name = f"svc-{i:05d}"
+        services.append(Service(namespace="bench", name=name, cluster_ip=ip, cluster_ips=(ip,),
+                                ports=(ServicePort(port=80, name="http", target_port=8080),)))
+        eps = []
+        for j in range(n_endpoints):
+            k = i * n_endpoints + j
+            eps.append(Endpoint(addresses=(f"10.{128 + (k // 65536) % 128}.{(k // 256) % 256}.{k % 256}",),
+                                node_name=f"node-{j % 3}"))
+        slices.append(EndpointSlice(namespace="bench", name=f"{name}-x", service_name=name,
+                                    endpoints=tuple(eps), ports=(EndpointPort(port=8080, name="http"),)))
+    nodes = tuple(Node(name=f"node-{n}", addresses=(NodeAddress("InternalIP", f"192.168.0.{10 + n}"),))
+                  for n in range(3))
+    return ClusterState(kube_proxy=KubeProxyConfig(cluster_cidr="10.128.0.0/9"), nodes=nodes,
+                        services=tuple(services), endpoint_slices=tuple(slices))
+
+
+def clear_caches() -> None:
+    hashing.port_proto_hash.cache_clear()
+    hashing.endpoint_chain_name.cache_clear()
+    compiler._decl.cache_clear()
+
+
+def time_compile(state: ClusterState, repeats: int) -> tuple[float, float, object]:
+    clear_caches()
+    t0 = time.perf_counter()
+    payload = compiler.compile_rules(state, NODE)
+    cold = time.perf_counter() - t0
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        compiler.compile_rules(state, NODE)
+        runs.append(time.perf_counter() - t0)
+    return cold, statistics.median(runs), payload
+
+
+class Netns:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        subprocess.run(["ip", "netns", "add", name], check=True, timeout=10)
+
+    def restore(self, tool: str, text: str, noflush: bool, timeout: float) -> float | None:
+        args = ["ip", "netns", "exec", self.name, tool] + (["--noflush"] if noflush else [])
+        t0 = time.perf_counter()
+        try:
+            r = subprocess.run(args, input=text, text=True, capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        if r.returncode != 0:
+            raise RuntimeError(f"{tool} failed: {r.stderr[:500]}")
+        return time.perf_counter() - t0
+
+    def delete(self) -> None:
+        subprocess.run(["ip", "netns", "del", self.name], timeout=10)
+
+
+def kernel_times(payload_text: str, boot_text: str, noflush_timeout: float, counter: list[int]) -> dict:
+    out = {}
+    for backend, tool in (("nft", "iptables-restore"), ("legacy", "iptables-legacy-restore")):
+        for noflush in (False, True):
+            counter[0] += 1
+            ns = Netns(f"kpxbench{os.getpid()}-{counter[0]}")
+            try:
+                ns.restore(tool, boot_text, noflush=True, timeout=60)
+                out[(backend, noflush)] = ns.restore(tool, payload_text, noflush,
+                                                     noflush_timeout if noflush else 600)
+            finally:
+                ns.delete()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="100,1000,10000")
+    ap.add_argument("--endpoints", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--no-kernel", action="store_true")
+    ap.add_argument("--noflush-timeout", type=float, default=120.0)
+    args = ap.parse_args(argv)
+    kernel = not args.no_kernel and os.geteuid() == 0
+
+    print(f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} "
+          f"python={platform.python_version()} kernel={platform.release()}")
+    print(f"{'services':>8} {'eps':>4} {'nat rules':>9} {'nat chains':>10} {'filter rules':>12} "
+          f"{'cold s':>7} {'warm s':>7}" + ("   kernel restore s (ratio to warm compile)" if kernel else ""))
+    boot = compiler.bootstrap_payload().render()
+    counter = [0]
+    for n in (int(x) for x in args.sizes.split(",")):
+        state = build_state(n, args.endpoints)
+        repeats = args.repeats if n < 10000 else max(3, args.repeats // 2)
+        cold, warm, payload = time_compile(state, repeats)
+        nat, filt = payload.table("nat"), payload.table("filter")
+        nat_rules = sum(1 for line in nat.lines if line.startswith("-A "))
+        filt_rules = sum(1 for line in filt.lines if line.startswith("-A "))
+        line = (f"{n:>8} {args.endpoints:>4} {nat_rules:>9} {len(nat.chains):>10} {filt_rules:>12} "
+                f"{cold:>7.3f} {warm:>7.3f}")
+        if kernel:
+            times = kernel_times(payload.render(), boot, args.noflush_timeout, counter)
+            parts = []
+            for (backend, noflush), t in times.items():
+                label = f"{backend}{' --noflush' if noflush else ''}"
+                parts.append(f"{label} " + (f"{t:.3f} ({t / warm:.1f}x)" if t is not None
+                                             else f">{args.noflush_timeout:.0f} (timeout)"))
+            line += "   " + "; ".join(parts)
+        print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
