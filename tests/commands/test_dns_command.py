@@ -1,0 +1,136 @@
+"""`kube-netsim dns SCENARIO --port N` serves the scenario's records on 127.0.0.1."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+
+import dns.message
+import dns.query
+import dns.rcode
+import pytest
+
+from sim.commands import dns as dns_cmd
+from sim.model.errors import SimError, ValidationError
+
+SCENARIO = textwrap.dedent("""\
+    apiVersion: kube-netsim/v1
+    kind: Scenario
+    metadata: {name: dns-demo}
+    spec:
+      dns:
+        ttl: 30
+        upstream: {example.com: [93.184.216.34]}
+        cache: 30
+      objects:
+      - {apiVersion: v1, kind: Namespace, metadata: {name: prod}}
+      - apiVersion: v1
+        kind: Node
+        metadata: {name: node-1}
+        spec: {podCIDR: 10.244.1.0/24}
+        status: {addresses: [{type: InternalIP, address: 192.168.49.2}]}
+      - apiVersion: v1
+        kind: Service
+        metadata: {name: my-service, namespace: default}
+        spec:
+          clusterIP: 10.96.0.50
+          selector: {app: MyApp}
+          ports: [{name: http, port: 80, targetPort: 9376}]
+      - apiVersion: v1
+        kind: Service
+        metadata: {name: my-service, namespace: prod}
+        spec:
+          type: ExternalName
+          externalName: example.com
+      - apiVersion: v1
+        kind: Pod
+        metadata: {name: web-1, namespace: default, labels: {app: MyApp}}
+        spec:
+          nodeName: node-1
+          containers: [{name: c, image: agnhost, ports: [{containerPort: 9376}]}]
+        status:
+          podIP: 10.244.1.5
+          conditions: [{type: Ready, status: "True"}]
+    """)
+
+CHILD = ("import argparse, sys\n"
+         "from sim.commands import dns\n"
+         "p = argparse.ArgumentParser(); dns.add_arguments(p)\n"
+         "sys.exit(dns.run(p.parse_args(sys.argv[1:])))\n")
+
+
+@pytest.fixture()
+def scenario(tmp_path):
+    path = tmp_path / "dns-demo.yaml"
+    path.write_text(SCENARIO)
+    return path
+
+
+@pytest.fixture()
+def served(scenario):
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(scenario), "--port", "0",
+                             "--duration", "60"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "serving zone cluster.local." in line, line
+        yield int(line.rsplit(":", 1)[1].split()[0])
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+
+
+def test_serves_scenario_records_with_scenario_ttl(served):
+    """The ClusterIP service answers with the scenario's ttl (30) over UDP and TCP."""
+    q = dns.message.make_query("my-service.default.svc.cluster.local.", "A")
+    for fn in (dns.query.udp, dns.query.tcp):
+        r = fn(q, "127.0.0.1", port=served, timeout=3)
+        assert [(rr.to_text()) for rr in r.answer] == [
+            "my-service.default.svc.cluster.local. 30 IN A 10.96.0.50"]
+
+
+def test_external_name_resolved_from_upstream_table(served):
+    """prod/my-service is a CNAME to example.com, followed by the upstream table's address."""
+    q = dns.message.make_query("my-service.prod.svc.cluster.local.", "A")
+    r = dns.query.udp(q, "127.0.0.1", port=served, timeout=3)
+    assert [rr.to_text() for rr in r.answer] == [
+        "my-service.prod.svc.cluster.local. 30 IN CNAME example.com.",
+        "example.com. 30 IN A 93.184.216.34"]
+
+
+@pytest.mark.skipif(shutil.which("dig") is None, reason="dig not installed (dnsutils)")
+def test_dig_sees_endpoint_srv(served):
+    """dig SRV of the named port gets 0 100 80 my-service.default.svc.cluster.local."""
+    out = subprocess.run(["dig", "@127.0.0.1", "-p", str(served), "+short", "+time=2",
+                          "_http._tcp.my-service.default.svc.cluster.local", "SRV"],
+                         capture_output=True, text=True, timeout=20, check=True).stdout
+    assert out.split("\n")[0] == "0 100 80 my-service.default.svc.cluster.local."
+
+
+def test_nxdomain_for_unknown_name(served):
+    """An unknown service is NXDOMAIN."""
+    q = dns.message.make_query("nope.default.svc.cluster.local.", "A")
+    assert dns.query.udp(q, "127.0.0.1", port=served, timeout=3).rcode() == dns.rcode.NXDOMAIN
+
+
+def _run(argv):
+    parser = argparse.ArgumentParser()
+    dns_cmd.add_arguments(parser)
+    return dns_cmd.run(parser.parse_args(argv))
+
+
+def test_non_loopback_host_refused(scenario):
+    """Binding anything but a loopback address is refused."""
+    with pytest.raises(SimError, match="only loopback"):
+        _run([str(scenario), "--host", "0.0.0.0"])
+
+
+def test_bad_dns_options_name_the_field(tmp_path):
+    """A bad spec.dns value is a validation error with its field path."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(SCENARIO.replace("ttl: 30", "ttl: 99999"))
+    with pytest.raises(ValidationError, match=r"spec\.dns\.ttl: Invalid value: 99999"):
+        _run([str(path), "--port", "0", "--duration", "0"])

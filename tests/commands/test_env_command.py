@@ -1,0 +1,125 @@
+"""`kube-netsim env SCENARIO --pod NS/NAME` prints the kubelet's service variables."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+
+import pytest
+
+from sim.commands import env as env_cmd
+from sim.model.errors import SimError
+
+SCENARIO = textwrap.dedent("""\
+    apiVersion: kube-netsim/v1
+    kind: Scenario
+    metadata: {name: env-demo}
+    spec:
+      cluster: {serviceCIDR: 10.0.0.0/8}
+      objects:
+      - apiVersion: v1
+        kind: Node
+        metadata: {name: node-1}
+        spec: {podCIDR: 10.244.1.0/24}
+        status: {addresses: [{type: InternalIP, address: 192.168.49.2}]}
+      - apiVersion: v1
+        kind: Service
+        metadata: {name: kubernetes, namespace: default}
+        spec:
+          clusterIP: 10.96.0.1
+          ports: [{name: https, port: 443, targetPort: 6443}]
+      - apiVersion: v1
+        kind: Service
+        metadata: {name: redis-master, namespace: default}
+        spec:
+          clusterIP: 10.0.0.11
+          selector: {app: redis}
+          ports: [{port: 6379}]
+      - apiVersion: v1
+        kind: Service
+        metadata: {name: peers, namespace: default}
+        spec:
+          clusterIP: None
+          selector: {app: redis}
+          ports: [{port: 6379}]
+      - apiVersion: v1
+        kind: Pod
+        metadata: {name: client, namespace: default, labels: {app: client}}
+        spec:
+          nodeName: node-1
+          containers: [{name: c, image: busybox}]
+        status:
+          podIP: 10.244.1.5
+          conditions: [{type: Ready, status: "True"}]
+      - apiVersion: v1
+        kind: Pod
+        metadata: {name: nolinks, namespace: default}
+        spec:
+          nodeName: node-1
+          enableServiceLinks: false
+          containers: [{name: c, image: busybox}]
+        status:
+          podIP: 10.244.1.6
+          conditions: [{type: Ready, status: "True"}]
+      - apiVersion: v1
+        kind: Service
+        metadata: {name: late, namespace: default}
+        spec:
+          clusterIP: 10.96.0.99
+          ports: [{port: 80}]
+    """)
+
+
+@pytest.fixture()
+def scenario(tmp_path):
+    path = tmp_path / "env-demo.yaml"
+    path.write_text(SCENARIO)
+    return str(path)
+
+
+def run(argv):
+    parser = argparse.ArgumentParser()
+    env_cmd.add_arguments(parser)
+    return env_cmd.run(parser.parse_args(argv))
+
+
+def test_env_prints_redis_master_and_kubernetes_exactly(scenario, capsys):
+    """The client pod gets KUBERNETES_* and REDIS_MASTER_* (not the headless service nor the
+    Service created after it), services in name order."""
+    assert run([scenario, "--pod", "default/client"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "KUBERNETES_SERVICE_HOST=10.96.0.1",
+        "KUBERNETES_SERVICE_PORT=443",
+        "KUBERNETES_SERVICE_PORT_HTTPS=443",
+        "KUBERNETES_PORT=tcp://10.96.0.1:443",
+        "KUBERNETES_PORT_443_TCP=tcp://10.96.0.1:443",
+        "KUBERNETES_PORT_443_TCP_PROTO=tcp",
+        "KUBERNETES_PORT_443_TCP_PORT=443",
+        "KUBERNETES_PORT_443_TCP_ADDR=10.96.0.1",
+        "REDIS_MASTER_SERVICE_HOST=10.0.0.11",
+        "REDIS_MASTER_SERVICE_PORT=6379",
+        "REDIS_MASTER_PORT=tcp://10.0.0.11:6379",
+        "REDIS_MASTER_PORT_6379_TCP=tcp://10.0.0.11:6379",
+        "REDIS_MASTER_PORT_6379_TCP_PROTO=tcp",
+        "REDIS_MASTER_PORT_6379_TCP_PORT=6379",
+        "REDIS_MASTER_PORT_6379_TCP_ADDR=10.0.0.11",
+    ]
+
+
+def test_env_without_service_links(scenario, capsys):
+    """enableServiceLinks: false keeps only the KUBERNETES_* lines."""
+    run([scenario, "--pod", "default/nolinks"])
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 8 and all(line.startswith("KUBERNETES_") for line in out)
+
+
+def test_env_unknown_pod_is_a_user_error(scenario):
+    """An unknown pod is a SimError naming it."""
+    with pytest.raises(SimError, match='pod "default/ghost" not found'):
+        run([scenario, "--pod", "default/ghost"])
+
+
+def test_env_bad_pod_argument(scenario):
+    """--pod must be NAMESPACE/NAME."""
+    with pytest.raises(SimError, match="NAMESPACE/NAME"):
+        run([scenario, "--pod", "client"])
