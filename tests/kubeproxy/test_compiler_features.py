@@ -322,3 +322,19 @@ def test_bootstrap_jump_order_on_a_clean_host():
     inputs = [ln.rsplit(" ", 1)[1] for ln in payload.table("filter").lines if ln.startswith("-A INPUT")]
     assert inputs == ["KUBE-FIREWALL", "KUBE-PROXY-FIREWALL", "KUBE-NODEPORTS", "KUBE-EXTERNAL-SERVICES"]
     assert '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES' in payload.table("nat").lines
+
+
+def test_ipv6_proxier_programs_only_ipv6_objects():
+    """The IPv6 proxier: bracketed DNAT destinations, ``! -d ::1/128`` on the nodeports jump,
+    no KUBE-FIREWALL, and IPv4-only services ignored."""
+    v6 = replace(fx.svc("ns1", "svc6", "fd00:172:30::41", fx.port(80)), ip_families=("IPv6",))
+    v4 = fx.svc("ns1", "svc4", "172.30.0.41", fx.port(80))
+    sl = replace(fx.eps("ns1", "svc6", [fx.ep("fd00:10:180::1")]), address_type="IPv6")
+    cfg = replace(fx.FAKE_PROXY_CONFIG, cluster_cidr="10.0.0.0/8,fd00:10::/64")
+    payload = compile_rules(fx.state([v6, v4], [sl], cfg), NODE, ip_family="IPv6")
+    lines = nat(payload)
+    assert any(ln.endswith("-j DNAT --to-destination [fd00:10:180::1]:80") for ln in lines)
+    assert any(ln.endswith("! -s fd00:10::/64 -j KUBE-MARK-MASQ") for ln in lines)
+    assert lines[-1].endswith("-m addrtype --dst-type LOCAL ! -d ::1/128 -j KUBE-NODEPORTS")
+    assert not any("172.30.0.41" in ln for ln in lines + filt(payload))
+    assert "KUBE-FIREWALL" not in [c.name for c in payload.table("filter").chains]
