@@ -1,6 +1,7 @@
 """Evaluating ``spec.expect`` after a run.
 
-Each expectation reads the recorded connections of one flow (optionally only those started in
+Each expectation reads the recorded connections of one flow (a flow expanded over nodes,
+``<name>@<node>``, is read whole under its base name; optionally only connections started in
 ``window``), or the programming-latency records, and gives pass/fail with the measured value.
 
 ``reachable``         share of connections answered (by a pod matching ``selector``) >= ``atLeast``
@@ -55,7 +56,8 @@ class Observed:
 
 
 def _conns(obs: Observed, flow: str, window: tuple[float, float] | None) -> list[ConnectionRecord]:
-    out = [c for c in obs.recorder.connections if c.flow == flow]
+    prefix = flow + "@"
+    out = [c for c in obs.recorder.connections if c.flow == flow or c.flow.startswith(prefix)]
     if window is not None:
         out = [c for c in out if window[0] <= c.start_s <= window[1]]
     return out

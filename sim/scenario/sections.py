@@ -362,8 +362,7 @@ def parse_expect(raw: Any, flow_names: tuple[str, ...], file: str = "",
         p: dict[str, Any] = {}
         if typ != "programmingLatency":
             flow = c.string(em, "flow", ep)
-            known = flow in flow_names or (typ == "nodePortMatrix"
-                                           and any(f.startswith(flow + "@") for f in flow_names))
+            known = flow in flow_names or any(f.startswith(flow + "@") for f in flow_names)
             if not known:
                 raise c.fail(f"{ep}.flow", "Not found", flow, "no flow of that name in spec.traffic")
             p["flow"] = flow

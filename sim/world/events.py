@@ -99,7 +99,7 @@ def _fire(world, ev: EventSpec) -> None:
         man = p["manifest"]
         meta = man.get("metadata") or {}
         what = f"{man.get('kind', '?')} {meta.get('namespace', 'default')}/{meta.get('name', '?')}"
-        world.change(f"apply {what}", lambda api: api.apply(man, ev.path))
+        world.change(f"apply {what}", lambda api: api.apply(man, (f"{ev.path}.manifest", None)))
     elif a == "delete":
         ns, name = _split(p["name"])
         world.change(f"delete {p['kind']} {p['name']}", lambda api: api.delete(p["kind"], ns, name))

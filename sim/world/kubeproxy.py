@@ -111,7 +111,7 @@ class RulesCache:
         text = payload.render()
         prog = self._applied.get(text)
         if prog is None:
-            ruleset = apply_payload(parse_restore(text), self.base)
+            ruleset = apply_payload(parse_restore(text), self.base, noflush=True)
             nat = payload.table("nat")
             deleted = {line[3:] for line in nat.lines if line.startswith("-X ")} if nat else set()
             chains = frozenset(c.name for c in nat.chains if c.name not in deleted) if nat else frozenset()
@@ -143,14 +143,24 @@ class KubeProxy:
         self.nat_chains: frozenset[str] = frozenset()
         self._wake = env.event()
 
-    def start(self) -> None:
-        """Start (or restart) the sync loop; the first sync runs at once."""
+    def start(self, programmed: bool = False) -> None:
+        """Start (or restart) the sync loop; the first sync runs at once.
+
+        With ``programmed`` the node is in steady state: the rules for the current state are
+        in effect already (kube-proxy has been running before the simulation starts), so they
+        are loaded now without restore time and the loop waits for changes.
+        """
         self.running = True
         self.epoch += 1
         self.tokens = float(BURST_SYNCS)
         self.tokens_at = self.env.now
         self.nat_chains = frozenset()
-        self.env.process(self._loop(self.epoch))
+        if programmed and self.state is not None:
+            prog = self.rules.program(self.state, self.node.name, self.nat_chains)
+            self.node.datapath.load(prog.ruleset)
+            self.nat_chains = prog.nat_chains
+            self.last_sync_end = self.env.now
+        self.env.process(self._loop(self.epoch, first=not programmed))
 
     def stop(self) -> None:
         """Stop the loop (node down, or the kube-proxy process killed)."""
@@ -179,9 +189,8 @@ class KubeProxy:
             return 0.0
         return (1.0 - self.tokens) / rate
 
-    def _loop(self, epoch: int):
+    def _loop(self, epoch: int, first: bool):
         env = self.env
-        first = True
         while self.running and self.epoch == epoch:
             if not first and not self.pending:
                 period_left = self.last_sync_end + self.config.sync_period_s - env.now

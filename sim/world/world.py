@@ -24,7 +24,7 @@ from sim.world.recorder import Recorder
 from sim.world.restore import load_restore_model
 from sim.world.rng import component_rng
 
-DatapathFactory = Callable[[NodeHost, int], Datapath]
+DatapathFactory = Callable[[NodeHost, int, object], Datapath]
 
 
 class World:
@@ -40,7 +40,7 @@ class World:
     seed
         The run seed; components draw from streams spawned from it by name.
     datapath_factory
-        Builds each node's kernel (``(node, seed) -> Datapath``); the netfilter engine in a
+        Builds each node's kernel (``(node, seed, kube_proxy_config) -> Datapath``); the netfilter engine in a
         real run (:func:`sim.world.engine.netfilter_datapath`).
     """
 
@@ -65,7 +65,7 @@ class World:
             host = self.net.add_node(node.name, node.ips,
                                      node.pod_cidrs or ((node.pod_cidr,) if node.pod_cidr else ()))
             if datapath_factory is not None:
-                host.datapath = datapath_factory(host, seed)
+                host.datapath = datapath_factory(host, seed, self.config)
             host.up = node.ready
             self.kube_proxies[node.name] = KubeProxy(self.env, host, self.config, self.rules,
                                                      self.restore_model, self.recorder)
@@ -78,12 +78,13 @@ class World:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        """Start every kube-proxy on a ready node and hand it the initial state."""
+        """Start every kube-proxy on a ready node in steady state: the initial objects are
+        programmed at t=0 (the cluster has been running), later changes go through the loop."""
         for name, kp in self.kube_proxies.items():
             if self.net.nodes[name].up:
                 kp.notify(self.state, -1, 0.0)
                 kp.pending.clear()  # the initial state is not a change: no programming latency
-                kp.start()
+                kp.start(programmed=True)
 
     def run(self, until: float) -> None:
         """Advance the clock to ``until``."""

@@ -36,14 +36,14 @@ def _starts(world, node="n1"):
     return [s.start_s for s in world.recorder.syncs if s.node == node]
 
 
-def test_initial_sync_runs_at_once_and_records_no_programming_latency():
-    """Every node syncs at t=0; the initial state is not a change."""
+def test_initial_state_is_programmed_at_time_zero_without_a_sync():
+    """Steady state at t=0: every node holds the initial rules before any event; that is
+    neither a sync nor a change."""
     world = _world(small_cluster())
-    world.run(1.0)
-    assert sorted(s.node for s in world.recorder.syncs) == ["n1", "n2", "n3"]
-    assert all(s.start_s == 0 for s in world.recorder.syncs)
-    assert world.recorder.programming == []
     assert all(len(n.datapath.loaded) == 1 for n in world.net.nodes.values())
+    world.run(1.0)
+    assert world.recorder.syncs == []
+    assert world.recorder.programming == []
 
 
 def test_programming_latency_is_watch_delay_plus_restore_time():
@@ -64,7 +64,7 @@ def test_two_syncs_burst_then_one_per_min_sync_period():
     for i, t in enumerate((5.0, 5.2, 5.4)):
         _at(world, t, lambda i=i: _toggle(world, i % 2 == 1))
     world.run(10.0)
-    assert _starts(world) == pytest.approx([0.0, 5.07, 5.27, 6.07])
+    assert _starts(world) == pytest.approx([5.07, 5.27, 6.07])
 
 
 def test_periodic_resync_every_sync_period_without_changes():
@@ -72,9 +72,8 @@ def test_periodic_resync_every_sync_period_without_changes():
     world = _world(small_cluster(sync_period=2.0))
     world.run(5.0)
     starts = _starts(world)
-    assert len(starts) == 3
     d = world.recorder.syncs[0].duration_s
-    assert starts == pytest.approx([0.0, 2.0 + d, 4.0 + 2 * d])
+    assert starts == pytest.approx([2.0, 4.0 + d])
 
 
 def test_changes_while_kube_proxy_is_down_count_the_downtime():

@@ -21,7 +21,7 @@ class RecordingNoRules(NoRules):
         self.loaded.append(ruleset)
 
 
-def recording_datapath(node, seed):
+def recording_datapath(node, seed, config):
     return RecordingNoRules(frozenset(node.ips))
 
 
