@@ -1,0 +1,62 @@
+"""``kube-netsim run`` and ``kube-netsim demo``: report, results, exit codes, user errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sim.cli import main
+
+WORLD = Path(__file__).resolve().parents[2] / "scenarios" / "world"
+
+
+def _copy(tmp_path: Path, name: str) -> Path:
+    shutil.copytree(WORLD / "manifests", tmp_path / "manifests")
+    dst = tmp_path / name
+    shutil.copy(WORLD / name, dst)
+    return dst
+
+
+def test_run_prints_report_writes_results_and_exits_0(tmp_path, capsys):
+    """A passing scenario: tables, PASS lines, results path; exit 0."""
+    code = main(["run", str(WORLD / "no-endpoints.yaml"), "--out", str(tmp_path), "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "EXPECTATIONS" in out and "FLOWS" in out and "3 passed, 0 failed" in out
+    assert (tmp_path / "no-endpoints").is_dir()
+
+
+def test_run_exits_1_when_an_expectation_fails(tmp_path, capsys):
+    """Flip an expectation so it cannot hold: the run reports FAIL and exits 1."""
+    path = _copy(tmp_path, "no-endpoints.yaml")
+    path.write_text(path.read_text().replace("  - type: dropped\n", "  - type: reachable\n"))
+    code = main(["run", str(path), "--out", str(tmp_path / "r"), "--no-progress"])
+    assert code == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_run_reports_bad_traffic_as_a_message_with_file_and_field(tmp_path, capsys):
+    """A wrong field in spec.traffic is a one-line error naming file and path, exit 1."""
+    path = _copy(tmp_path, "no-endpoints.yaml")
+    path.write_text(path.read_text().replace("rate: 10\n", "rate: fast\n", 1))
+    code = main(["run", str(path), "--out", str(tmp_path / "r"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"{path}: spec.traffic.flows[0].rate: Invalid value: 'fast': must be a number" in err
+    assert "Traceback" not in err
+
+
+def test_seed_option_overrides_spec_seed(tmp_path):
+    """--seed N names the run directory seed<N>-..."""
+    main(["run", str(WORLD / "no-endpoints.yaml"), "--seed", "99", "--out", str(tmp_path), "--no-progress"])
+    assert [p.name.split("-")[0] for p in (tmp_path / "no-endpoints").iterdir()] == ["seed99"]
+
+
+def test_demo_runs_every_scenario_with_traffic(tmp_path, capsys):
+    """demo runs each runnable scenario of a directory and summarises."""
+    _copy(tmp_path, "no-endpoints.yaml")
+    shutil.copy(WORLD / "manual-endpoints.yaml", tmp_path)
+    assert main(["demo", "--dir", str(tmp_path)]) == 0
+    assert "2/2 scenarios passed" in capsys.readouterr().out
