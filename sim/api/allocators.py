@@ -90,7 +90,7 @@ class NodePortAllocator:
     def __init__(self, low: int, high: int, rng: np.random.Generator) -> None:
         self.low, self.high = low, high
         self._rng = rng
-        self._used: set[int] = set()
+        self._used: set[int] = set()  # offsets from ``low``
         size = high - low + 1
         # The port allocator uses the same static/dynamic split (calculateRangeOffset with a
         # minimum band of 16 and a maximum of 128 ports).
@@ -107,29 +107,28 @@ class NodePortAllocator:
             raise AllocationError(
                 "provided port is not in the valid range. The range of valid ports is "
                 + self.range_text)
-        if port in self._used:
+        if port - self.low in self._used:
             raise AllocationError("provided port is already allocated")
-        self._used.add(port)
+        self._used.add(port - self.low)
 
     def allocate_next(self) -> int:
         """A free port, dynamic band first."""
         size = self.high - self.low + 1
-        used = {p - self.low for p in self._used}
-        n = _random_scan(used, self.offset, size, self._rng)
+        n = _random_scan(self._used, self.offset, size, self._rng)
         if n is None:
-            n = _random_scan(used, 0, self.offset, self._rng)
+            n = _random_scan(self._used, 0, self.offset, self._rng)
         if n is None:
             raise AllocationError("range is full")
-        self._used.add(self.low + n)
+        self._used.add(n)
         return self.low + n
 
     def release(self, port: int) -> None:
         """Return a port to the pool."""
-        self._used.discard(port)
+        self._used.discard(port - self.low)
 
     def is_allocated(self, port: int) -> bool:
         """Whether ``port`` is taken."""
-        return port in self._used
+        return port - self.low in self._used
 
 
 def _random_scan(used: set[int], lo: int, hi: int, rng: np.random.Generator) -> int | None:

@@ -34,9 +34,11 @@ def default_service(manifest: dict) -> dict:
     >>> s["type"], s["sessionAffinity"], s["ports"][0], s["internalTrafficPolicy"]
     ('ClusterIP', 'None', {'port': 80, 'protocol': 'TCP', 'targetPort': 80}, 'Cluster')
     """
-    m = copy_tree(manifest)
-    spec = m.setdefault("spec", {}) or {}
+    m = dict(manifest)  # only spec and status are changed below; metadata is shared
+    spec = copy_tree(m.get("spec") or {})
     m["spec"] = spec
+    if m.get("status") is not None:
+        m["status"] = copy_tree(m["status"])
     if not spec.get("sessionAffinity"):
         spec["sessionAffinity"] = "None"
     if spec["sessionAffinity"] == "None":
