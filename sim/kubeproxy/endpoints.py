@@ -18,6 +18,7 @@ mode is always "" (every ready endpoint is usable), as upstream does when hints 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -185,6 +186,25 @@ def service_ports(state: ClusterState, family: str = "IPv4") -> list[ServicePort
     return out
 
 
+_NON_CANONICAL_V4 = re.compile(r"(?:^|\.)0\d|[^0-9.]")
+
+
+def _sloppy_normalise(text: str) -> str:
+    """``netutils.ParseIPSloppy(text).String()``: IPv4 octets may carry leading zeros (read as
+    decimal); "" when ``text`` is not an address.
+
+    >>> _sloppy_normalise("10.180.00.001"), _sloppy_normalise("fd00:0::1"), _sloppy_normalise("x")
+    ('10.180.0.1', 'fd00::1', '')
+    """
+    parts = text.split(".")
+    if len(parts) == 4 and all(p.isdigit() for p in parts):
+        text = ".".join(str(int(p)) for p in parts)
+    try:
+        return str(parse_ip(text))
+    except ValueError:
+        return ""
+
+
 def endpoints_by_port(
     state: ClusterState, node_name: str, family: str = "IPv4"
 ) -> dict[tuple[str, str, str, str], list[EndpointInfo]]:
@@ -194,10 +214,11 @@ def endpoints_by_port(
     count; the first address is used (``endpointslicecache.go``).
     """
     grouped: dict[tuple[str, str, str, str], dict[str, EndpointInfo]] = {}
+    want_v6 = family == "IPv6"
     slices = sorted(state.endpoint_slices, key=lambda s: (s.namespace, s.name))
     for sl in slices:
-        if sl.address_type != family:
-            continue
+        if sl.address_type == "FQDN":
+            continue  # kube-proxy programs IP endpoints only
         for ep_port in sl.ports:
             if not ep_port.port:
                 continue
@@ -208,6 +229,14 @@ def endpoints_by_port(
                 if not ep.addresses:
                     continue
                 ip = ep.addresses[0]
+                # Family is judged on the address itself (utilnet.IsIPv6String), then the IP is
+                # normalised (ParseIPSloppy(...).String()); canonical IPv4 text skips the parse.
+                if (":" in ip) != want_v6:
+                    continue
+                if want_v6 or _NON_CANONICAL_V4.search(ip):
+                    ip = _sloppy_normalise(ip)
+                    if not ip:
+                        continue
                 # net.JoinHostPort, inlined: this loop runs once per endpoint per sync
                 text = f"[{ip}]:{port_no}" if ":" in ip else f"{ip}:{port_no}"
                 terminating = bool(ep.terminating)

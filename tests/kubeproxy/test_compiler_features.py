@@ -338,3 +338,13 @@ def test_ipv6_proxier_programs_only_ipv6_objects():
     assert lines[-1].endswith("-m addrtype --dst-type LOCAL ! -d ::1/128 -j KUBE-NODEPORTS")
     assert not any("172.30.0.41" in ln for ln in lines + filt(payload))
     assert "KUBE-FIREWALL" not in [c.name for c in payload.table("filter").chains]
+
+
+def test_endpoint_ips_are_normalised_like_parse_ip_sloppy():
+    """An endpoint written 10.180.00.001 is programmed (and hashed) as 10.180.0.1, and a
+    non-IP address is ignored."""
+    st = one_service(endpoints=[fx.ep("10.180.00.001"), fx.ep("not-an-ip")])
+    lines = nat(compile_rules(st, NODE))
+    assert ("-A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -m tcp -p tcp -j DNAT "
+            "--to-destination 10.180.0.1:80") in lines
+    assert sum("DNAT" in ln for ln in lines) == 1
