@@ -59,6 +59,9 @@ class Lookup:
         The candidate name whose answer ended the lookup successfully.
     from_hosts
         True when /etc/hosts answered.
+    ttl_s
+        The lowest TTL of the address records found (what a caching client may keep them
+        for); None when nothing was found or /etc/hosts answered.
     """
 
     name: str
@@ -71,6 +74,7 @@ class Lookup:
     queries: list[tuple[str, str]] = field(default_factory=list)
     answered_name: str = ""
     from_hosts: bool = False
+    ttl_s: int | None = None
     _index: int = 0
     _handed: bool = False
     _answers: dict[str, Answer | None] = field(default_factory=dict)
@@ -121,10 +125,13 @@ class Lookup:
             self.error = error
             return
         found: list[str] = []
+        ttls: list[int] = []
         for qtype, ans in zip(self.qtypes, answers):
             if ans is not None and ans.rcode == NOERROR:
                 found.extend(ans.addresses(qtype))
+                ttls.extend(rr.ttl for rr in ans.answer if rr.type == qtype)
         self.addresses = tuple(found)
+        self.ttl_s = min(ttls) if ttls else None
         self.answered_name = name
         if not found:
             # Answer records without addresses (a CNAME whose target did not resolve):

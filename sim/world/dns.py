@@ -1,0 +1,405 @@
+"""Cluster DNS in the simulated world: CoreDNS pods behind the kube-dns Service, clients that
+resolve a name through their pod's resolv.conf and then connect.
+
+Model
+    The DNS server is an ordinary Service: each query is a UDP datagram from the client pod to
+    the DNS Service IP, DNATed by the client node's kube-proxy rules to one of the DNS pods, and
+    the answer comes back through the same conntrack entry, with the network's latency both
+    ways. The DNS pods answer with :class:`sim.dns.records.ClusterDNS` built from the cluster
+    state they have *seen*: CoreDNS learns changes through its EndpointSlice/Service informers,
+    i.e. after the same control-plane delay as kube-proxy (EndpointSlice controller + watch).
+    An optional server cache (``spec.dns.cache``) and ``loadbalance`` (record order shuffled
+    per reply from the ``dns/loadbalance`` random stream) sit in front of the records.
+
+    A client is a flow whose target is a DNS name: before each connection it resolves the name
+    with a :class:`sim.dns.resolver.StubResolver` built from the pod's resolv.conf (the
+    kubelet's ``GetPodDNS``) and /etc/hosts, sending every query the resolver asks for (A and
+    AAAA together from one socket, as glibc does), retransmitting after ``options timeout``
+    (default 5 s) up to ``attempts`` (default 2) times, then connects to the first address.
+    Its own cache is ``none`` (resolve every time, as a libc without nscd does), ``ttl``
+    (keep the answer for its TTL) or ``forever`` (resolve once: an application that looks the
+    name up at start-up, or a JVM with ``networkaddress.cache.ttl=-1``).
+
+Scope and limitations
+    DNS pods are those ready behind the DNS Service when the server is installed; replacement
+    DNS pods started later answer as ordinary pods (no DNS). No TCP fallback on truncation,
+    no ``single-request`` option, no RFC 6724 address sorting (the first address is used).
+    Out-of-zone names are answered from ``spec.dns.upstream`` by the DNS pods themselves
+    (no forwarding hop). The informer view is sampled every ``poll_s`` (10 ms).
+Validation
+    ``tests/dns/test_dns_world.py`` checks query counts on the wire against the stub resolver,
+    the informer delay, the client cache modes and the round-robin-DNS scenario.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from sim.dns.cache import DNSCache
+from sim.dns.config import DNSOptions, parse_dns_options
+from sim.dns.records import Answer, ClusterDNS
+from sim.dns.resolver import Lookup, StubResolver
+from sim.kubelet.hosts import pod_hosts_entries
+from sim.kubelet.resolvconf import pod_resolv_conf
+from sim.model.errors import SimError
+from sim.model.packet import Packet
+from sim.world.network import Host
+from sim.world.rng import component_rng
+from sim.world.workload import Connection, FlowSpec
+
+DNS_PORT = 53
+QUERY_BYTES = 80  # IP + UDP + DNS header + a typical question
+RR_BYTES = 16  # a compressed A record
+CACHE_MODES = ("none", "ttl", "forever")
+
+
+@dataclass(frozen=True, slots=True)
+class DNSTarget:
+    """A flow target reached by name: resolve ``name``, then connect to ``port``.
+
+    ``cache`` is the client's own answer cache (``none``, ``ttl``, ``forever``); ``flavour`` the
+    libc (``glibc`` or ``musl``); ``family`` the getaddrinfo family (``UNSPEC``, ``INET``,
+    ``INET6``).
+    """
+
+    name: str
+    port: int
+    cache: str = "none"
+    flavour: str = "glibc"
+    family: str = "UNSPEC"
+
+    @property
+    def label(self) -> str:
+        return f"dns:{self.name}:{self.port}"
+
+
+@dataclass
+class LookupRecord:
+    """One name resolution by a client."""
+
+    flow: str
+    client: str
+    name: str
+    start_s: float
+    end_s: float = 0.0
+    queries: int = 0
+    packets: int = 0
+    addresses: tuple[str, ...] = ()
+    error: str = ""
+    cached: bool = False
+
+
+@dataclass
+class DNSStats:
+    """What the DNS side of a run did."""
+
+    lookups: list[LookupRecord] = field(default_factory=list)
+    queries_by_server: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, object]:
+        """Counts per flow: lookups, cache hits, queries, failures."""
+        out: dict[str, dict[str, float]] = {}
+        for rec in self.lookups:
+            s = out.setdefault(rec.flow, {"lookups": 0, "cached": 0, "queries": 0, "failed": 0})
+            s["lookups"] += 1
+            s["cached"] += int(rec.cached)
+            s["queries"] += rec.queries
+            s["failed"] += int(bool(rec.error))
+        return {"flows": dict(sorted(out.items())),
+                "queries_by_server": dict(sorted(self.queries_by_server.items()))}
+
+
+class ClusterDNSService:
+    """The cluster DNS server: the pods behind the DNS Service answer on UDP/TCP 53.
+
+    Parameters
+    ----------
+    world
+        The :class:`sim.world.world.World`.
+    options
+        The validated ``spec.dns`` (:func:`sim.dns.config.parse_dns_options`).
+    seed
+        The run seed (for the ``loadbalance`` shuffle stream).
+    poll_s
+        How often the informer view samples the apiserver state.
+
+    Constructed idle; :meth:`start` registers the servers and starts the informer process.
+    """
+
+    def __init__(self, world, options: DNSOptions, seed: int, poll_s: float = 0.01) -> None:
+        self.world = world
+        self.options = options
+        self.poll_s = poll_s
+        cp = world.params.control_plane
+        self.informer_delay_s = cp.endpointslice_delay_s + cp.watch_delay_s
+        self.stats = DNSStats()
+        self.cache: DNSCache | None = options.make_cache()
+        self._rng = component_rng(seed, "dns/loadbalance")
+        self._history: list[tuple[float, object]] = []
+        self._records: tuple[object, ClusterDNS] | None = None
+        state = world.state
+        probe = options.cluster_dns(state)
+        self.service_ip = probe.dns_service_ips[0]
+        self.zone = probe.zone
+        self.service = next((s for s in state.services if s.has_cluster_ip
+                             and self.service_ip in (s.cluster_ips or (s.cluster_ip,))), None)
+        if self.service is None:
+            raise SimError(f"spec.dns: no Service has the cluster DNS IP {self.service_ip} "
+                           "(add the kube-dns Service, or set spec.cluster.dnsServiceIP)")
+        self.server_pods: tuple[str, ...] = ()
+
+    def start(self, env) -> None:
+        """Register the DNS server on the DNS Service's ready pods; start the informer."""
+        state = self.world.state
+        pods = []
+        for sl in state.slices_for(self.service):
+            for ep in sl.endpoints:
+                if ep.is_ready and ep.target_ref is not None:
+                    key = f"{ep.target_ref.namespace or sl.namespace}/{ep.target_ref.name}"
+                    host = self.world.pod_hosts.get(key)
+                    if host is not None and key not in pods:
+                        host.listeners[("udp", DNS_PORT)] = self.handle
+                        host.listeners[("tcp", DNS_PORT)] = self.handle
+                        pods.append(key)
+        if not pods:
+            raise SimError(f"spec.dns: the DNS Service {self.service.key} has no ready pod "
+                           "running in the world to serve DNS")
+        self.server_pods = tuple(sorted(pods))
+        self._history.append((-self.informer_delay_s, state))
+        env.process(self._informer(env))
+
+    def _informer(self, env):
+        while True:
+            yield env.timeout(self.poll_s)
+            if self.world.state is not self._history[-1][1]:
+                self._history.append((env.now, self.world.state))
+
+    def _seen_state(self, now: float):
+        seen = self._history[0][1]
+        for t, state in self._history:
+            if t + self.informer_delay_s <= now:
+                seen = state
+            else:
+                break
+        return seen
+
+    def records(self, now: float) -> ClusterDNS:
+        """The record store as the DNS pods see it at ``now``."""
+        state = self._seen_state(now)
+        if self._records is None or self._records[0] is not state:
+            self._records = (state, self.options.cluster_dns(state))
+        return self._records[1]
+
+    def answer(self, qname: str, qtype: str, now: float) -> Answer:
+        """One question through the server cache (if any) and the records."""
+        if self.cache is not None:
+            hit = self.cache.lookup(qname, qtype, now)
+            if hit is not None:
+                return hit
+            return self.cache.store(qname, qtype, self.records(now).answer(qname, qtype), now)
+        return self.records(now).answer(qname, qtype)
+
+    def handle(self, host: Host, packet: Packet, data: object) -> object:
+        """The server function of a DNS pod: ``data`` is ``(qname, qtype)``."""
+        if not (isinstance(data, tuple) and len(data) == 2):
+            return None
+        qname, qtype = data
+        self.stats.queries_by_server[host.name] = self.stats.queries_by_server.get(host.name, 0) + 1
+        ans = self.answer(qname, qtype, self.world.env.now)
+        if self.options.loadbalance and len(ans.answer) > 1:
+            ans = _shuffle(ans, self._rng)
+        return (qname, qtype, ans)
+
+    # ------------------------------------------------------------------ clients
+    def resolver_for(self, pod_key: str, flavour: str) -> StubResolver:
+        """The stub resolver of a pod: resolv.conf per its dnsPolicy, and its /etc/hosts."""
+        pod = self.world.state.pods_by_key.get(pod_key)
+        if pod is None:
+            raise SimError(f"spec.traffic.flows: Not found: {pod_key!r}: DNS clients must be pods")
+        rc = pod_resolv_conf(pod, [self.service_ip], self.zone, "")
+        return StubResolver(rc, flavour, pod_hosts_entries(pod, self.zone))
+
+    def resolve(self, host: Host, resolver: StubResolver, target: DNSTarget, rec: LookupRecord,
+                done: Callable[[Lookup], None]) -> None:
+        """Resolve ``target.name`` from ``host`` over the network; ``done(lookup)`` at the end."""
+        _Resolution(self.world, host, resolver.start(target.name, target.family),
+                    resolver.resolv_conf, rec, done).start()
+
+
+def _shuffle(ans: Answer, rng) -> Answer:
+    """``loadbalance``: shuffle the address records, CNAMEs stay first."""
+    head = tuple(rr for rr in ans.answer if rr.type not in ("A", "AAAA"))
+    addrs = [rr for rr in ans.answer if rr.type in ("A", "AAAA")]
+    order = rng.permutation(len(addrs))
+    return Answer(ans.rcode, ans.authoritative, head + tuple(addrs[i] for i in order),
+                  ans.authority, ans.additional, ans.recursion_available)
+
+
+class _Resolution:
+    """Moves one lookup's queries over the network, with glibc-style retransmission."""
+
+    def __init__(self, world, host: Host, lookup: Lookup, resolv_conf, rec: LookupRecord,
+                 done: Callable[[Lookup], None]) -> None:
+        self.world, self.host, self.lookup, self.rec, self.done = world, host, lookup, rec, done
+        self.timeout_s = max(resolv_conf.timeout_s, 1)
+        self.attempts = max(resolv_conf.attempts, 1)
+        self.server = resolv_conf.nameservers[0] if resolv_conf.nameservers else ""
+        self.src = ""
+        self.sport = 0
+        self.waiting: dict[tuple[str, str], int] = {}  # query -> sends so far
+        self.round = 0
+
+    def start(self) -> None:
+        if self.lookup.done or not self.server:
+            self._finish()
+            return
+        self._next_round()
+
+    def _next_round(self) -> None:
+        queries = self.lookup.pending()
+        if not queries:
+            self._finish()
+            return
+        # One socket per candidate name, shared by its A and AAAA queries (glibc's
+        # send_dg sends both from the same socket).
+        if self.src:
+            self.host.unbind("udp", self.src, self.sport)
+        self.src, self.sport = self.host.bind_ephemeral("udp", self._on_packet)
+        self.round += 1
+        self.waiting = {}
+        for q in queries:
+            self.waiting[q] = 0
+            self._send(q)
+        self._arm(self.round)
+
+    def _send(self, q: tuple[str, str]) -> None:
+        self.waiting[q] += 1
+        self.rec.packets += 1
+        pkt = Packet("udp", self.src, self.server, self.sport, DNS_PORT, tcp_flags="",
+                     length=QUERY_BYTES)
+        self.world.net.send_from(self.host, pkt, q)
+
+    def _arm(self, round_no: int) -> None:
+        ev = self.world.env.timeout(self.timeout_s)
+        ev.callbacks.append(lambda _e: self._on_timeout(round_no))
+
+    def _on_timeout(self, round_no: int) -> None:
+        if round_no != self.round or not self.waiting:
+            return
+        lost = [q for q in self.waiting]
+        if all(self.waiting[q] < self.attempts for q in lost):
+            for q in lost:
+                self._send(q)
+            self._arm(round_no)
+            return
+        for q in lost:
+            self._deliver(q, None)
+
+    def _on_packet(self, packet: Packet, data: object, error: bool) -> None:
+        if error:
+            # ICMP port unreachable from a Service without endpoints: no server answers.
+            for q in list(self.waiting):
+                self._deliver(q, None)
+            return
+        if not (isinstance(data, tuple) and len(data) == 3):
+            return
+        qname, qtype, answer = data
+        if (qname, qtype) in self.waiting:
+            self._deliver((qname, qtype), answer)
+
+    def _deliver(self, q: tuple[str, str], answer: Answer | None) -> None:
+        if q not in self.waiting:
+            return
+        del self.waiting[q]
+        self.lookup.feed(q[0], q[1], answer)
+        if not self.waiting:
+            self._next_round()
+
+    def _finish(self) -> None:
+        if self.src:
+            self.host.unbind("udp", self.src, self.sport)
+            self.src = ""
+        self.round += 1
+        self.rec.end_s = self.world.env.now
+        self.rec.queries = self.lookup.queries_sent
+        self.rec.addresses = self.lookup.addresses
+        self.rec.error = self.lookup.error
+        self.done(self.lookup)
+
+
+class DNSClient:
+    """A flow whose target is a :class:`DNSTarget`: resolve (or use the cache), then connect.
+
+    Constructed idle; :meth:`start` starts its process. Connection records use the flow's
+    name; a failed resolution is recorded with outcome ``unresolved``.
+    """
+
+    def __init__(self, world, dns: ClusterDNSService, spec: FlowSpec, rng) -> None:
+        if spec.client_kind != "pod":
+            raise SimError(f"spec.traffic.flows: flow {spec.name}: a DNS target needs a pod "
+                           "client (only pods get the cluster resolv.conf)")
+        target = spec.target
+        if not isinstance(target, DNSTarget) or target.cache not in CACHE_MODES:
+            raise SimError(f"flow {spec.name}: target must be a DNSTarget with cache in "
+                           f"{CACHE_MODES}")
+        self.world, self.dns, self.spec, self.rng = world, dns, spec, rng
+        self.target: DNSTarget = target
+        self.resolver = dns.resolver_for(spec.client, target.flavour)
+        self.opened = 0
+        self._cached: tuple[tuple[str, ...], float] | None = None  # (addresses, expiry)
+
+    def start(self, env) -> None:
+        env.process(self._run(env))
+
+    def _run(self, env):
+        spec = self.spec
+        if spec.start_s > env.now:
+            yield env.timeout(spec.start_s - env.now)
+        mean_gap = 1.0 / spec.rate_per_s
+        while env.now < spec.stop_s and (spec.count is None or self.opened < spec.count):
+            self.opened += 1
+            self._open(env)
+            gap = self.rng.exponential(mean_gap) if spec.arrival == "poisson" else mean_gap
+            yield env.timeout(gap)
+
+    def _open(self, env) -> None:
+        spec = self.spec
+        host = self.world.pod_hosts.get(spec.client)
+        rec = self.world.recorder.new_connection(
+            spec.name, spec.client, host.ip if host is not None else "", spec.proto,
+            self.target.label, env.now)
+        if host is None or not host.alive:
+            rec.outcome = "unresolved"
+            return
+        lk = LookupRecord(spec.name, spec.client, self.target.name, env.now)
+        self.dns.stats.lookups.append(lk)
+        if self._cached is not None and env.now < self._cached[1]:
+            lk.cached, lk.addresses, lk.end_s = True, self._cached[0], env.now
+            self._connect(env, host, rec, self._cached[0])
+            return
+
+        def done(lookup: Lookup) -> None:
+            if lookup.addresses:
+                if self.target.cache == "forever":
+                    self._cached = (lookup.addresses, float("inf"))
+                elif self.target.cache == "ttl" and lookup.ttl_s:
+                    self._cached = (lookup.addresses, env.now + lookup.ttl_s)
+            self._connect(env, host, rec, lookup.addresses)
+
+        self.dns.resolve(host, self.resolver, self.target, lk, done)
+
+    def _connect(self, env, host: Host, rec, addresses: tuple[str, ...]) -> None:
+        if not addresses or not host.alive:
+            rec.outcome = "unresolved"
+            rec.elapsed_s = env.now - rec.start_s
+            return
+        Connection(self.world, host, rec, addresses[0], self.target.port, self.spec).start(env)
+
+
+def install_cluster_dns(world, raw_dns: dict | None, seed: int,
+                        source: str = "") -> ClusterDNSService:
+    """Parse ``spec.dns``, attach the DNS server to the world and start it."""
+    service = ClusterDNSService(world, parse_dns_options(raw_dns, source), seed)
+    service.start(world.env)
+    return service

@@ -1,0 +1,160 @@
+"""Cluster DNS in the simulated world: queries as packets through kube-proxy, the informer
+delay, client caches, retransmission, and the round-robin-DNS scenario."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from sim.scenario.sections import parse_events, parse_network
+from sim.scenario.spec import load_scenario
+from sim.world.dns import DNSClient, DNSTarget, install_cluster_dns
+from sim.world.engine import netfilter_datapath
+from sim.world.events import schedule_events
+from sim.world.rng import component_rng
+from sim.world.workload import Client, FlowSpec, ServiceTarget
+from sim.world.world import World
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = ROOT / "scenarios" / "dns" / "round-robin-dns.yaml"
+SEED = 7
+
+
+def build(dns_spec=None, events=True):
+    """The scenario's cluster on the netfilter engine, DNS installed, no flows yet."""
+    sc = load_scenario(SCENARIO)
+    world = World(sc.api(SEED), parse_network(sc.network), SEED, netfilter_datapath)
+    world.start()
+    dns = install_cluster_dns(world, sc.dns if dns_spec is None else dns_spec, SEED)
+    if events:
+        schedule_events(world, parse_events(sc.events))
+    return world, dns
+
+
+def flow(world, dns, name, target, rate=5.0, stop=60.0, count=None):
+    spec = FlowSpec(name, "pod", "default/client", target, rate_per_s=rate, stop_s=stop,
+                    count=count)
+    rng = component_rng(SEED, f"client/{name}")
+    client = DNSClient(world, dns, spec, rng) if isinstance(target, DNSTarget) \
+        else Client(world, spec, rng)
+    client.start(world.env)
+
+
+def outcomes(world, name):
+    return Counter(c.outcome for c in world.recorder.connections if c.flow == name)
+
+
+def test_short_name_costs_two_queries_on_the_wire():
+    """Resolving `web` from a pod sends A+AAAA for web.default.svc.cluster.local: the DNS
+    pods receive exactly 2 queries per lookup, and every connection is answered."""
+    world, dns = build(events=False)
+    flow(world, dns, "f", DNSTarget("web", 80), count=10)
+    world.run(until=5)
+    assert sum(dns.stats.queries_by_server.values()) == 20
+    assert [lk.queries for lk in dns.stats.lookups] == [2] * 10
+    assert outcomes(world, "f") == Counter({"ok": 10})
+
+
+def test_queries_spread_over_dns_pods_through_kube_proxy():
+    """Queries reach the DNS pods through the Service's DNAT: both CoreDNS pods answer."""
+    world, dns = build(events=False)
+    flow(world, dns, "f", DNSTarget("web", 80), rate=20, count=200)
+    world.run(until=15)
+    assert set(dns.stats.queries_by_server) == {"kube-system/coredns-a", "kube-system/coredns-b"}
+    assert min(dns.stats.queries_by_server.values()) > 100
+
+
+def test_unknown_name_walks_the_search_list():
+    """A name that exists nowhere costs 2 x (3 search domains + as is) = 8 queries and the
+    connection is recorded as unresolved."""
+    world, dns = build(events=False)
+    flow(world, dns, "f", DNSTarget("nosuch", 80), count=1)
+    world.run(until=5)
+    lk = dns.stats.lookups[0]
+    assert (lk.queries, lk.error) == (8, "HOST_NOT_FOUND")
+    assert outcomes(world, "f") == Counter({"unresolved": 1})
+
+
+def test_musl_client_same_cost_for_short_name():
+    """A musl client resolving `web` also costs 2 queries."""
+    world, dns = build(events=False)
+    flow(world, dns, "f", DNSTarget("web", 80, flavour="musl"), count=3)
+    world.run(until=5)
+    assert [lk.queries for lk in dns.stats.lookups] == [2, 2, 2]
+
+
+def test_dns_sees_changes_after_the_informer_delay():
+    """CoreDNS answers from the state it has seen: a new Service resolves only after the
+    EndpointSlice + watch delay."""
+    world, dns = build(events=False)
+    world.run(until=1.0)
+    world.change("add svc", lambda api: api.apply({
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "late", "namespace": "default"},
+        "spec": {"clusterIP": "10.96.0.90", "ports": [{"port": 80}]}}))
+    world.run(until=1.03)
+    assert dns.answer("late.default.svc.cluster.local.", "A", world.env.now).rcode == "NXDOMAIN"
+    world.run(until=1.0 + dns.informer_delay_s + 2 * dns.poll_s)
+    assert dns.answer("late.default.svc.cluster.local.", "A", world.env.now).addresses() == \
+        ("10.96.0.90",)
+
+
+def test_client_cache_modes_query_counts():
+    """none resolves every time; ttl re-resolves after the TTL (30 s); forever once."""
+    world, dns = build(events=False)
+    flow(world, dns, "none", DNSTarget("web-headless", 8080, cache="none"), rate=1, stop=61)
+    flow(world, dns, "ttl", DNSTarget("web-headless", 8080, cache="ttl"), rate=1, stop=61)
+    flow(world, dns, "forever", DNSTarget("web-headless", 8080, cache="forever"), rate=1, stop=61)
+    world.run(until=63)
+    summary = dns.stats.summary()["flows"]
+    assert summary["none"]["queries"] == 2 * 61
+    # The answer at t=0 arrives a fraction of a millisecond later, so the t=30 connection still
+    # uses it; the t=31 one re-resolves, and that answer covers the rest of the run.
+    assert summary["ttl"]["queries"] == 2 * 2
+    assert summary["forever"]["queries"] == 2
+
+
+def test_server_cache_counts_down_ttl_to_clients():
+    """With spec.dns.cache the server reply TTL counts down, so a ttl-caching client
+    re-resolves when the server's entry expires."""
+    world, dns = build(dns_spec={"ttl": 30, "cache": 30}, events=False)
+    world.run(until=10)
+    first = dns.answer("web.default.svc.cluster.local.", "A", world.env.now)
+    world.run(until=22)
+    second = dns.answer("web.default.svc.cluster.local.", "A", world.env.now)
+    assert (first.answer[0].ttl, second.answer[0].ttl) == (30, 18)
+
+
+def test_dns_down_retransmits_then_fails():
+    """With both CoreDNS processes dead, glibc sends each query attempts (2) times, waits
+    timeout (5 s) each time, gives up the search after the first candidate, tries the name
+    as is, and fails after 20 s with TRY_AGAIN."""
+    world, dns = build(events=False)
+    world.crash_pod("kube-system/coredns-a")
+    world.crash_pod("kube-system/coredns-b")
+    flow(world, dns, "f", DNSTarget("web", 80), count=1)
+    world.run(until=30)
+    lk = dns.stats.lookups[0]
+    assert (lk.error, lk.queries, lk.packets) == ("TRY_AGAIN", 4, 8)
+    assert lk.end_s - lk.start_s == pytest.approx(20.0)
+
+
+def test_round_robin_dns_scenario_outcomes():
+    """The seed's question, with the scenario's churn: ClusterIP clients (by IP or by the
+    Service name) never fail; headless-name clients fail while their cached pod is gone:
+    until the TTL expires (ttl) or for the rest of the run (forever)."""
+    world, dns = build()
+    flow(world, dns, "cluster-ip", ServiceTarget("default", "web", 80))
+    flow(world, dns, "dns-service-name", DNSTarget("web", 80, cache="none"))
+    flow(world, dns, "dns-headless-ttl", DNSTarget("web-headless", 8080, cache="ttl"))
+    flow(world, dns, "dns-headless-forever", DNSTarget("web-headless", 8080, cache="forever"))
+    world.run(until=62)
+    assert outcomes(world, "cluster-ip") == Counter({"ok": 300})
+    assert outcomes(world, "dns-service-name") == Counter({"ok": 300})
+    ttl, forever = outcomes(world, "dns-headless-ttl"), outcomes(world, "dns-headless-forever")
+    assert set(ttl) == set(forever) == {"ok", "timeout"}
+    # web-1 (the first address) dies at 11.5 s: forever fails from then on (~48.5 s x 5/s);
+    # ttl re-resolves at 30 s, then its pod web-3 dies at 41.5 s: ~(18.5 + 18.5) s x 5/s.
+    assert forever["timeout"] == pytest.approx(242, abs=5)
+    assert ttl["timeout"] == pytest.approx(185, abs=5)
