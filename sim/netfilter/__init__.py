@@ -1,1 +1,70 @@
-"""sim.netfilter (see ARCHITECTURE.md)."""
+"""The netfilter engine: runs any iptables ruleset on simulated packets like Linux does.
+
+Model
+    One :class:`NodeNetfilter` per node holds the node's tables (a
+    :class:`~sim.iptables.ruleset.Ruleset`), its conntrack table, its ``recent`` lists, and
+    per-rule counters. Stable API (used by ``sim.world`` and the kernel oracle)::
+
+        from sim.iptables import apply_payload, parse_restore
+        from sim.netfilter import NodeNetfilter, Route, Verdict
+
+        nf = NodeNetfilter(ruleset, ["192.168.0.11", "10.244.1.1"],   # primary address first
+                           conntrack_max=262144, config=kube_proxy_config,
+                           route=lambda dst: Route("eth0", "192.168.0.11"))
+        res = nf.prerouting(packet, now, rng, in_iface="eth0")  # arriving packet
+        res = nf.output(packet, now, rng)                        # locally generated packet
+        res.verdict            # Verdict.NF_ACCEPT / NF_DROP / REJECT (res.reject_with)
+        res.packet             # after DNAT / SNAT / MASQUERADE / reply un-NAT / MARK
+        res.local              # delivered to the node itself (INPUT ran)
+        res.masqueraded, res.dnat, res.snat, res.ctstate, res.direction, res.conntrack
+        res.trail              # TraceStep(table, chain, rule_number, text, kind)
+        res.walk_length        # rules a kernel would have evaluated
+        nf.load(new_ruleset)   # atomic swap; conntrack and recent lists survive
+        nf.flush_conntrack(); nf.conntrack_entries(now); nf.counters()  # Ruleset with counters
+
+    Time (``now``, float seconds) and randomness (``rng``, a ``numpy.random.Generator``) are
+    arguments. ``statistic --mode random`` matches when ``rng.random() * 2**31 < P31`` where
+    P31 is the kernel's 31-bit probability, i.e. with the kernel's exact probability.
+    :func:`trace_packet` enumerates every branch that ``statistic`` creates with its exact
+    probability (``fractions.Fraction(P31, 2**31)``).
+Scope and limitations
+    IPv4. No routing table beyond "local address or not" plus the caller's ``route``
+    function; no fragments (``-f`` never matches), no TCP options, no ICMP error generation
+    (REJECT is a verdict; RELATED is never produced). The TCP state machine is reduced to
+    SYN_SENT, SYN_RECV, ESTABLISHED, FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE with the
+    kernel's default timeouts (established / close-wait from ``KubeProxyConfig.conntrack``);
+    window tracking is not modelled (``nf_conntrack_tcp_loose`` = 1 semantics: a non-SYN
+    packet without an entry starts one; an RST without an entry is INVALID). DNAT/SNAT
+    ranges use their first address; source ports are kept unless taken (then, and always
+    with ``--random-fully``, another port in 1024-65535 is chosen). Locally delivered
+    packets from OUTPUT skip PREROUTING. ``recent --rttl`` ignores the TTL.
+Validation
+    Against the real kernel: the ``iptables-save`` rendering of every supported option
+    (``tests/iptables``); connection outcomes through real namespaces are compared with the
+    engine by the kernel oracle (``sim.oracle``, ``tests/oracle``). The fast path (chain
+    index) equals the linear reference walk on random rulesets and packets (hypothesis,
+    ``tests/netfilter/test_fast_path.py``).
+"""
+
+from sim.netfilter.compiled import CompiledRuleset, compile_ruleset
+from sim.netfilter.conntrack import ConntrackTable
+from sim.netfilter.engine import NodeNetfilter
+from sim.netfilter.recent import RecentTables
+from sim.netfilter.types import (
+    ConntrackSnapshot,
+    CtDir,
+    CtState,
+    Hook,
+    LogRecord,
+    Result,
+    Route,
+    TcpState,
+    TraceStep,
+    Verdict,
+)
+
+__all__ = [
+    "CompiledRuleset", "ConntrackSnapshot", "ConntrackTable", "CtDir", "CtState", "Hook",
+    "LogRecord", "NodeNetfilter", "RecentTables", "Result", "Route", "TcpState", "TraceStep",
+    "Verdict", "compile_ruleset",
+]

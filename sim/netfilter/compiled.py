@@ -1,0 +1,476 @@
+"""Compiling a :class:`~sim.iptables.ruleset.Ruleset` into match closures and target actions.
+
+Each rule becomes a tuple of predicates evaluated in the kernel's order (``ipt_do_table``:
+the IP header part ``-s -d -i -o -p -f`` first, then the matches in the rule's order, stopping
+at the first that fails; only matches that are evaluated have side effects) and a target kind.
+
+Long chains also get an index for the fast path: rules with an exact, non-negated ``-d a/32``
+are listed under that address, rules with an exact ``-p`` and ``--dport`` (and nothing with a
+side effect before the port match) under (protocol, port); every other rule is a wildcard.
+A rule that is in neither the packet's lists nor the wildcards cannot match (its header part
+fails before any match with a side effect runs), so skipping it changes nothing but time;
+the walk length still counts it because the kernel evaluated it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from heapq import merge
+from typing import TYPE_CHECKING, Any
+
+from sim.iptables.extensions import (
+    CT_STATES,
+    log_level,
+    mark_xset,
+    parse_multiport,
+    parse_nat_range,
+    parse_network,
+    parse_port_range,
+    parse_ports_dash,
+    parse_probability,
+    parse_tcp_flags,
+    parse_value_mask,
+    proto_number,
+    reject_type,
+    icmp_type_number,
+    kernel_probability,
+)
+from sim.iptables.ruleset import BUILTIN_CHAINS, Match, Rule, Ruleset
+from sim.iptables.save import render_rule
+from sim.netfilter.types import TraceStep
+
+if TYPE_CHECKING:
+    from sim.netfilter.engine import PacketContext
+
+Pred = Callable[["PacketContext"], bool]
+
+# Target kinds.
+T_NONE, T_ACCEPT, T_DROP, T_RETURN, T_JUMP, T_GOTO, T_REJECT, T_MARK, T_DNAT, T_SNAT, \
+    T_MASQ, T_REDIRECT, T_LOG = range(13)
+
+INDEX_MIN_RULES = 8
+TCP_BITS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20}
+PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 132: "sctp"}
+# Matches with no side effect: rules whose port match comes only after these may be indexed.
+_PURE_MODULES = frozenset({"comment", "tcp", "udp", "sctp", "icmp", "multiport", "addrtype",
+                           "mark", "conntrack", "state"})
+LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
+
+
+def tcp_flag_bits(flags: str) -> int:
+    """``"SA"`` -> SYN|ACK bits."""
+    v = 0
+    for c in flags:
+        v |= TCP_BITS.get(c, 0)
+    return v
+
+
+@dataclass(slots=True)
+class CRule:
+    """A compiled rule."""
+
+    rid: int
+    table: str
+    chain: str
+    number: int
+    rule: Rule
+    preds: tuple[Pred, ...]
+    kind: int
+    arg: Any = None
+    _step: TraceStep | None = None
+
+    @property
+    def step(self) -> TraceStep:
+        """The trail line for this rule (rendered once)."""
+        if self._step is None:
+            self._step = TraceStep(self.table, self.chain, self.number, render_rule(self.rule))
+        return self._step
+
+
+@dataclass(slots=True)
+class CChain:
+    name: str
+    table: str
+    builtin: bool
+    policy: str | None
+    rules: list[CRule]
+    end_step: TraceStep
+    dst_index: dict[int, list[int]] | None = None
+    pd_index: dict[tuple[str, int], list[int]] | None = None
+    wild: list[int] = field(default_factory=list)
+    _cache: dict[tuple[int, str, int], list[int]] = field(default_factory=dict)
+
+    def candidates(self, dst: int, proto: str, dport: int) -> list[int] | None:
+        """Sorted indices of the rules that may match, or None (walk every rule)."""
+        if self.dst_index is None:
+            return None
+        key = (dst, proto, dport)
+        c = self._cache.get(key)
+        if c is None:
+            a = self.dst_index.get(dst, ())
+            b = self.pd_index.get((proto, dport), ()) if self.pd_index else ()
+            c = list(merge(a, b, self.wild)) if (a or b) else self.wild
+            if len(self._cache) > 65536:
+                self._cache.clear()
+            self._cache[key] = c
+        return c
+
+
+@dataclass(slots=True)
+class CTable:
+    name: str
+    chains: dict[str, CChain]
+
+
+@dataclass(slots=True)
+class CompiledRuleset:
+    """A ruleset ready to execute; ``rules`` lists every compiled rule by id."""
+
+    ruleset: Ruleset
+    tables: dict[str, CTable]
+    rules: list[CRule]
+
+
+# ------------------------------------------------------------------------------ predicates
+
+def _net(text: str) -> tuple[int, int]:
+    n = parse_network(text)
+    return int(n.network_address), int(n.netmask)
+
+
+def _addr_pred(field_name: str, text: str, neg: bool) -> Pred:
+    net, mask = _net(text)
+    if field_name == "src":
+        return lambda c: ((c.src & mask) == net) != neg
+    return lambda c: ((c.dst & mask) == net) != neg
+
+
+def _iface_pred(field_name: str, name: str, neg: bool) -> Pred:
+    if name.endswith("+"):
+        prefix = name[:-1]
+        if field_name == "in":
+            return lambda c: c.in_iface.startswith(prefix) != neg
+        return lambda c: c.out_iface.startswith(prefix) != neg
+    if field_name == "in":
+        return lambda c: (c.in_iface == name) != neg
+    return lambda c: (c.out_iface == name) != neg
+
+
+def _proto_pred(text: str, neg: bool) -> Pred | None:
+    num = proto_number(text)
+    if num == 0:
+        return (lambda c: False) if neg else None
+    name = PROTO_NAMES.get(num, str(num))
+    return lambda c: (c.proto == name) != neg
+
+
+def _range_pred(attr: str, text: str, neg: bool) -> Pred:
+    lo, hi = parse_port_range(text)
+    if attr == "sport":
+        return lambda c: (lo <= c.sport <= hi) != neg
+    return lambda c: (lo <= c.dport <= hi) != neg
+
+
+def _module_preds(m: Match, eng_hooks: "_Hooks") -> list[Pred]:
+    o = {opt.name: opt for opt in m.options}
+    mod = m.module
+    out: list[Pred] = []
+    if mod in ("tcp", "udp", "sctp"):
+        for name, attr in (("--sport", "sport"), ("--dport", "dport")):
+            if name in o:
+                out.append(_range_pred(attr, o[name].values[0], o[name].negated))
+        if "--syn" in o or "--tcp-flags" in o:
+            if "--syn" in o:
+                mask, comp, neg = 0x17, 0x02, o["--syn"].negated
+            else:
+                f = o["--tcp-flags"]
+                mask, comp, neg = parse_tcp_flags(f.values[0]), parse_tcp_flags(f.values[1]), f.negated
+            out.append(lambda c: ((c.flags & mask) == comp) != neg)
+        if "--tcp-option" in o:
+            neg = o["--tcp-option"].negated
+            out.append(lambda c: neg)  # simulated packets carry no TCP options
+    elif mod == "icmp":
+        t = o["--icmp-type"]
+        text = icmp_type_number(t.values[0])
+        neg = t.negated
+        if text == "any":
+            out.append(lambda c: (c.icmp_type is not None) != neg)
+        else:
+            want = int(text.split("/")[0])
+            out.append(lambda c: (c.icmp_type == want) != neg)
+    elif mod == "multiport":
+        (opt,) = o.values()
+        ranges = tuple(parse_multiport(opt.values[0]))
+        neg = opt.negated
+
+        def inr(p: int) -> bool:
+            return any(a <= p <= b for a, b in ranges)
+        if opt.name == "--sports":
+            out.append(lambda c: inr(c.sport) != neg)
+        elif opt.name == "--dports":
+            out.append(lambda c: inr(c.dport) != neg)
+        else:
+            out.append(lambda c: (inr(c.sport) or inr(c.dport)) != neg)
+    elif mod == "comment":
+        pass
+    elif mod == "addrtype":
+        for name, attr in (("--src-type", "src"), ("--dst-type", "dst")):
+            if name in o:
+                types = frozenset(v.upper() for v in o[name].values[0].split(","))
+                neg = o[name].negated
+                if attr == "src":
+                    out.append(lambda c, t=types, n=neg: (c.addr_type(c.src) in t) != n)
+                else:
+                    out.append(lambda c, t=types, n=neg: (c.addr_type(c.dst) in t) != n)
+    elif mod == "mark":
+        v, mask = parse_value_mask(o["--mark"].values[0])
+        neg = o["--mark"].negated
+        out.append(lambda c: ((c.mark & mask) == v) != neg)
+    elif mod in ("conntrack", "state"):
+        out.extend(_conntrack_preds(o))
+    elif mod == "statistic":
+        if o["--mode"].values[0] == "random":
+            p = o["--probability"]
+            p31 = kernel_probability(parse_probability(p.values[0]))
+            neg = p.negated
+            out.append(lambda c: c.chance(p31) != neg)
+        else:
+            every = int(o["--every"].values[0])
+            start = int(o["--packet"].values[0])
+            neg = o["--every"].negated
+            out.append(eng_hooks.nth(every, start, neg))
+    elif mod == "recent":
+        out.append(_recent_pred(o))
+    elif mod == "nfacct":
+        name = o["--nfacct-name"].values[0]
+        out.append(lambda c: c.nfacct(name))
+    else:  # pragma: no cover - the parser refuses unknown modules
+        raise AssertionError(mod)
+    return out
+
+
+_STATE_BITS = {s: 1 << i for i, s in enumerate(CT_STATES)}
+
+
+def _conntrack_preds(o: dict) -> list[Pred]:
+    out: list[Pred] = []
+    for name, opt in o.items():
+        v = opt.values[0] if opt.values else ""
+        neg = opt.negated
+        if name in ("--ctstate", "--state"):
+            bits = 0
+            for s in v.split(","):
+                bits |= _STATE_BITS[s.upper()]
+            out.append(lambda c, b=bits, n=neg: bool(c.state_bits() & b) != n)
+        elif name == "--ctproto":
+            num = proto_number(v)
+            pname = PROTO_NAMES.get(num, str(num))
+            out.append(lambda c, p=pname, n=neg: (c.ct is not None and c.ct.proto == p) != n)
+        elif name in ("--ctorigsrc", "--ctorigdst", "--ctreplsrc", "--ctrepldst"):
+            net, mask = _net(v)
+            idx = {"--ctorigsrc": (0, 1), "--ctorigdst": (0, 3), "--ctreplsrc": (1, 1),
+                   "--ctrepldst": (1, 3)}[name]
+            out.append(lambda c, i=idx, nt=net, mk=mask, n=neg:
+                       (c.ct is not None and (c.ct_addr(i) & mk) == nt) != n)
+        elif name in ("--ctorigsrcport", "--ctorigdstport", "--ctreplsrcport", "--ctrepldstport"):
+            lo, hi = parse_port_range(v)
+            idx = {"--ctorigsrcport": (0, 2), "--ctorigdstport": (0, 4),
+                   "--ctreplsrcport": (1, 2), "--ctrepldstport": (1, 4)}[name]
+            out.append(lambda c, i=idx, a=lo, b=hi, n=neg:
+                       (c.ct is not None and a <= c.ct_port(i) <= b) != n)
+        elif name == "--ctstatus":
+            want = frozenset(s.upper() for s in v.split(","))
+            out.append(lambda c, w=want, n=neg: bool(c.ct_status() & w) != n)
+        elif name == "--ctexpire":
+            lo_s, _, hi_s = v.partition(":")
+            lo, hi = int(lo_s), int(hi_s or lo_s)
+            out.append(lambda c, a=lo, b=hi, n=neg:
+                       (c.ct is not None and a <= c.ct_expire() <= b) != n)
+        elif name == "--ctdir":
+            want_reply = v.upper() == "REPLY"
+            out.append(lambda c, r=want_reply: c.is_reply == r)
+    return out
+
+
+def _recent_pred(o: dict) -> Pred:
+    cmd_opt = next(o[c] for c in ("--set", "--rcheck", "--update", "--remove") if c in o)
+    cmd = cmd_opt.name
+    invert = cmd_opt.negated
+    name = o["--name"].values[0] if "--name" in o else "DEFAULT"
+    mask = int(ipaddress.IPv4Address(o["--mask"].values[0])) if "--mask" in o else 0xFFFFFFFF
+    seconds = int(o["--seconds"].values[0]) if "--seconds" in o else 0
+    hitcount = int(o["--hitcount"].values[0]) if "--hitcount" in o else 0
+    reap = "--reap" in o
+    use_dst = "--rdest" in o
+
+    def pred(c: "PacketContext") -> bool:
+        addr = (c.dst if use_dst else c.src) & mask
+        return c.recent.match(name, addr, cmd, seconds, hitcount, reap, invert, c.now)
+    return pred
+
+
+class _Hooks:
+    """Per-engine state the compiled predicates close over (nth counters)."""
+
+    def __init__(self) -> None:
+        self.nth_counters: list[int] = []
+
+    def nth(self, every: int, start: int, neg: bool) -> Pred:
+        # xt_statistic nth mode: the counter starts at --packet; a packet matches when the
+        # counter was at every-1 (it then wraps to 0), otherwise the counter advances.
+        slot = len(self.nth_counters)
+        self.nth_counters.append(start)
+        counters = self.nth_counters
+        last = every - 1
+
+        def pred(c: "PacketContext") -> bool:
+            if counters[slot] == last:
+                counters[slot] = 0
+                return not neg
+            counters[slot] += 1
+            return neg
+        return pred
+
+
+# ------------------------------------------------------------------------------ targets
+
+def _target(rule: Rule) -> tuple[int, Any]:
+    t = rule.target
+    if t is None:
+        return T_NONE, None
+    o = {opt.name: opt for opt in t.options}
+    name = t.name
+    if name == "ACCEPT":
+        return T_ACCEPT, None
+    if name == "DROP":
+        return T_DROP, None
+    if name == "RETURN":
+        return T_RETURN, None
+    if name == "REJECT":
+        return T_REJECT, reject_type(o)
+    if name == "MARK":
+        return T_MARK, mark_xset(o)
+    if name in ("DNAT", "SNAT"):
+        key = "--to-destination" if name == "DNAT" else "--to-source"
+        lo, _hi, plo, phi = parse_nat_range(o[key].values[0], need_ip=False)
+        flags = frozenset(f for f in ("--random", "--random-fully", "--persistent") if f in o)
+        return (T_DNAT if name == "DNAT" else T_SNAT), (lo, plo, phi, flags)
+    if name == "MASQUERADE":
+        ports = parse_ports_dash(o["--to-ports"].values[0]) if "--to-ports" in o else (0, 0)
+        return T_MASQ, (ports, "--random-fully" in o)
+    if name == "REDIRECT":
+        ports = parse_ports_dash(o["--to-ports"].values[0]) if "--to-ports" in o else (0, 0)
+        return T_REDIRECT, ports
+    if name == "LOG":
+        prefix = o["--log-prefix"].values[0] if "--log-prefix" in o else ""
+        return T_LOG, (prefix, log_level(o))
+    return (T_GOTO if t.goto else T_JUMP), name
+
+
+# ------------------------------------------------------------------------------ compile
+
+def _index_keys(rule: Rule) -> tuple[int | None, tuple[str, int] | None]:
+    """(exact destination, (protocol, exact dport)) usable as index keys, or None."""
+    dst = None
+    proto = None
+    for m in rule.matches:
+        if m.module:
+            continue
+        opt = m.options[0]
+        if opt.negated:
+            continue
+        if opt.name == "-d":
+            n = parse_network(opt.values[0])
+            if n.prefixlen == 32:
+                dst = int(n.network_address)
+        elif opt.name == "-p":
+            num = proto_number(opt.values[0])
+            proto = PROTO_NAMES.get(num) if num else None
+    pd = None
+    if proto in ("tcp", "udp", "sctp"):
+        for m in rule.matches:
+            if not m.module:
+                continue
+            if m.module == proto:
+                d = m.option("--dport")
+                if d is not None and not d.negated:
+                    lo, hi = parse_port_range(d.values[0])
+                    if lo == hi:
+                        pd = (proto, lo)
+                break
+            if m.module not in _PURE_MODULES:
+                break
+    return dst, pd
+
+
+def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None,
+                    index_min_rules: int = INDEX_MIN_RULES) -> CompiledRuleset:
+    """Compile every table of ``ruleset``.
+
+    ``index_min_rules``: chains with at least this many rules get a fast-path index (a
+    very large value disables the fast path: the linear reference walk).
+    """
+    hooks = hooks or _Hooks()
+    tables: dict[str, CTable] = {}
+    all_rules: list[CRule] = []
+    for tname, table in ruleset.tables.items():
+        chains: dict[str, CChain] = {}
+        for cname, chain in table.chains.items():
+            crules = []
+            for i, rule in enumerate(chain.rules):
+                builtin: list[Pred] = []
+                modules: list[Pred] = []
+                for m in rule.matches:
+                    if m.module == "":
+                        p = _builtin_pred(m)
+                        if p is not None:
+                            builtin.append(p)
+                    else:
+                        modules.extend(_module_preds(m, hooks))
+                kind, arg = _target(rule)
+                cr = CRule(len(all_rules), tname, cname, i + 1, rule, tuple(builtin + modules),
+                           kind, arg)
+                all_rules.append(cr)
+                crules.append(cr)
+            builtin_chain = cname in BUILTIN_CHAINS.get(tname, ())
+            end = TraceStep(tname, cname, len(crules) + 1, "",
+                            "policy" if builtin_chain else "return")
+            cc = CChain(cname, tname, builtin_chain, chain.policy, crules, end)
+            if len(crules) >= index_min_rules:
+                _build_index(cc)
+            chains[cname] = cc
+        tables[tname] = CTable(tname, chains)
+    return CompiledRuleset(ruleset, tables, all_rules)
+
+
+def _builtin_pred(m: Match) -> Pred | None:
+    opt = m.options[0]
+    if opt.name in ("-s", "-d"):
+        return _addr_pred("src" if opt.name == "-s" else "dst", opt.values[0], opt.negated)
+    if opt.name == "-p":
+        return _proto_pred(opt.values[0], opt.negated)
+    if opt.name in ("-i", "-o"):
+        return _iface_pred("in" if opt.name == "-i" else "out", opt.values[0], opt.negated)
+    if opt.name == "-f":
+        neg = opt.negated
+        return lambda c: neg  # simulated packets are never non-first fragments
+    raise AssertionError(opt.name)  # pragma: no cover
+
+
+def _build_index(cc: CChain) -> None:
+    dst_index: dict[int, list[int]] = {}
+    pd_index: dict[tuple[str, int], list[int]] = {}
+    wild: list[int] = []
+    for i, cr in enumerate(cc.rules):
+        dst, pd = _index_keys(cr.rule)
+        if dst is not None:
+            dst_index.setdefault(dst, []).append(i)
+        elif pd is not None:
+            pd_index.setdefault(pd, []).append(i)
+        else:
+            wild.append(i)
+    cc.dst_index = dst_index
+    cc.pd_index = pd_index
+    cc.wild = wild

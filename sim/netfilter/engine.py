@@ -1,0 +1,655 @@
+"""One node's netfilter: hooks in kernel order, rule walk, NAT, conntrack, recent lists.
+
+Paths (``net/ipv4/ip_input.c``, ``ip_forward.c``, ``ip_output.c``; table priorities from
+``enum nf_ip_hook_priorities``: raw -300, conntrack -200, mangle -150, nat dst -100,
+filter 0, nat src 100):
+
+* arriving (:meth:`NodeNetfilter.prerouting`): raw PREROUTING, conntrack, mangle PREROUTING,
+  nat PREROUTING, routing decision on the (possibly DNATed) destination, then either
+  INPUT (mangle, filter, nat INPUT) for a local address, or FORWARD (mangle, filter) then
+  POSTROUTING (mangle, nat) and conntrack confirmation;
+* locally generated (:meth:`NodeNetfilter.output`): routing, raw OUTPUT, conntrack, mangle
+  OUTPUT, nat OUTPUT, filter OUTPUT, re-routing if the destination changed, POSTROUTING
+  (mangle, nat), and INPUT (mangle, filter, nat) when the destination is local (loopback
+  delivery; PREROUTING is not re-run for it).
+
+The nat tables are consulted only for the first packet of a connection; every later packet
+(and every reply) is rewritten from the conntrack entry.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from bisect import bisect_left
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from functools import lru_cache
+
+import numpy as np
+
+from sim.iptables.ruleset import Chain, Ruleset, Table
+from sim.model.config import ConntrackConfig, KubeProxyConfig
+from sim.model.packet import Packet
+from sim.netfilter.compiled import (
+    T_ACCEPT,
+    T_DNAT,
+    T_DROP,
+    T_GOTO,
+    T_JUMP,
+    T_LOG,
+    T_MARK,
+    T_MASQ,
+    T_NONE,
+    T_REDIRECT,
+    T_REJECT,
+    T_RETURN,
+    T_SNAT,
+    CChain,
+    CompiledRuleset,
+    _Hooks,
+    compile_ruleset,
+    tcp_flag_bits,
+    INDEX_MIN_RULES,
+)
+from sim.netfilter.conntrack import ConntrackTable, Entry
+from sim.netfilter.recent import RecentTables
+from sim.netfilter.types import (
+    CtDir,
+    CtState,
+    Hook,
+    LogRecord,
+    Result,
+    Route,
+    TraceStep,
+    Verdict,
+)
+from sim.iptables.extensions import CT_STATES
+
+_P31 = float(1 << 31)
+_BITS = {s: 1 << i for i, s in enumerate(CT_STATES)}
+_LOOP_NET, _LOOP_MASK = 0x7F000000, 0xFF000000
+
+
+@lru_cache(maxsize=1 << 18)
+def ip_int(text: str) -> int:
+    """Integer form of a dotted IPv4 address."""
+    return int(ipaddress.IPv4Address(text))
+
+
+@lru_cache(maxsize=1 << 18)
+def ip_str(value: int) -> str:
+    return str(ipaddress.IPv4Address(value))
+
+
+class PacketContext:
+    """The mutable per-packet state the compiled matches read."""
+
+    __slots__ = ("proto", "src", "dst", "sport", "dport", "flags", "mark", "in_iface",
+                 "out_iface", "icmp_type", "length", "ct", "is_reply", "confirmed", "invalid",
+                 "now", "rng", "eng", "recent", "logs", "tflags")
+
+    def addr_type(self, addr: int) -> str:
+        return self.eng.addr_type(addr)
+
+    def chance(self, p31: int) -> bool:
+        return self.eng.chance(p31, self.rng)
+
+    def nfacct(self, name: str) -> bool:
+        c = self.eng.nfacct.setdefault(name, [0, 0])
+        c[0] += 1
+        c[1] += self.length
+        return True
+
+    def state_bits(self) -> int:
+        ct = self.ct
+        if self.invalid:
+            return _BITS["INVALID"]
+        if ct is None:
+            return _BITS["UNTRACKED"]
+        if self.is_reply:
+            bits = _BITS["ESTABLISHED"]
+        elif not self.confirmed or not ct.seen_reply:
+            bits = _BITS["NEW"]
+        else:
+            bits = _BITS["ESTABLISHED"]
+        if ct.dnat:
+            bits |= _BITS["DNAT"]
+        if ct.snat:
+            bits |= _BITS["SNAT"]
+        return bits
+
+    def ct_addr(self, idx: tuple[int, int]) -> int:
+        t = self.ct.orig if idx[0] == 0 else self.ct.reply
+        return ip_int(t[idx[1]])
+
+    def ct_port(self, idx: tuple[int, int]) -> int:
+        t = self.ct.orig if idx[0] == 0 else self.ct.reply
+        return t[idx[1]]
+
+    def ct_status(self) -> frozenset[str]:
+        ct = self.ct
+        if ct is None:
+            return frozenset()
+        s = set()
+        if self.confirmed:
+            s.add("CONFIRMED")
+        if ct.seen_reply:
+            s.add("SEEN_REPLY")
+        if ct.assured:
+            s.add("ASSURED")
+        return frozenset(s) if s else frozenset({"NONE"})
+
+    def ct_expire(self) -> int:
+        return max(0, int(self.ct.expires_at - self.now)) if self.confirmed else 0
+
+
+class NodeNetfilter:
+    """The netfilter state of one node: tables, conntrack, recent lists, counters.
+
+    Parameters
+    ----------
+    ruleset
+        The applied tables (``sim.iptables.apply_payload``); ``None`` for empty tables.
+    local_addresses
+        The node's own addresses (``addrtype LOCAL``; 127.0.0.0/8 is always local). The
+        first one given (or the smallest, for an unordered set) is the primary address.
+    conntrack_max
+        ``nf_conntrack_max``.
+    config
+        A ``KubeProxyConfig`` or ``ConntrackConfig`` for the conntrack timeouts.
+    route
+        ``route(dst) -> Route(out_iface, source)`` for non-local destinations; MASQUERADE
+        uses ``source``. Default: ``eth0`` with the primary address.
+    iface_addresses
+        Primary address per interface, for REDIRECT on arriving packets (default: the
+        primary address).
+    fast
+        Use the index fast path (``False``: the linear reference walk). Both give identical
+        results; the hypothesis test in ``tests/netfilter`` proves it.
+    trace
+        Record the rule trail in each result.
+    """
+
+    def __init__(self, ruleset: Ruleset | None, local_addresses: Iterable[str], *,
+                 conntrack_max: int = 262144,
+                 config: KubeProxyConfig | ConntrackConfig | None = None,
+                 route: Callable[[str], Route] | None = None,
+                 iface_addresses: dict[str, str] | None = None,
+                 fast: bool = True, trace: bool = True) -> None:
+        addrs = list(local_addresses)
+        if not isinstance(local_addresses, (list, tuple)):
+            addrs = sorted(addrs, key=ip_int)
+        self.primary = addrs[0] if addrs else "127.0.0.1"
+        self.local = frozenset(ip_int(a) for a in addrs)
+        if isinstance(config, KubeProxyConfig):
+            config = config.conntrack
+        self.conntrack = ConntrackTable(conntrack_max, config)
+        self.recent = RecentTables()
+        self.nfacct: dict[str, list[int]] = {}
+        self.route_fn = route or (lambda dst: Route("eth0", self.primary))
+        self.iface_addresses = dict(iface_addresses or {})
+        self.fast = fast
+        self.trace = trace
+        self.counters_packets: list[int] = []
+        self.counters_bytes: list[int] = []
+        self.policy_counters: dict[tuple[str, str], list[int]] = {}
+        self._compiled: CompiledRuleset
+        self._hooks: _Hooks
+        self.load(ruleset or Ruleset())
+
+    # ------------------------------------------------------------------ management
+
+    def load(self, ruleset: Ruleset) -> None:
+        """Swap in a new ruleset atomically (``iptables-restore``). Conntrack entries and
+        recent lists survive; rule counters and ``statistic --mode nth`` counters start from
+        the ruleset's own values, as for freshly created kernel rules."""
+        self._hooks = _Hooks()
+        self._compiled = compile_ruleset(ruleset, self._hooks,
+                                         INDEX_MIN_RULES if self.fast else 1 << 62)
+        self.counters_packets = [r.rule.packets for r in self._compiled.rules]
+        self.counters_bytes = [r.rule.bytes for r in self._compiled.rules]
+        self.policy_counters = {
+            (t, c.name): [ruleset.tables[t].chains[c.name].packets,
+                          ruleset.tables[t].chains[c.name].bytes]
+            for t, tab in self._compiled.tables.items() for c in tab.chains.values() if c.builtin}
+
+    @property
+    def ruleset(self) -> Ruleset:
+        return self._compiled.ruleset
+
+    def counters(self) -> Ruleset:
+        """The ruleset with the current per-rule and policy counters (``iptables -L -v`` /
+        ``iptables-save -c``)."""
+        tables = {}
+        k = 0
+        for tname, table in self._compiled.ruleset.tables.items():
+            chains = {}
+            for cname, chain in table.chains.items():
+                rules = []
+                for r in chain.rules:
+                    rules.append(replace(r, packets=self.counters_packets[k],
+                                         bytes=self.counters_bytes[k]))
+                    k += 1
+                pc = self.policy_counters.get((tname, cname), [chain.packets, chain.bytes])
+                chains[cname] = Chain(cname, tuple(rules), chain.policy, pc[0], pc[1])
+            tables[tname] = Table(tname, chains)
+        return Ruleset(tables)
+
+    def flush_conntrack(self) -> None:
+        """``conntrack -F``."""
+        self.conntrack.flush()
+
+    def conntrack_entries(self, now: float | None = None) -> list:
+        """Snapshots of the live conntrack entries (``conntrack -L``)."""
+        return [e.snapshot() for e in self.conntrack.entries(now)]
+
+    def addr_type(self, addr: int) -> str:
+        if addr in self.local or (addr & _LOOP_MASK) == _LOOP_NET:
+            return "LOCAL"
+        if addr == 0xFFFFFFFF:
+            return "BROADCAST"
+        if (addr & 0xF0000000) == 0xE0000000:
+            return "MULTICAST"
+        if addr == 0:
+            return "UNSPEC"
+        return "UNICAST"
+
+    def is_local(self, addr: int) -> bool:
+        return addr in self.local or (addr & _LOOP_MASK) == _LOOP_NET
+
+    @staticmethod
+    def chance(p31: int, rng: np.random.Generator) -> bool:
+        """``statistic --mode random``: ``(prandom_u32() & 0x7FFFFFFF) < p31``."""
+        return rng.random() * _P31 < p31
+
+    # ------------------------------------------------------------------ packet paths
+
+    def prerouting(self, packet: Packet, now: float, rng: np.random.Generator,
+                   in_iface: str | None = None) -> Result:
+        """A packet arriving on ``in_iface`` (default ``packet.in_iface`` or ``eth0``)."""
+        c = self._context(packet, now, rng, in_iface or packet.in_iface or "eth0", "")
+        run = _Run(self, c)
+        return run.arriving()
+
+    def output(self, packet: Packet, now: float, rng: np.random.Generator) -> Result:
+        """A packet generated by a local process."""
+        c = self._context(packet, now, rng, "", "")
+        run = _Run(self, c)
+        return run.local_out()
+
+    def _context(self, p: Packet, now: float, rng: np.random.Generator, in_iface: str,
+                 out_iface: str) -> PacketContext:
+        c = PacketContext()
+        c.proto = p.proto.lower()
+        c.src = ip_int(p.src)
+        c.dst = ip_int(p.dst)
+        c.sport = p.sport
+        c.dport = p.dport
+        c.tflags = p.tcp_flags if c.proto == "tcp" else ""
+        c.flags = tcp_flag_bits(c.tflags)
+        c.mark = p.mark
+        c.in_iface = in_iface
+        c.out_iface = out_iface
+        c.icmp_type = p.icmp_type
+        c.length = p.length
+        c.ct = None
+        c.is_reply = False
+        c.confirmed = False
+        c.invalid = False
+        c.now = now
+        c.rng = rng
+        c.eng = self
+        c.recent = self.recent
+        c.logs = []
+        return c
+
+
+class _Stop(Exception):
+    """A terminal verdict (DROP/REJECT) or a conntrack drop ends the packet's path."""
+
+    def __init__(self, verdict: Verdict, reason: str, reject_with: str | None = None) -> None:
+        self.verdict = verdict
+        self.reason = reason
+        self.reject_with = reject_with
+
+
+class _Run:
+    """One packet's trip through the hooks."""
+
+    __slots__ = ("eng", "c", "trail", "walk", "hooks", "new_entry", "local", "masq",
+                 "random_fully")
+
+    def __init__(self, eng: NodeNetfilter, c: PacketContext) -> None:
+        self.eng = eng
+        self.c = c
+        self.trail: list[TraceStep] | None = [] if eng.trace else None
+        self.walk = 0
+        self.hooks: list[Hook] = []
+        self.new_entry: Entry | None = None
+        self.local = False
+        self.masq = False
+        self.random_fully = False
+
+    # -------------------------------------------------------------- paths
+
+    def arriving(self) -> Result:
+        c = self.c
+        try:
+            self.hook(Hook.PREROUTING, "raw")
+            self.conntrack_in()
+            self.hook(Hook.PREROUTING, "mangle")
+            self.nat_dst(Hook.PREROUTING)
+            if self.eng.is_local(c.dst):
+                self.local = True
+                self.input_hooks()
+            else:
+                self.route()
+                self.hook(Hook.FORWARD, "mangle")
+                self.hook(Hook.FORWARD, "filter")
+                self.postrouting()
+            self.confirm()
+        except _Stop as stop:
+            return self.result(stop.verdict, stop.reason, stop.reject_with)
+        return self.result(Verdict.NF_ACCEPT, "")
+
+    def local_out(self) -> Result:
+        c = self.c
+        try:
+            self.route()
+            self.hook(Hook.OUTPUT, "raw")
+            self.conntrack_in()
+            self.hook(Hook.OUTPUT, "mangle")
+            before = c.dst
+            self.nat_dst(Hook.OUTPUT)
+            if c.dst != before:
+                self.route()
+            self.hook(Hook.OUTPUT, "filter")
+            self.postrouting()
+            if self.eng.is_local(c.dst):
+                self.local = True
+                c.in_iface = "lo"
+                self.input_hooks()
+            self.confirm()
+        except _Stop as stop:
+            return self.result(stop.verdict, stop.reason, stop.reject_with)
+        return self.result(Verdict.NF_ACCEPT, "")
+
+    def input_hooks(self) -> None:
+        self.hook(Hook.INPUT, "mangle")
+        self.hook(Hook.INPUT, "filter")
+        self.nat_src(Hook.INPUT)
+
+    def postrouting(self) -> None:
+        self.hook(Hook.POSTROUTING, "mangle")
+        self.nat_src(Hook.POSTROUTING)
+
+    def route(self) -> None:
+        c = self.c
+        if self.eng.is_local(c.dst):
+            c.out_iface = "lo"
+        else:
+            c.out_iface = self.eng.route_fn(ip_str(c.dst)).out_iface
+
+    # -------------------------------------------------------------- conntrack
+
+    def conntrack_in(self) -> None:
+        c = self.c
+        eng = self.eng
+        ct = eng.conntrack
+        key = (c.proto, ip_str(c.src), c.sport, ip_str(c.dst), c.dport)
+        hit = ct.lookup(key, c.now)
+        if hit is not None:
+            entry, direction = hit
+            c.ct = entry
+            c.is_reply = direction is CtDir.REPLY
+            c.confirmed = True
+            ct.update(entry, direction, c.tflags, c.now)
+            return
+        if c.proto == "tcp" and "R" in c.tflags:
+            c.invalid = True  # tcp_new(): an RST never creates a connection
+            return
+        if not ct.make_room(c.now):
+            raise _Stop(Verdict.NF_DROP, "conntrack-full")
+        entry = ct.new_entry(key, (c.proto, key[3], c.dport, key[1], c.sport), c.now,
+                             c.tflags, c.mark)
+        c.ct = entry
+        self.new_entry = entry
+
+    def nat_dst(self, hook: Hook) -> None:
+        c = self.c
+        e = c.ct
+        if e is None:
+            return
+        if self.new_entry is not None:
+            self.hook(hook, "nat")
+            return
+        # Established or reply: rewrite the destination from the entry.
+        t = e.orig if c.is_reply else e.reply
+        c.dst = ip_int(t[1])
+        c.dport = t[2]
+
+    def nat_src(self, hook: Hook) -> None:
+        c = self.c
+        e = c.ct
+        if e is None:
+            return
+        if self.new_entry is not None:
+            self.hook(hook, "nat")
+            self.bind_source()
+            return
+        t = e.orig if c.is_reply else e.reply
+        c.src = ip_int(t[3])
+        c.sport = t[4]
+
+    def bind_source(self) -> None:
+        """The source part of the new entry's reply tuple, made unique
+        (``nf_nat_l4proto_unique_tuple``): keep the port when free, otherwise (or always
+        with ``--random-fully``) pick another port in 1024-65535."""
+        c = self.c
+        e = self.new_entry
+        assert e is not None
+        proto = c.proto
+        src = ip_str(c.src)
+        reply = (proto, e.reply[1], e.reply[2], src, c.sport)
+        ct = self.eng.conntrack
+        if proto in ("tcp", "udp", "sctp"):
+            random_fully = self.random_fully
+            if random_fully or ct.reply_in_use(reply, c.now):
+                port = c.sport
+                for _ in range(64512):
+                    port = 1024 + int(c.rng.random() * 64512) if random_fully else (
+                        1024 if port >= 65535 else port + 1)
+                    cand = (proto, e.reply[1], e.reply[2], src, port)
+                    if not ct.reply_in_use(cand, c.now):
+                        break
+                c.sport = port
+                reply = (proto, e.reply[1], e.reply[2], src, port)
+        e.reply = reply
+
+    def confirm(self) -> None:
+        e = self.new_entry
+        if e is None:
+            return
+        e.mark = self.c.mark
+        e.masquerade = self.masq
+        self.eng.conntrack.confirm(e)
+
+    # -------------------------------------------------------------- tables
+
+    def hook(self, hook: Hook, tname: str) -> None:
+        table = self.eng._compiled.tables.get(tname)
+        if table is None:
+            return
+        chain = table.chains.get(hook.name)
+        if chain is None:
+            return
+        if not self.hooks or self.hooks[-1] is not hook:
+            self.hooks.append(hook)
+        self.walk_chain(hook, table.chains, chain)
+
+    def walk_chain(self, hook: Hook, chains: dict[str, CChain], start: CChain) -> None:
+        c = self.c
+        eng = self.eng
+        trail = self.trail
+        fast = eng.fast
+        pk = eng.counters_packets
+        by = eng.counters_bytes
+        stack: list[tuple[CChain, int]] = []
+        chain = start
+        pos = 0
+        walk = 0
+        while True:
+            rules = chain.rules
+            n = len(rules)
+            cands = chain.candidates(c.dst, c.proto, c.dport) if fast and chain.dst_index is not None else None
+            if cands is None:
+                nxt = pos
+            else:
+                k = bisect_left(cands, pos)
+                nxt = cands[k] if k < len(cands) else n
+            if nxt >= n:
+                walk += n - pos
+                if chain.builtin:
+                    self.walk += walk
+                    self._policy(chain)
+                    return
+                if trail is not None:
+                    trail.append(chain.end_step)
+                if not stack:  # pragma: no cover - a user chain is never a hook's start
+                    raise AssertionError
+                chain, pos = stack.pop()
+                continue
+            walk += nxt - pos + 1
+            r = rules[nxt]
+            pos = nxt + 1
+            ok = True
+            for p in r.preds:
+                if not p(c):
+                    ok = False
+                    break
+            if not ok:
+                continue
+            pk[r.rid] += 1
+            by[r.rid] += c.length
+            if trail is not None:
+                trail.append(r.step)
+            kind = r.kind
+            if kind == T_JUMP:
+                stack.append((chain, pos))
+                chain = chains[r.arg]
+                pos = 0
+            elif kind == T_GOTO:
+                chain = chains[r.arg]
+                pos = 0
+            elif kind == T_RETURN:
+                if stack:
+                    chain, pos = stack.pop()
+                else:
+                    # RETURN in a built-in chain: the policy decides (ipt_do_table underflow).
+                    self.walk += walk
+                    self._policy(chain)
+                    return
+            elif kind == T_ACCEPT:
+                self.walk += walk
+                return
+            elif kind == T_NONE:
+                continue
+            elif kind == T_MARK:
+                v, m = r.arg
+                c.mark = ((c.mark & ~m) ^ v) & 0xFFFFFFFF
+            elif kind == T_LOG:
+                c.logs.append(LogRecord(r.arg[0], r.arg[1], r.table, r.chain, r.number,
+                                        self.packet()))
+            elif kind == T_DROP:
+                self.walk += walk
+                raise _Stop(Verdict.NF_DROP, "rule")
+            elif kind == T_REJECT:
+                self.walk += walk
+                raise _Stop(Verdict.REJECT, "rule", r.arg)
+            else:
+                self.walk += walk
+                self.nat_target(kind, r.arg, hook)
+                return
+
+    def _policy(self, chain: CChain) -> None:
+        if self.trail is not None:
+            self.trail.append(chain.end_step)
+        pc = self.eng.policy_counters.get((chain.table, chain.name))
+        if pc is not None:
+            pc[0] += 1
+            pc[1] += self.c.length
+        if chain.policy == "DROP":
+            raise _Stop(Verdict.NF_DROP, "policy")
+
+    def nat_target(self, kind: int, arg: object, hook: Hook) -> None:
+        c = self.c
+        e = self.new_entry
+        if e is None:  # pragma: no cover - nat chains only run for new connections
+            return
+        if kind == T_DNAT:
+            ip, plo, _phi, _flags = arg  # type: ignore[misc]
+            if ip:
+                c.dst = ip_int(ip)
+            if plo:
+                c.dport = plo
+            e.reply = (c.proto, ip_str(c.dst), c.dport, e.reply[3], e.reply[4])
+        elif kind == T_REDIRECT:
+            plo, _phi = arg  # type: ignore[misc]
+            if hook is Hook.OUTPUT:
+                c.dst = ip_int("127.0.0.1")
+            else:
+                c.dst = ip_int(self.eng.iface_addresses.get(c.in_iface, self.eng.primary))
+            if plo:
+                c.dport = plo
+            e.reply = (c.proto, ip_str(c.dst), c.dport, e.reply[3], e.reply[4])
+        elif kind == T_SNAT:
+            ip, plo, _phi, flags = arg  # type: ignore[misc]
+            if ip:
+                c.src = ip_int(ip)
+            if plo:
+                c.sport = plo
+            self.random_fully = "--random-fully" in flags
+        elif kind == T_MASQ:
+            (plo, _phi), random_fully = arg  # type: ignore[misc]
+            # The egress interface's address: loopback for a local destination.
+            src = ("127.0.0.1" if self.eng.is_local(c.dst)
+                   else self.eng.route_fn(ip_str(c.dst)).source)
+            c.src = ip_int(src)
+            if plo:
+                c.sport = plo
+            self.masq = True
+            self.random_fully = random_fully
+
+    # -------------------------------------------------------------- result
+
+    def packet(self) -> Packet:
+        return Packet(*self._pkt_fields())
+
+    def _pkt_fields(self) -> tuple:
+        c = self.c
+        return (c.proto, ip_str(c.src), ip_str(c.dst), c.sport, c.dport, c.tflags, c.mark,
+                c.length, c.in_iface, c.out_iface, c.icmp_type)
+
+    def result(self, verdict: Verdict, reason: str, reject_with: str | None = None) -> Result:
+        c = self.c
+        e = c.ct
+        accepted = verdict is Verdict.NF_ACCEPT
+        if c.invalid:
+            state = CtState.INVALID
+        elif e is None:
+            state = CtState.UNTRACKED
+        elif c.is_reply:
+            state = CtState.ESTABLISHED
+        elif self.new_entry is not None or not e.seen_reply:
+            state = CtState.NEW
+        else:
+            state = CtState.ESTABLISHED
+        confirmed = e is not None and (self.new_entry is None or accepted)
+        return Result(
+            verdict, self._pkt_fields(), self.local and accepted, tuple(self.hooks), state,
+            CtDir.REPLY if c.is_reply else CtDir.ORIGINAL,
+            e.state() if confirmed else None,
+            bool(e is not None and (e.masquerade or self.masq)),
+            bool(e is not None and e.dnat), bool(e is not None and e.snat),
+            tuple(self.trail) if self.trail is not None else (), self.walk, reject_with,
+            reason, c.out_iface, tuple(c.logs))
