@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from sim.model import (
     ClusterState,
+    ConntrackConfig,
     Endpoint,
     EndpointPort,
     EndpointSlice,
@@ -91,6 +92,10 @@ def clusters(draw, max_services: int = 6):
         masquerade_all=draw(st.booleans()),
         localhost_node_ports=draw(st.booleans()),
         node_port_addresses=draw(st.sampled_from([(), ("192.168.0.0/24",), ("192.168.0.0/24", "127.0.0.1/32")])),
+        masquerade_bit=draw(st.sampled_from([14, 0, 31])),
+        mark_format=draw(st.sampled_from(["%#08x", "%#x"])),
+        masquerade_random_fully=draw(st.booleans()),
+        conntrack=ConntrackConfig(tcp_be_liberal=draw(st.booleans())),
     )
     nodes = tuple(Node(name=name, addresses=(NodeAddress("InternalIP", f"192.168.0.{i + 2}"),))
                   for i, name in enumerate(NODES))
