@@ -13,12 +13,16 @@ from dataclasses import replace
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from sim.commands.rules import render
 from sim.iptables import apply_payload, render_save
 from sim.iptables.save import strip_save_noise
 from sim.kubeproxy.iptables import bootstrap_payload, compile_rules
+from sim.model import SessionAffinity
 from tests.kubeproxy import fixtures as fx
 from tests.kubeproxy.kernel import Namespace
+from sim.scenario.spec import load_scenario
 from tests.kubeproxy.strategies import NODE, clusters
+from tests.kubeproxy.test_goldens import SCENARIOS, shipped_scenarios
 
 pytestmark = pytest.mark.kernel
 
@@ -83,7 +87,6 @@ def test_stale_chain_deletion_roundtrip(netns):
 
 
 def _scenarios():
-    from tests.kubeproxy.test_goldens import SCENARIOS, shipped_scenarios
     return [(p, str(p.relative_to(SCENARIOS))) for p in shipped_scenarios()]
 
 
@@ -91,9 +94,20 @@ def _scenarios():
 def test_shipped_scenarios_roundtrip(netns, scenario):
     """Every node of every shipped scenario: the kernel accepts the payload and iptables-save
     equals ``kube-netsim rules --format save``."""
-    from sim.commands.rules import render
-    from sim.scenario.spec import load_scenario
     state = load_scenario(scenario).state()
     for node in state.nodes:
         payload = compile_rules(state, node.name)
         assert kernel_save(netns, payload) == render(payload, "save"), node.name
+
+
+def test_large_cluster_mode_roundtrip(netns):
+    """Over 1000 endpoints (comment-less SEP and dispatch rules, with ClientIP affinity) the
+    payload still loads and reads back as predicted."""
+    services, slices = [], []
+    for i in range(170):
+        services.append(fx.svc("ns", f"s{i:03d}", f"172.30.{i}.1", fx.port(80),
+                               session_affinity=SessionAffinity.CLIENT_IP, affinity_timeout_s=10800))
+        slices.append(fx.eps("ns", f"s{i:03d}", [fx.ep(f"10.{i}.0.{j + 1}") for j in range(6)]))
+    payload = compile_rules(fx.state(services, slices), fx.TEST_NODE)
+    assert not any("-> " in ln for ln in payload.table("nat").lines)
+    assert kernel_save(netns, payload) == predicted_save(payload)
