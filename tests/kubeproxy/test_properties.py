@@ -13,7 +13,8 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.iptables import MAX_CHAIN_NAME
+from sim.iptables import MAX_CHAIN_NAME, apply_payload
+from sim.kubeproxy.hashing import is_service_chain_name
 from sim.kubeproxy.iptables import compile_rules
 from sim.model import ClusterState, ServiceType, SessionAffinity, TrafficPolicy
 from tests.kubeproxy import fixtures as fx
@@ -186,3 +187,21 @@ def test_rule_count_law_for_clusterip_services(s, e, s0, with_cidr, affinity):
     if with_cidr and not affinity:
         assert len(nat) == 5 + s * (2 + 3 * e)
     assert len(filt) == 4 + s0
+
+
+@settings(max_examples=30)
+@given(clusters(), clusters())
+def test_successive_syncs_leave_no_stale_chains(first, second):
+    """Applying sync(A) then sync(B, existing_nat_chains = nat chains after A) with --noflush
+    semantics leaves exactly B's per-service chains in the nat table, with B's rules."""
+    p1 = compile_rules(first, NODE)
+    node = apply_payload(p1, None, noflush=True)
+    existing = frozenset(node.tables["nat"].chains)
+    p2 = compile_rules(second, NODE, existing_nat_chains=existing)
+    node = apply_payload(p2, node, noflush=True)
+    fresh = apply_payload(compile_rules(second, NODE), None, noflush=True)
+    owned = {c for c in node.tables["nat"].chains if is_service_chain_name(c)}
+    assert owned == {c for c in fresh.tables["nat"].chains if is_service_chain_name(c)}
+    for table in ("nat", "filter"):
+        for name, chain in fresh.tables[table].chains.items():
+            assert [r.text for r in node.tables[table].chains[name].rules] == [r.text for r in chain.rules]
