@@ -95,6 +95,8 @@ def tokenize(line: str) -> list[str]:
     >>> tokenize('-A X -m comment --comment "a \\\\"b\\\\" c" -j ACCEPT')
     ['-A', 'X', '-m', 'comment', '--comment', 'a "b" c', '-j', 'ACCEPT']
     """
+    if '"' not in line:
+        return line.split()
     out: list[str] = []
     cur: list[str] = []
     in_quote = escaped = had_quote = False

@@ -106,12 +106,16 @@ class CChain:
         """Sorted indices of the rules that may match, or None (walk every rule)."""
         if self.dst_index is None:
             return None
+        a = self.dst_index.get(dst)
+        b = self.pd_index.get((proto, dport)) if self.pd_index else None
+        if b is None:
+            return a if a is not None else self.wild
+        if a is None:
+            return b
         key = (dst, proto, dport)
         c = self._cache.get(key)
         if c is None:
-            a = self.dst_index.get(dst, ())
-            b = self.pd_index.get((proto, dport), ()) if self.pd_index else ()
-            c = list(merge(a, b, self.wild)) if (a or b) else self.wild
+            c = sorted(set(a) | set(b))
             if len(self._cache) > 65536:
                 self._cache.clear()
             self._cache[key] = c
@@ -460,6 +464,7 @@ def _builtin_pred(m: Match) -> Pred | None:
 
 
 def _build_index(cc: CChain) -> None:
+    """Index lists already merged with the wildcards, so a lookup is one dict access."""
     dst_index: dict[int, list[int]] = {}
     pd_index: dict[tuple[str, int], list[int]] = {}
     wild: list[int] = []
@@ -471,6 +476,6 @@ def _build_index(cc: CChain) -> None:
             pd_index.setdefault(pd, []).append(i)
         else:
             wild.append(i)
-    cc.dst_index = dst_index
-    cc.pd_index = pd_index
+    cc.dst_index = {k: list(merge(v, wild)) for k, v in dst_index.items()}
+    cc.pd_index = {k: list(merge(v, wild)) for k, v in pd_index.items()}
     cc.wild = wild

@@ -1,0 +1,121 @@
+"""Hook order, routing decision and verdicts of the three packet paths."""
+
+from __future__ import annotations
+
+from sim.model.packet import Packet
+from sim.netfilter import CtState, Hook, Verdict
+
+from tests.netfilter.conftest import NODE1_IP, engine
+
+LOGGING = """*raw
+-A PREROUTING -j LOG --log-prefix raw-pre
+-A OUTPUT -j LOG --log-prefix raw-out
+COMMIT
+*mangle
+-A PREROUTING -j LOG --log-prefix mangle-pre
+-A INPUT -j LOG --log-prefix mangle-in
+-A FORWARD -j LOG --log-prefix mangle-fwd
+-A OUTPUT -j LOG --log-prefix mangle-out
+-A POSTROUTING -j LOG --log-prefix mangle-post
+COMMIT
+*filter
+-A INPUT -j LOG --log-prefix filter-in
+-A FORWARD -j LOG --log-prefix filter-fwd
+-A OUTPUT -j LOG --log-prefix filter-out
+COMMIT
+*nat
+-A PREROUTING -j LOG --log-prefix nat-pre
+-A INPUT -j LOG --log-prefix nat-in
+-A OUTPUT -j LOG --log-prefix nat-out
+-A POSTROUTING -j LOG --log-prefix nat-post
+COMMIT
+"""
+
+
+def _prefixes(res) -> list[str]:
+    return [log.prefix for log in res.logs]
+
+
+def test_forwarded_packet_visits_tables_in_kernel_priority_order(rng) -> None:
+    """A forwarded packet: raw, mangle, nat PREROUTING, then FORWARD, then POSTROUTING."""
+    res = engine(LOGGING).prerouting(Packet("tcp", "10.1.0.1", "10.9.9.9", 1000, 80), 0, rng)
+    assert _prefixes(res) == ["raw-pre", "mangle-pre", "nat-pre", "mangle-fwd", "filter-fwd",
+                              "mangle-post", "nat-post"]
+    assert res.hooks == (Hook.PREROUTING, Hook.FORWARD, Hook.POSTROUTING)
+    assert not res.local
+
+
+def test_packet_to_local_address_is_delivered_through_input(rng) -> None:
+    """A packet for the node's own address goes PREROUTING then INPUT (mangle, filter, nat)."""
+    res = engine(LOGGING).prerouting(Packet("tcp", "10.1.0.1", NODE1_IP, 1000, 80), 0, rng)
+    assert _prefixes(res) == ["raw-pre", "mangle-pre", "nat-pre", "mangle-in", "filter-in",
+                              "nat-in"]
+    assert res.local
+
+
+def test_locally_generated_packet_takes_the_output_path(rng) -> None:
+    """A local process's packet: raw, mangle, nat, filter OUTPUT then POSTROUTING."""
+    res = engine(LOGGING).output(Packet("tcp", NODE1_IP, "10.9.9.9", 1000, 80), 0, rng)
+    assert _prefixes(res) == ["raw-out", "mangle-out", "nat-out", "filter-out", "mangle-post",
+                              "nat-post"]
+    assert res.out_iface == "eth0"
+
+
+def test_locally_generated_packet_to_itself_is_delivered_through_input(rng) -> None:
+    """Loopback delivery: OUTPUT, POSTROUTING, then INPUT on ``lo``."""
+    res = engine(LOGGING).output(Packet("tcp", NODE1_IP, "127.0.0.1", 1000, 80), 0, rng)
+    assert _prefixes(res)[-3:] == ["mangle-in", "filter-in", "nat-in"]
+    assert res.local and res.out_iface == "lo"
+
+
+def test_nat_tables_see_only_the_first_packet(rng) -> None:
+    """The second packet of a connection skips every nat chain (ESTABLISHED, no NAT walk)."""
+    nf = engine(LOGGING)
+    nf.prerouting(Packet("tcp", "10.1.0.1", "10.9.9.9", 1000, 80), 0, rng)
+    nf.prerouting(Packet("tcp", "10.9.9.9", "10.1.0.1", 80, 1000, "SA"), 0.1, rng)
+    res = nf.prerouting(Packet("tcp", "10.1.0.1", "10.9.9.9", 1000, 80, "A"), 0.2, rng)
+    assert "nat-pre" not in _prefixes(res) and "nat-post" not in _prefixes(res)
+    assert res.ctstate is CtState.ESTABLISHED
+
+
+def test_policy_drop_of_a_builtin_chain_drops(rng) -> None:
+    """A built-in chain's DROP policy drops packets no rule accepted, and the trail says so."""
+    nf = engine("*filter\n:FORWARD DROP [0:0]\n-A FORWARD -p udp -j ACCEPT\nCOMMIT\n")
+    res = nf.prerouting(Packet("tcp", "10.1.0.1", "10.9.9.9", 1000, 80), 0, rng)
+    assert res.verdict is Verdict.NF_DROP and res.reason == "policy"
+    assert res.trail[-1].kind == "policy" and res.trail[-1].rule_number == 2
+    ok = nf.prerouting(Packet("udp", "10.1.0.1", "10.9.9.9", 1000, 53, ""), 0, rng)
+    assert ok.verdict is Verdict.NF_ACCEPT
+
+
+def test_return_from_builtin_chain_applies_policy(rng) -> None:
+    """RETURN in a built-in chain ends it with the policy (ipt_do_table underflow)."""
+    nf = engine("*filter\n:INPUT DROP [0:0]\n-A INPUT -j RETURN\n-A INPUT -j ACCEPT\nCOMMIT\n")
+    res = nf.prerouting(Packet("tcp", "10.1.0.1", NODE1_IP, 1000, 80), 0, rng)
+    assert res.verdict is Verdict.NF_DROP and res.walk_length == 1
+
+
+def test_goto_returns_to_the_caller_of_the_calling_chain(rng) -> None:
+    """After ``-g B`` from A, falling off B's end resumes after the rule that jumped to A."""
+    nf = engine("*filter\n:A - [0:0]\n:B - [0:0]\n-A FORWARD -j A\n-A FORWARD -j LOG "
+                "--log-prefix after\n-A A -g B\n-A A -j LOG --log-prefix in-a\n"
+                "-A B -j LOG --log-prefix in-b\nCOMMIT\n")
+    res = nf.prerouting(Packet("tcp", "10.1.0.1", "10.9.9.9", 1000, 80), 0, rng)
+    assert _prefixes(res) == ["in-b", "after"]
+    assert [s.chain for s in res.trail if s.kind == "return"] == ["B"]
+
+
+def test_rule_without_target_counts_and_continues(rng) -> None:
+    """A rule with no ``-j`` only counts the packet."""
+    nf = engine("*filter\n-A FORWARD -p tcp\n-A FORWARD -j DROP\nCOMMIT\n")
+    res = nf.prerouting(Packet("tcp", "10.1.0.1", "10.9.9.9", 1000, 80), 0, rng)
+    assert res.verdict is Verdict.NF_DROP
+    assert [r.packets for r in nf.counters().tables["filter"].chains["FORWARD"].rules] == [1, 1]
+
+
+def test_walk_length_counts_every_rule_passed_over(rng) -> None:
+    """Walk length = rules evaluated, matched or not, across chains."""
+    nf = engine("*filter\n:A - [0:0]\n-A FORWARD -p udp -j DROP\n-A FORWARD -j A\n"
+                "-A FORWARD -p udp -j DROP\n-A A -p udp -j DROP\n-A A -p udp -j DROP\nCOMMIT\n")
+    res = nf.prerouting(Packet("tcp", "10.1.0.1", "10.9.9.9", 1000, 80), 0, rng)
+    assert res.walk_length == 5
