@@ -17,7 +17,8 @@ Field names are Kubernetes camelCase; times are seconds.
 ``spec.traffic``
     ``durationSeconds`` (required when there are flows) and ``flows``: each
     ``{name, from: {pod: ns/name | node: name | external: name}, to: {address: "ip:port"} |
-    {service: ns/name, port, via: clusterIP|nodePort|externalIP|loadBalancer, node},
+    {service: ns/name, port, via: clusterIP|nodePort|externalIP|loadBalancer, node} |
+    {dns: name, port, cache: none|ttl|forever, resolver: glibc|musl, family},
     protocol, rate, arrival: constant|poisson, start, stop, count, timeoutSeconds}``.
     ``via: nodePort`` with ``node: "*"`` makes one flow per node, named ``<name>@<node>``.
 ``spec.events``
@@ -40,6 +41,7 @@ from sim.world.params import (
     NetworkParams,
     Route,
 )
+from sim.world.dns import DNS_TARGET_FIELDS, dns_target
 from sim.world.events import EventSpec
 from sim.world.workload import AddressTarget, FlowSpec, ServiceTarget
 
@@ -261,7 +263,9 @@ def parse_traffic(raw: Any, node_names: tuple[str, ...], file: str = "",
             client = f"{ns}/{pn}"
         else:
             client = c.string(frm, kind, f"{fp}.from")
-        to = c.mapping(fm.get("to"), f"{fp}.to", ("address", "service", "port", "via", "node"))
+        by_name = isinstance(fm.get("to"), dict) and "dns" in fm["to"]
+        to = c.mapping(fm.get("to"), f"{fp}.to", DNS_TARGET_FIELDS if by_name
+                       else ("address", "service", "port", "via", "node"))
         proto = c.string(fm, "protocol", fp, "TCP", choices=("TCP", "UDP")).lower()
         common = dict(
             proto=proto,
@@ -272,6 +276,9 @@ def parse_traffic(raw: Any, node_names: tuple[str, ...], file: str = "",
             count=int(c.number(fm, "count", fp, None, minimum=1)) if fm.get("count") is not None else None,
             connect_timeout_s=c.number(fm, "timeoutSeconds", fp, 1.0, strict=True),
         )
+        if "dns" in to:  # a name resolved by the client pod through cluster DNS (sim.world.dns)
+            out.append(FlowSpec(name, kind, client, dns_target(to, f"{fp}.to", file), **common))
+            continue
         if "address" in to:
             addr = c.string(to, "address", f"{fp}.to")
             host, _, port = addr.rpartition(":")

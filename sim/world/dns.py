@@ -397,6 +397,43 @@ class DNSClient:
         Connection(self.world, host, rec, addresses[0], self.target.port, self.spec).start(env)
 
 
+DNS_TARGET_FIELDS = ("dns", "port", "cache", "resolver", "family")
+
+
+def dns_target(to: dict, path: str, file: str = "") -> DNSTarget:
+    """A flow's ``to: {dns: NAME, port: N, cache: none|ttl|forever, resolver: glibc|musl,
+    family: UNSPEC|INET|INET6}`` checked into a :class:`DNSTarget` (errors name the field).
+
+    >>> dns_target({"dns": "web", "port": 80, "cache": "ttl"}, "spec.traffic.flows[0].to")
+    DNSTarget(name='web', port=80, cache='ttl', flavour='glibc', family='UNSPEC')
+    """
+    where = f"{file}: " if file else ""
+
+    def bad(field_name: str, value: object, detail: str) -> SimError:
+        shown = f'"{value}"' if isinstance(value, str) else value
+        return SimError(f"{where}{path}.{field_name}: Invalid value: {shown}: {detail}")
+
+    for key in to:
+        if key not in DNS_TARGET_FIELDS:
+            raise bad(key, key, "not allowed with dns (allowed: " + ", ".join(DNS_TARGET_FIELDS) + ")")
+    name = to.get("dns")
+    if not isinstance(name, str) or not name or len(name) > 253:
+        raise bad("dns", name, "must be a DNS name")
+    port = to.get("port")
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise bad("port", port, "must be a port number (1..65535)")
+    choices = {"cache": CACHE_MODES, "resolver": ("glibc", "musl"),
+               "family": ("UNSPEC", "INET", "INET6")}
+    defaults = {"cache": "none", "resolver": "glibc", "family": "UNSPEC"}
+    values = {}
+    for key, allowed in choices.items():
+        value = to.get(key, defaults[key])
+        if value not in allowed:
+            raise bad(key, value, "supported values: " + ", ".join(f'"{a}"' for a in allowed))
+        values[key] = value
+    return DNSTarget(name, port, values["cache"], values["resolver"], values["family"])
+
+
 def install_cluster_dns(world, raw_dns: dict | None, seed: int,
                         source: str = "") -> ClusterDNSService:
     """Parse ``spec.dns``, attach the DNS server to the world and start it."""

@@ -158,3 +158,25 @@ def test_round_robin_dns_scenario_outcomes():
     # ttl re-resolves at 30 s, then its pod web-3 dies at 41.5 s: ~(18.5 + 18.5) s x 5/s.
     assert forever["timeout"] == pytest.approx(242, abs=5)
     assert ttl["timeout"] == pytest.approx(185, abs=5)
+
+
+def test_round_robin_dns_scenario_passes_through_the_runner():
+    """`kube-netsim run scenarios/dns/round-robin-dns.yaml`: every expectation passes."""
+    from sim.scenario.runner import run
+
+    result = run(load_scenario(SCENARIO))
+    assert [(e.passed, e.name) for e in result.expectations] == [
+        (True, "reachable cluster-ip"), (True, "reachable dns-service-name"),
+        (True, "failures dns-headless-ttl"), (True, "dropped dns-headless-ttl"),
+        (True, "dropped dns-headless-forever")]
+
+
+def test_dns_flow_fields_are_checked():
+    """A bad DNS flow target is refused with its field path."""
+    from sim.model.errors import SimError
+    from sim.scenario.sections import parse_traffic
+
+    bad = {"durationSeconds": 1, "flows": [{"name": "f", "from": {"pod": "default/client"},
+                                            "to": {"dns": "web", "port": 80, "cache": "always"}}]}
+    with pytest.raises(SimError, match=r"spec\.traffic\.flows\[0\]\.to\.cache: Invalid value"):
+        parse_traffic(bad, ("node-1",), "s.yaml")
