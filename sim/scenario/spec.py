@@ -40,6 +40,9 @@ API_VERSION = "kube-netsim/v1"
 _constructor = yaml.constructor.SafeConstructor()
 _STR_TAG = "tag:yaml.org,2002:str"
 _INT_TAG = "tag:yaml.org,2002:int"
+_NULL_TAG = "tag:yaml.org,2002:null"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MAP_TAG = "tag:yaml.org,2002:map"
 _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[([^\]]*)\]")
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -118,7 +121,7 @@ def read_documents(path: Path, display: str | None = None) -> list[tuple[Any, ya
 
 def _documents(text: bytes, name: str) -> list[tuple[Any, yaml.Node]]:
     try:
-        nodes = [n for n in yaml.compose_all(text, Loader=_Loader) if n is not None]
+        nodes = [n for n in yaml.compose_all(text, Loader=_Loader) if not _empty(n)]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
@@ -134,6 +137,11 @@ def _documents(text: bytes, name: str) -> list[tuple[Any, yaml.Node]]:
             where = f"{name}:{mark.line + 1}" if mark else name
             raise SimError(f"{where}: malformed YAML: {exc.problem}") from None
     return out
+
+
+def _empty(node: yaml.Node | None) -> bool:
+    """An empty document (``---`` with nothing after it) composes to a null scalar."""
+    return node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _NULL_TAG)
 
 
 def construct(node: yaml.Node, _memo: dict[int, Any] | None = None) -> Any:
@@ -153,6 +161,10 @@ def construct(node: yaml.Node, _memo: dict[int, Any] | None = None) -> Any:
     hit = memo.get(id(node))
     if hit is not None:
         return hit
+    if node.tag not in (_SEQ_TAG, _MAP_TAG):
+        # As yaml.safe_load: explicit tags such as !!python/object are refused, never built.
+        raise yaml.constructor.ConstructorError(
+            None, None, f"could not determine a constructor for the tag {node.tag!r}", node.start_mark)
     if isinstance(node, yaml.SequenceNode):
         seq: list[Any] = []
         memo[id(node)] = seq
