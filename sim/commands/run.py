@@ -40,7 +40,7 @@ def progress_printer(stream=sys.stderr):
 def run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     result = run_scenario(scenario, args.seed,
-                          progress=None if args.no_progress else progress_printer())
+                          progress=None if args.no_progress else progress_printer(), freeze_gc=True)
     print(render(result))
     out = write_results(result, Path(args.out))
     print(f"results: {out}")

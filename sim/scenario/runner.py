@@ -7,6 +7,7 @@ the same result every time.
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
@@ -14,7 +15,8 @@ from typing import Callable
 from sim.model.errors import SimError
 from sim.scenario.expect import ExpectResult, Observed, evaluate
 from sim.scenario.sections import RunPlan, parse_plan
-from sim.world.engine import netfilter_datapath
+from sim.world.engine import netfilter_datapaths
+from sim.world.dns import DNSClient, DNSTarget, install_cluster_dns
 from sim.world.events import schedule_events
 from sim.world.recorder import Recorder
 from sim.world.rng import component_rng
@@ -55,24 +57,39 @@ def build_world(scenario, seed: int, plan: RunPlan | None = None) -> tuple[World
     state = api.snapshot()
     node_names = tuple(n.name for n in state.nodes)
     plan = plan or plan_for(scenario, node_names)
-    world = World(api, plan.network, seed, netfilter_datapath)
+    world = World(api, plan.network, seed, netfilter_datapaths())
     world.start()
+    dns = None
+    if any(isinstance(f.target, DNSTarget) for f in plan.flows):
+        dns = install_cluster_dns(world, scenario.dns, seed, str(scenario.path))
     for flow in plan.flows:
         if flow.client_kind == "pod" and flow.client not in world.pod_hosts:
             raise SimError(f"{scenario.path}: spec.traffic.flows: Not found: {flow.client!r}: "
                            f"flow {flow.name}: no running pod of that name (needs nodeName and podIP)")
         spec = replace(flow, stop_s=min(flow.stop_s, plan.duration_s))
-        Client(world, spec, component_rng(seed, f"client/{flow.name}")).start(world.env)
+        rng = component_rng(seed, f"client/{flow.name}")
+        if isinstance(spec.target, DNSTarget):
+            DNSClient(world, dns, spec, rng).start(world.env)
+        else:
+            Client(world, spec, rng).start(world.env)
     schedule_events(world, plan.events)
     return world, plan
 
 
 def run(scenario, seed: int | None = None, progress: ProgressFn | None = None,
-        steps: int = 20) -> RunResult:
-    """Run ``scenario`` with ``seed`` (default: the scenario's) and evaluate its expectations."""
+        steps: int = 20, freeze_gc: bool = False) -> RunResult:
+    """Run ``scenario`` with ``seed`` (default: the scenario's) and evaluate its expectations.
+
+    ``freeze_gc`` moves everything built so far (rulesets, the cluster) out of the cyclic
+    garbage collector's reach before the run (``gc.freeze``): large worlds hold millions of
+    long-lived objects the collector would otherwise rescan. For one-run processes (the CLI).
+    """
     seed = int(scenario.seed if seed is None else seed)
     t0 = time.perf_counter()
     world, plan = build_world(scenario, seed)
+    if freeze_gc:
+        gc.collect()
+        gc.freeze()
     drain = max((f.connect_timeout_s for f in plan.flows), default=0.0)
     end = plan.duration_s + drain
     for i in range(1, steps + 1):

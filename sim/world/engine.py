@@ -5,6 +5,16 @@ and ``recent`` lists) and its own random stream (``netfilter/<node>``) for ``sta
 --mode random``. MASQUERADE takes the node's primary address (the InternalIP): every route
 leaves through ``eth0`` in this topology. Traces are off in runs (the tracer command turns
 them on); the walk length is still reported.
+
+Nodes share compiled rules: most of a ruleset is identical on every node, and
+``sim.world.kubeproxy.RulesCache`` already hands nodes with the same view the *same*
+``Ruleset`` object. :class:`SharedCompilation` compiles each distinct ruleset once
+(``NodeNetfilter.load``) and lets the other nodes adopt that compiled form, with their own
+rule counters, conntrack and ``recent`` lists. A compiled ruleset is shareable when it holds
+no per-engine state: the only such state is ``statistic --mode nth`` counters, which
+kube-proxy never writes; a ruleset that has them is compiled per node.
+``tests/world/test_engine_adapter.py`` checks that an adopting node behaves exactly like one
+that compiled for itself.
 """
 
 from __future__ import annotations
@@ -19,12 +29,43 @@ from sim.world.rng import component_rng
 _EMPTY = Ruleset()
 
 
+class SharedCompilation:
+    """One compiled form per distinct ruleset object, adopted by every node that loads it."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[Ruleset, NodeNetfilter]] = {}
+        self.compiles = 0
+
+    def load(self, nf: NodeNetfilter, ruleset: Ruleset) -> None:
+        """``nf.load(ruleset)``, compiling only the first time this ruleset is seen."""
+        entry = self._by_id.get(id(ruleset))
+        if entry is None or entry[0] is not ruleset:
+            nf.load(ruleset)
+            self.compiles += 1
+            if not nf._hooks.nth_counters:
+                self._by_id[id(ruleset)] = (ruleset, nf)
+            return
+        template = entry[1]
+        # What NodeNetfilter.load does after compiling: fresh counters from the ruleset's own
+        # values (copied from the template's compiled rules, which start equal).
+        nf._hooks = template._hooks
+        nf._compiled = template._compiled
+        nf.counters_packets = [r.rule.packets for r in template._compiled.rules]
+        nf.counters_bytes = [r.rule.bytes for r in template._compiled.rules]
+        nf.policy_counters = {
+            (t, c.name): [ruleset.tables[t].chains[c.name].packets,
+                          ruleset.tables[t].chains[c.name].bytes]
+            for t, tab in template._compiled.tables.items() for c in tab.chains.values() if c.builtin}
+
+
 class NetfilterDatapath:
     """A node kernel backed by the netfilter engine."""
 
-    def __init__(self, addresses: tuple[str, ...], config: KubeProxyConfig, rng) -> None:
+    def __init__(self, addresses: tuple[str, ...], config: KubeProxyConfig, rng,
+                 shared: SharedCompilation | None = None) -> None:
         self.nf = NodeNetfilter(None, list(addresses), config=config, trace=False)
         self.rng = rng
+        self.shared = shared
 
     def ingress(self, packet: Packet, now: float, in_iface: str) -> Verdict:
         r = self.nf.prerouting(packet, now, self.rng, in_iface)
@@ -35,12 +76,27 @@ class NetfilterDatapath:
         return Verdict(r.verdict.value, r.packet, r.local, r.walk_length)
 
     def load(self, ruleset: Ruleset | None) -> None:
-        self.nf.load(ruleset if ruleset is not None else _EMPTY)
+        ruleset = ruleset if ruleset is not None else _EMPTY
+        if self.shared is None:
+            self.nf.load(ruleset)
+        else:
+            self.shared.load(self.nf, ruleset)
 
     def flush_conntrack(self) -> None:
         self.nf.flush_conntrack()
 
 
+def netfilter_datapaths():
+    """A datapath factory for one run (see :class:`sim.world.world.World`): every node gets a
+    :class:`NetfilterDatapath` and all share one :class:`SharedCompilation`."""
+    shared = SharedCompilation()
+
+    def make(node, seed: int, config: KubeProxyConfig) -> NetfilterDatapath:
+        return NetfilterDatapath(node.ips, config, component_rng(seed, f"netfilter/{node.name}"),
+                                 shared)
+    return make
+
+
 def netfilter_datapath(node, seed: int, config: KubeProxyConfig) -> NetfilterDatapath:
-    """The datapath factory a real run uses (see :class:`sim.world.world.World`)."""
+    """A datapath factory without shared compilation (each node compiles its own rules)."""
     return NetfilterDatapath(node.ips, config, component_rng(seed, f"netfilter/{node.name}"))

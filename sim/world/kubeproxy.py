@@ -63,12 +63,7 @@ def node_view(state: ClusterState, node_name: str, config: KubeProxyConfig) -> t
     ``nodePortAddresses`` is set (per-address KUBE-NODEPORTS rules).
     """
     local: list[tuple[str, tuple[str, ...]]] = []
-    for svc in state.services:
-        external_local = (svc.external_traffic_policy == TrafficPolicy.LOCAL
-                          and (svc.type in (ServiceType.NODE_PORT, ServiceType.LOAD_BALANCER)
-                               or bool(svc.external_ips)))
-        if not (external_local or svc.internal_traffic_policy == TrafficPolicy.LOCAL):
-            continue
+    for svc in _local_policy_services(state):
         mine = tuple(sorted(a for sl in state.slices_for(svc) for ep in sl.endpoints
                             if ep.node_name == node_name for a in ep.addresses))
         if mine:
@@ -79,6 +74,26 @@ def node_view(state: ClusterState, node_name: str, config: KubeProxyConfig) -> t
     return tuple(local), tuple(cidrs), tuple(ips)
 
 
+_LOCAL_CACHE: dict[int, tuple[ClusterState, tuple]] = {}
+
+
+def _local_policy_services(state: ClusterState) -> tuple:
+    """Services with a Local traffic policy kube-proxy honours (computed once per state)."""
+    hit = _LOCAL_CACHE.get(id(state))
+    if hit is not None and hit[0] is state:
+        return hit[1]
+    out = []
+    for svc in state.services:
+        external_local = (svc.external_traffic_policy == TrafficPolicy.LOCAL
+                          and (svc.type in (ServiceType.NODE_PORT, ServiceType.LOAD_BALANCER)
+                               or bool(svc.external_ips)))
+        if external_local or svc.internal_traffic_policy == TrafficPolicy.LOCAL:
+            out.append(svc)
+    _LOCAL_CACHE.clear()
+    _LOCAL_CACHE[id(state)] = (state, tuple(out))
+    return tuple(out)
+
+
 class RulesCache:
     """Compile and apply rules once per distinct node view and payload (shared by all nodes)."""
 
@@ -86,28 +101,27 @@ class RulesCache:
         self.config = config
         self.base: Ruleset = apply_payload(parse_restore(bootstrap_payload(config).render()),
                                            Ruleset())
-        self._compiled: dict[tuple, Payload] = {}
+        self._by_key: dict[tuple, Program] = {}
         self._applied: dict[str, Program] = {}
-        self._state_id: int | None = None
+        self._state: ClusterState | None = None
         self.compiles = 0
         self.applies = 0
 
     def program(self, state: ClusterState, node_name: str,
                 existing_nat_chains: frozenset[str]) -> Program:
         """The ruleset ``node_name`` gets for ``state`` (after kube-proxy's bootstrap jumps)."""
-        if self._state_id != id(state):
-            # A new state: drop the previous state's compilations (keep applied programs, a
+        if self._state is not state:
+            # A new state: forget the previous state's views (applied programs are kept, a
             # later state often yields a payload seen before, e.g. after a pod comes back).
-            self._compiled.clear()
-            self._state_id = id(state)
+            self._by_key.clear()
             self._state = state
         key = (node_view(state, node_name, self.config), existing_nat_chains)
-        payload = self._compiled.get(key)
-        if payload is None:
-            payload = compile_rules(state, node_name, self.config,
-                                    existing_nat_chains=existing_nat_chains)
-            self._compiled[key] = payload
-            self.compiles += 1
+        prog = self._by_key.get(key)
+        if prog is not None:
+            return prog
+        payload = compile_rules(state, node_name, self.config,
+                                existing_nat_chains=existing_nat_chains)
+        self.compiles += 1
         text = payload.render()
         prog = self._applied.get(text)
         if prog is None:
@@ -119,6 +133,7 @@ class RulesCache:
             prog = Program(ruleset, rules, chains)
             self._applied[text] = prog
             self.applies += 1
+        self._by_key[key] = prog
         return prog
 
 

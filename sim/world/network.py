@@ -342,7 +342,7 @@ class Network:
             self.drop("node-down")
             return
         iface = "eth0" if prev.kind != "pod" else "veth-" + prev.name
-        v = node.datapath.ingress(packet.with_(in_iface=iface), self.env.now, iface)
+        v = node.datapath.ingress(packet, self.env.now, iface)
         self._after_hooks(node, packet, v, data)
 
     def send_from(self, host: Host, packet: Packet, data: object) -> None:

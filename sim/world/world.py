@@ -41,7 +41,8 @@ class World:
         The run seed; components draw from streams spawned from it by name.
     datapath_factory
         Builds each node's kernel (``(node, seed, kube_proxy_config) -> Datapath``); the netfilter engine in a
-        real run (:func:`sim.world.engine.netfilter_datapath`).
+        real run (:func:`sim.world.engine.netfilter_datapaths`). ``None``: nodes without
+        rules and without kube-proxy (routing only).
     """
 
     def __init__(self, api, params: NetworkParams, seed: int,
@@ -60,7 +61,7 @@ class World:
         self.pod_labels: dict[str, dict[str, str]] = {}  # every pod that ever ran
         self.kube_proxies: dict[str, KubeProxy] = {}
         self.crashed: set[str] = set()
-        self.kube_proxy_enabled = True
+        self.kube_proxy_enabled = datapath_factory is not None
         for node in self.state.nodes:
             host = self.net.add_node(node.name, node.ips,
                                      node.pod_cidrs or ((node.pod_cidr,) if node.pod_cidr else ()))
@@ -81,7 +82,7 @@ class World:
         """Start every kube-proxy on a ready node in steady state: the initial objects are
         programmed at t=0 (the cluster has been running), later changes go through the loop."""
         for name, kp in self.kube_proxies.items():
-            if self.net.nodes[name].up:
+            if self.net.nodes[name].up and self.kube_proxy_enabled:
                 kp.notify(self.state, -1, 0.0)
                 kp.pending.clear()  # the initial state is not a change: no programming latency
                 kp.start(programmed=True)
