@@ -1,7 +1,11 @@
 """``kube-netsim dns SCENARIO --port 5353``: serve the scenario's cluster DNS records over real
 UDP and TCP on 127.0.0.1, so ``dig @127.0.0.1 -p 5353 my-service.default.svc.cluster.local``
 shows what CoreDNS would answer. Out-of-zone names are answered from ``spec.dns.upstream`` or
-NXDOMAIN: nothing is forwarded."""
+NXDOMAIN: nothing is forwarded.
+
+``kube-netsim dns SCENARIO --lookup NAME --pod NAMESPACE/NAME [--resolver musl]`` instead
+prints the pod's resolv.conf and every query its resolver sends for NAME, with the answers:
+what a lookup costs from that pod."""
 
 from __future__ import annotations
 
@@ -11,7 +15,10 @@ import sys
 import threading
 
 from sim.dns.config import parse_dns_options
+from sim.dns.resolver import StubResolver
 from sim.dns.server import DNSHandler, DNSServer
+from sim.kubelet.hosts import pod_hosts_entries
+from sim.kubelet.resolvconf import pod_resolv_conf
 from sim.model.errors import SimError
 from sim.scenario.spec import load_scenario
 
@@ -27,9 +34,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="override spec.seed")
     parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                         help="stop after this many seconds (default: until interrupted)")
+    parser.add_argument("--lookup", metavar="NAME",
+                        help="do not serve: show the queries a pod's resolver sends for NAME")
+    parser.add_argument("--pod", metavar="NAMESPACE/NAME", help="the pod for --lookup")
+    parser.add_argument("--resolver", choices=("glibc", "musl"), default="glibc",
+                        help="the pod's libc for --lookup (default glibc)")
+    parser.add_argument("--family", choices=("UNSPEC", "INET", "INET6"), default="UNSPEC",
+                        help="getaddrinfo family for --lookup (default UNSPEC: A and AAAA)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.lookup is not None:
+        return _lookup(args)
     try:
         host_ip = ipaddress.ip_address(args.host)
     except ValueError:
@@ -58,3 +74,39 @@ def run(args: argparse.Namespace) -> int:
     finally:
         server.stop()
     return 0
+
+
+def _lookup(args: argparse.Namespace) -> int:
+    """Print the pod's resolv.conf, each query with its answer, and the outcome."""
+    if not args.pod:
+        raise SimError("--lookup needs --pod NAMESPACE/NAME")
+    namespace, sep, name = args.pod.partition("/")
+    if not sep or not namespace or not name:
+        raise SimError(f'--pod: Invalid value: "{args.pod}": must be NAMESPACE/NAME')
+    scenario = load_scenario(args.scenario)
+    options = parse_dns_options(scenario.dns, str(scenario.path))
+    state = scenario.state(args.seed)
+    records = options.cluster_dns(state)
+    pod = state.pods_by_key.get(f"{namespace}/{name}")
+    if pod is None:
+        raise SimError(f'{args.scenario}: pod "{namespace}/{name}" not found')
+    rc = pod_resolv_conf(pod, list(records.dns_service_ips), records.zone, "")
+    resolver = StubResolver(rc, args.resolver, pod_hosts_entries(pod, records.zone))
+    print("# /etc/resolv.conf of " + pod.key)
+    print(rc.render(), end="")
+    lookup = resolver.start(args.lookup, args.family)
+    if lookup.from_hosts:
+        print(f"# {args.lookup}: answered from /etc/hosts: " + " ".join(lookup.addresses))
+        return 0
+    sent = 0
+    while not lookup.done:
+        for qname, qtype in lookup.pending():
+            sent += 1
+            answer = records.answer(qname, qtype)
+            shown = " ".join(answer.addresses(qtype)) or ("NODATA" if answer.is_nodata
+                                                          else answer.rcode)
+            print(f"{sent:>3}  {qtype:<5} {qname:<60} {shown}")
+            lookup.feed(qname, qtype, answer)
+    result = " ".join(lookup.addresses) if lookup.addresses else lookup.error
+    print(f"# {lookup.queries_sent} queries ({args.resolver}): {result}")
+    return 0 if lookup.addresses else 1

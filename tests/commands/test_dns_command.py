@@ -55,6 +55,15 @@ SCENARIO = textwrap.dedent("""\
         status:
           podIP: 10.244.1.5
           conditions: [{type: Ready, status: "True"}]
+      - apiVersion: v1
+        kind: Pod
+        metadata: {name: client, namespace: default}
+        spec:
+          nodeName: node-1
+          containers: [{name: c, image: busybox}]
+        status:
+          podIP: 10.244.1.9
+          conditions: [{type: Ready, status: "True"}]
     """)
 
 CHILD = ("import argparse, sys\n"
@@ -134,3 +143,26 @@ def test_bad_dns_options_name_the_field(tmp_path):
     path.write_text(SCENARIO.replace("ttl: 30", "ttl: 99999"))
     with pytest.raises(ValidationError, match=r"spec\.dns\.ttl: Invalid value: 99999"):
         _run([str(path), "--port", "0", "--duration", "0"])
+
+
+def test_lookup_shows_each_query_and_the_count(scenario, capsys):
+    """--lookup prints the pod's resolv.conf, every query with its answer, and the total:
+    `my-service.prod` from a default pod costs 4 queries and ends in the CNAME's address."""
+    assert _run([str(scenario), "--lookup", "my-service.prod", "--pod", "default/client"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:4] == ["# /etc/resolv.conf of default/client", "nameserver 10.96.0.10",
+                       "search default.svc.cluster.local svc.cluster.local cluster.local",
+                       "options ndots:5"]
+    assert [line.split()[:3] for line in out[4:8]] == [
+        ["1", "A", "my-service.prod.default.svc.cluster.local."],
+        ["2", "AAAA", "my-service.prod.default.svc.cluster.local."],
+        ["3", "A", "my-service.prod.svc.cluster.local."],
+        ["4", "AAAA", "my-service.prod.svc.cluster.local."]]
+    assert out[6].split()[3:] == ["93.184.216.34"]
+    assert out[-1] == "# 4 queries (glibc): 93.184.216.34"
+
+
+def test_lookup_needs_pod(scenario):
+    """--lookup without --pod is a user error."""
+    with pytest.raises(SimError, match="--pod"):
+        _run([str(scenario), "--lookup", "x"])
