@@ -143,6 +143,7 @@ class ApiServer:
         self._endpoints: dict[Key, Endpoints] = {}
         self._slices: dict[Key, EndpointSlice] = {}
         self._workloads: dict[tuple[str, str, str], Workload] = {}
+        self._current_rs: dict[tuple[str, str, str], str] = {}  # workload -> "ReplicaSet/<name>"
         self._pod_ips: dict[str, set[str]] = {}  # node name -> pod IPs taken on that node
         self._ns_pods: dict[str, set[Key]] = {}
         self._label_index: dict[tuple[str, str, str], set[Key]] = {}
@@ -636,14 +637,15 @@ class ApiServer:
         """The ReplicaSet controller: make or remove pods until ``replicas`` match."""
         rs = self._replicaset_name(w)
         owner = f"ReplicaSet/{rs}"
-        prefix = f"ReplicaSet/{w.name}-" if w.kind == "Deployment" else None
+        previous = self._current_rs.get((w.kind, w.namespace, w.name))
+        self._current_rs[(w.kind, w.namespace, w.name)] = owner
         mine = []
         for key, pod in list(self._pods.items()):
             if pod.namespace != w.namespace:
                 continue
             if pod.owner == owner:
                 mine.append(pod)
-            elif prefix and pod.owner.startswith(prefix) and pod.owner[len(prefix):].count("-") == 0:
+            elif previous is not None and pod.owner == previous:
                 # A rollout: pods of the Deployment's previous ReplicaSet are replaced.
                 self._remove_pod(key)
         # getPodsToDelete ranks not-ready pods first, then the newest.
@@ -764,7 +766,7 @@ class ApiServer:
             w = self._workloads.pop((kind, namespace, name), None)
             if w is None:
                 raise self._not_found(kind, namespace, name)
-            owner = f"ReplicaSet/{self._replicaset_name(w)}"
+            owner = self._current_rs.pop((kind, namespace, name))
             for k, pod in list(self._pods.items()):
                 if pod.owner == owner:
                     self._remove_pod(k)

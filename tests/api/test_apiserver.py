@@ -330,3 +330,14 @@ def test_node_with_several_addresses():
     api.apply(m)
     n = api.snapshot().nodes[0]
     assert (len(n.addresses), n.internal_ip, n.ips) == (3, "192.168.1.2", ("192.168.1.2", "203.0.113.7"))
+
+
+def test_rollout_leaves_other_workloads_alone():
+    """A Deployment rollout replaces only its own pods, not a ReplicaSet with a similar name."""
+    api = two_node_cluster(server())
+    rs = deployment(name="web-abc", replicas=1, labels={"app": "other"})
+    rs["kind"] = "ReplicaSet"
+    api.apply(rs)
+    api.apply(deployment(replicas=1))
+    api.apply(deployment(replicas=1, hostname="x"))
+    assert sorted(p.owner.split("/")[1].startswith("web-abc") for p in api.snapshot().pods) == [False, True]
