@@ -4,7 +4,9 @@ Each node gets its own :class:`sim.netfilter.engine.NodeNetfilter` (its own conn
 and ``recent`` lists) and its own random stream (``netfilter/<node>``) for ``statistic
 --mode random``. MASQUERADE takes the node's primary address (the InternalIP): every route
 leaves through ``eth0`` in this topology. Traces are off in runs (the tracer command turns
-them on); the walk length is still reported.
+them on); the walk length is still reported. Routes: the node's own pod CIDRs leave through
+the pod bridge ``cni0`` (MASQUERADE then takes the bridge address, as the kernel does for a
+local endpoint), everything else through ``eth0`` with the InternalIP.
 
 Nodes share compiled rules: most of a ruleset is identical on every node, and
 ``sim.world.kubeproxy.RulesCache`` already hands nodes with the same view the *same*
@@ -19,10 +21,13 @@ that compiled for itself.
 
 from __future__ import annotations
 
+import ipaddress
+
 from sim.iptables.ruleset import Ruleset
 from sim.model.config import KubeProxyConfig
 from sim.model.packet import Packet
 from sim.netfilter.engine import NodeNetfilter
+from sim.netfilter.types import Route
 from sim.world.datapath import Verdict
 from sim.world.rng import component_rng
 
@@ -62,8 +67,8 @@ class NetfilterDatapath:
     """A node kernel backed by the netfilter engine."""
 
     def __init__(self, addresses: tuple[str, ...], config: KubeProxyConfig, rng,
-                 shared: SharedCompilation | None = None) -> None:
-        self.nf = NodeNetfilter(None, list(addresses), config=config, trace=False)
+                 shared: SharedCompilation | None = None, route=None) -> None:
+        self.nf = NodeNetfilter(None, list(addresses), config=config, trace=False, route=route)
         self.rng = rng
         self.shared = shared
 
@@ -86,17 +91,38 @@ class NetfilterDatapath:
         self.nf.flush_conntrack()
 
 
+def node_routes(node):
+    """The node's routing decision for the engine: ``dst -> Route(iface, source)``."""
+    eth0 = Route("eth0", node.ip)
+    bridges = [(net, Route("cni0", str(net.network_address + 1)))
+               for net in node.pod_nets if net.version == 4 and net.num_addresses > 2]
+    cache: dict[str, Route] = {}
+
+    def route(dst: str) -> Route:
+        r = cache.get(dst)
+        if r is None:
+            addr = ipaddress.ip_address(dst)
+            r = next((br for net, br in bridges if addr in net), eth0)
+            cache[dst] = r
+        return r
+    return route
+
+
+def _make(node, seed: int, config: KubeProxyConfig, shared) -> "NetfilterDatapath":
+    return NetfilterDatapath(node.ips, config, component_rng(seed, f"netfilter/{node.name}"),
+                             shared, node_routes(node))
+
+
 def netfilter_datapaths():
     """A datapath factory for one run (see :class:`sim.world.world.World`): every node gets a
     :class:`NetfilterDatapath` and all share one :class:`SharedCompilation`."""
     shared = SharedCompilation()
 
     def make(node, seed: int, config: KubeProxyConfig) -> NetfilterDatapath:
-        return NetfilterDatapath(node.ips, config, component_rng(seed, f"netfilter/{node.name}"),
-                                 shared)
+        return _make(node, seed, config, shared)
     return make
 
 
 def netfilter_datapath(node, seed: int, config: KubeProxyConfig) -> NetfilterDatapath:
     """A datapath factory without shared compilation (each node compiles its own rules)."""
-    return NetfilterDatapath(node.ips, config, component_rng(seed, f"netfilter/{node.name}"))
+    return _make(node, seed, config, None)

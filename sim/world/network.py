@@ -129,15 +129,26 @@ class PodHost(Host):
 
 
 class NodeHost(Host):
-    """A node: its addresses, pod CIDRs, its kernel (:class:`Datapath`) and its pods."""
+    """A node: its addresses, pod CIDRs, its kernel (:class:`Datapath`) and its pods.
+
+    ``bridge_ips`` are the addresses of the node's pod bridge (``cni0``): the first address of
+    each IPv4 pod CIDR, as bridge CNI plugins assign it. They are local addresses of the node,
+    and MASQUERADE picks them for packets leaving towards the node's own pods (the kernel
+    takes the egress interface's address).
+    """
 
     kind = "node"
 
     def __init__(self, name: str, ips: tuple[str, ...], pod_cidrs: tuple[str, ...]) -> None:
-        super().__init__(name, ips)
+        pod_nets = tuple(ipaddress.ip_network(c, strict=False) for c in pod_cidrs)
+        bridge_ips = tuple(str(n.network_address + 1) for n in pod_nets
+                           if n.version == 4 and n.num_addresses > 2)
+        super().__init__(name, ips + bridge_ips)
         self.node_name = name
         self.pod_cidrs = pod_cidrs
-        self.datapath: Datapath = NoRules(frozenset(ips))
+        self.pod_nets = pod_nets
+        self.bridge_ips = bridge_ips
+        self.datapath: Datapath = NoRules(frozenset(self.ips))
         self.pods: dict[str, PodHost] = {}
         self.up = True
 
@@ -199,7 +210,7 @@ class Network:
         self.nodes[name] = node
         self.graph.add_node(name, kind="node", ips=ips, pod_cidrs=pod_cidrs)
         self.graph.add_edge(name, FABRIC, link=self.params.node_link)
-        for ip in ips:
+        for ip in node.ips:
             self.hosts_by_ip[ip] = node
             self.node_by_ip[ip] = node
         for cidr in pod_cidrs:
