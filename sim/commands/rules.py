@@ -10,7 +10,8 @@ Prints what kube-proxy (iptables mode) writes on a node of the scenario's cluste
     probabilities, ``--set-xmark`` marks), without its ``#`` timestamp lines, so it can be diffed
     against a real node's dump.
 
-``--stats`` prints chain and rule counts per table instead of the rules.
+``--stats`` prints chain and rule counts per table instead of the rules; ``--nfacct`` models a
+node where kube-proxy's nfacct counters exist.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="restore: kube-proxy's iptables-restore input (default); "
                              "save: what iptables-save shows after loading it")
     parser.add_argument("--stats", action="store_true", help="print rule and chain counts per table")
+    parser.add_argument("--nfacct", action="store_true",
+                        help="the node has kube-proxy's nfacct counters (adds -m nfacct to the "
+                             "localhost NodePort and INVALID-drop rules, as on most real nodes)")
 
 
 def render(payload, fmt: str) -> str:
@@ -60,6 +64,6 @@ def run(args: argparse.Namespace) -> int:
     node = args.node or names[0]
     if state.node(node) is None:
         raise SimError(f"--node: Not found: {node!r}: the cluster's nodes are {', '.join(names)}")
-    payload = compile_rules(state, node)
+    payload = compile_rules(state, node, nfacct=args.nfacct)
     print(format_stats(payload) if args.stats else render(payload, args.format), end="")
     return 0

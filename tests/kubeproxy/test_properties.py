@@ -121,12 +121,42 @@ def test_probabilities_give_each_usable_endpoint_one_nth(state):
         if not want:
             assert chain is None
             continue
-        dist = rc.dispatch_distribution(nat, chain)
-        got = {rc.sep_destination(nat, sep): p for sep, p in dist.items()}
-        assert sorted(got) == sorted(want)
-        n = len(want)
-        for p in got.values():
-            assert abs(p - Fraction(1, n)) <= Fraction(n, 10**10)
+        _assert_uniform(nat, chain, want)
+
+
+def _assert_uniform(nat, chain: str, want: list[str]) -> None:
+    dist = rc.dispatch_distribution(nat, chain)
+    got = {rc.sep_destination(nat, sep): p for sep, p in dist.items()}
+    assert sorted(got) == sorted(want)
+    n = len(want)
+    for p in got.values():
+        assert abs(p - Fraction(1, n)) <= Fraction(n, 10**10)
+
+
+@given(clusters())
+def test_external_traffic_reaches_policy_endpoints_uniformly(state):
+    """Traffic entering KUBE-EXT from outside ends in the external-policy chain: all usable
+    endpoints (Cluster) or the node's usable local ones (Local), each with probability 1/n;
+    with Local policy and none local, the EXT chain has no final jump."""
+    nat = _views(state)["nat"]
+    for svc, sp, usable, local, has_any in _expected(state):
+        ext_chain = None
+        for toks in nat.chain_rules("KUBE-SERVICES") + nat.chain_rules("KUBE-NODEPORTS"):
+            t = rc.target(toks)
+            if t and t.startswith("KUBE-EXT-") and rc.opt(toks, "-p") == sp.protocol.lower and (
+                    rc.opt(toks, "--dport") in (str(sp.port), str(sp.node_port))) and (
+                    rc.opt(toks, "-d") in svc.external_ips or rc.opt(toks, "-d") is None):
+                ext_chain = t
+        accessible = svc.type != ServiceType.CLUSTER_IP or bool(svc.external_ips)
+        assert (ext_chain is not None) == (has_any and accessible)
+        if ext_chain is None:
+            continue
+        last = rc.target(nat.chain_rules(ext_chain)[-1])
+        want = local if svc.external_traffic_policy == TrafficPolicy.LOCAL else usable
+        if not want:
+            assert not last.startswith(("KUBE-SVC-", "KUBE-SVL-")) or "--src-type" in nat.chain_rules(ext_chain)[-1]
+            continue
+        _assert_uniform(nat, last, want)
 
 
 @given(clusters())

@@ -48,3 +48,10 @@ def test_unknown_node_is_a_user_error():
     rules.add_arguments(parser)
     with pytest.raises(SimError, match="node-1, node-2"):
         rules.run(parser.parse_args([str(SCENARIO), "--node", "nope"]))
+
+
+def test_nfacct_flag_adds_counter_matches(capsys):
+    """--nfacct writes the localhost NodePort rule and the counted INVALID drop."""
+    out = _run(capsys, "--nfacct")
+    assert "-d 127.0.0.0/8 --dport 30061 -m nfacct --nfacct-name localhost_nps_accepted_pkts" in out
+    assert "--ctstate INVALID -m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP" in out
