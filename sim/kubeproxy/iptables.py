@@ -504,8 +504,9 @@ def rule_stats(payload: Payload) -> tuple[TableStats, ...]:
     """Chain and rule counts per table (``kube-netsim rules --stats``).
 
     ``chains`` counts the chain lines of chains that are not deleted; ``rules`` the ``-A``
-    lines (what kube-proxy's ``sync_proxy_rules_iptables_total`` metric counts, minus deleted
-    chains); ``chains_by_prefix`` the per-service chains by kind.
+    lines, which is what kube-proxy's ``sync_proxy_rules_iptables_total`` metric reports for a
+    full sync (rule-buffer lines minus the ``-X`` lines); ``chains_by_prefix`` the per-service
+    chains by kind.
     """
     out = []
     for t in payload.tables:
