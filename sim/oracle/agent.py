@@ -96,11 +96,12 @@ def probe_once(proto: str, dst: str, port: int, src: str | None, timeout_s: floa
     s.settimeout(timeout_s)
     sport = 0
     try:
-        if src:
-            s.bind((src, 0))
+        # Bind first so the source port is known even when connect() fails (the conntrack
+        # entry of a timed-out or refused connection carries it too).
+        s.bind((src or "0.0.0.0", 0))
+        sport = s.getsockname()[1]
         deadline = time.monotonic() + timeout_s
         s.connect((dst, port))
-        sport = s.getsockname()[1]
         if proto == "udp":
             s.send(b"probe\n")
         data = b""

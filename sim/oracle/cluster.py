@@ -50,13 +50,25 @@ ICMP_SYSCTLS = {
     "net.ipv4.icmp_msgs_per_sec": "1000000",
     "net.ipv4.icmp_msgs_burst": "1000000",
 }
+# A node that forwards a packet out of the interface it came in on (an outside client's
+# connection DNATed to a pod on another node) sends the client an ICMP redirect, and the client
+# then bypasses the node for that destination: later connections change path and the node's
+# own rule counters see the redirect. kube-proxy's behaviour does not depend on redirects, so
+# the oracle turns them off on both ends.
+NO_REDIRECTS = {
+    "net.ipv4.conf.all.send_redirects": "0",
+    "net.ipv4.conf.default.send_redirects": "0",
+    "net.ipv4.conf.all.accept_redirects": "0",
+    "net.ipv4.conf.default.accept_redirects": "0",
+}
 NODE_SYSCTLS = {
+    **NO_REDIRECTS,
     "net.ipv4.ip_forward": "1",
     "net.bridge.bridge-nf-call-iptables": "1",
     "net.ipv4.conf.all.route_localnet": "1",
     **ICMP_SYSCTLS,
 }
-HOST_SYSCTLS = ICMP_SYSCTLS
+HOST_SYSCTLS = {**ICMP_SYSCTLS, **NO_REDIRECTS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,24 +183,26 @@ class KernelCluster:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _ns(self, suffix: str) -> Namespace:
+    def _ns(self, suffix: str, sysctls: dict[str, str]) -> Namespace:
+        # Sysctls go in before any interface exists: per-interface settings (send_redirects)
+        # are copied from the namespace's defaults when the interface is created.
         ns = Namespace(self.prefix + suffix)
         self.namespaces.append(ns)
+        ns.sysctl(sysctls)
         return ns
 
     def build(self) -> None:
         """Create namespaces, links, addresses, routes and sysctls; start the agents."""
         cleanup_stale()
         spec = self.spec
-        sw = self._ns("sw")
-        sw.sysctl({"net.bridge.bridge-nf-call-iptables": "0"})
+        sw = self._ns("sw", {"net.bridge.bridge-nf-call-iptables": "0"})
         sw_cmds = ["link add br0 type bridge", "link set br0 up"]
         lan = [(n.name, (n.ip,)) for n in spec.nodes] + [(c.name, c.ips) for c in spec.clients]
         lan_ips = [ip for _, ips in lan for ip in ips]
         node_ns: dict[str, Namespace] = {}
         batches: dict[str, list[str]] = {}
         for i, node in enumerate(spec.nodes):
-            ns = self._ns(f"n{i}")
+            ns = self._ns(f"n{i}", NODE_SYSCTLS)
             node_ns[node.name] = ns
             self.ns_of[node.name] = ns.name
             sw_cmds += [f"link add l{i} type veth peer name eth0 netns {ns.name}",
@@ -202,7 +216,7 @@ class KernelCluster:
             cmds.append("route add default dev eth0")
             batches[ns.name] = cmds
         for j, client in enumerate(spec.clients):
-            ns = self._ns(f"c{j}")
+            ns = self._ns(f"c{j}", HOST_SYSCTLS)
             self.ns_of[client.name] = ns.name
             sw_cmds += [f"link add m{j} type veth peer name eth0 netns {ns.name}",
                         f"link set m{j} master br0", f"link set m{j} up"]
@@ -212,7 +226,7 @@ class KernelCluster:
             batches[ns.name] = cmds
         self._batch(sw.name, sw_cmds)
         for k, pod in enumerate(spec.pods):
-            ns = self._ns(f"p{k}")
+            ns = self._ns(f"p{k}", HOST_SYSCTLS)
             self.ns_of[pod.name] = ns.name
             node = spec.node(pod.node)
             batches[node_ns[pod.node].name] += [
@@ -225,12 +239,8 @@ class KernelCluster:
         # Node batches create the pod veths, so they run before the pod batches.
         for ns in node_ns.values():
             self._batch(ns.name, batches.pop(ns.name))
-            ns.sysctl(NODE_SYSCTLS)
         for name in sorted(batches):
             self._batch(name, batches[name])
-        for ns in self.namespaces:
-            if ns.name not in {n.name for n in node_ns.values()} and ns is not sw:
-                ns.sysctl(HOST_SYSCTLS)
         self._start_agents()
 
     def _batch(self, netns: str, cmds: list[str]) -> None:

@@ -17,6 +17,7 @@ for that one connection.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 
@@ -113,7 +114,13 @@ def compiled_rules(state: ClusterState, bootstrap: Payload, compile_rules) -> di
             for n in sorted(state.nodes, key=lambda n: n.name)}
 
 
+SETTLE_S = 0.05
+
+
 def _trail(kc: KernelCluster, probe: Probe, timeout_s: float) -> dict:
+    # Let the previous connection's closing packets pass before the counters are read, so
+    # the diff holds this connection only.
+    time.sleep(SETTLE_S)
     kc.flush_conntrack(probe.ingress)
     before = kc.counters(probe.ingress)
     [result] = kc.probe(probe.source, probe.dst, probe.port, proto=probe.proto,
