@@ -223,3 +223,17 @@ def test_fuzz_random_packets_then_still_correct(server):
     assert [rd.address for rd in r.answer[0]] == ["10.96.0.1"]
     r = query(server, "missing.default.svc.cluster.local.", "A", tcp=True)
     assert r.rcode() == dns.rcode.NXDOMAIN
+
+
+def test_edns_version_1_gets_badvers(server):
+    """An EDNS version other than 0 is answered BADVERS (RFC 6891)."""
+    q = dns.message.make_query("kubernetes.default.svc.cluster.local.", "A", use_edns=1)
+    r = dns.query.udp(q, HOST, port=server.port, timeout=3)
+    assert r.rcode() == dns.rcode.BADVERS
+
+
+def test_edns_query_gets_opt_back(server):
+    """An EDNS(0) query gets an OPT record in the reply."""
+    q = dns.message.make_query("kubernetes.default.svc.cluster.local.", "A", use_edns=0)
+    r = dns.query.udp(q, HOST, port=server.port, timeout=3)
+    assert r.edns == 0 and r.answer

@@ -147,11 +147,17 @@ def test_round_robin_dns_scenario_outcomes():
     world, dns = build()
     flow(world, dns, "cluster-ip", ServiceTarget("default", "web", 80))
     flow(world, dns, "dns-service-name", DNSTarget("web", 80, cache="none"))
+    flow(world, dns, "dns-headless-every-time", DNSTarget("web-headless", 8080, cache="none"))
     flow(world, dns, "dns-headless-ttl", DNSTarget("web-headless", 8080, cache="ttl"))
     flow(world, dns, "dns-headless-forever", DNSTarget("web-headless", 8080, cache="forever"))
     world.run(until=62)
     assert outcomes(world, "cluster-ip") == Counter({"ok": 300})
     assert outcomes(world, "dns-service-name") == Counter({"ok": 300})
+    assert outcomes(world, "dns-headless-every-time") == Counter({"ok": 300})
+    # The price of following the churn by re-resolving: 600 queries instead of 2 or 4.
+    queries = {f: s["queries"] for f, s in dns.stats.summary()["flows"].items()}
+    assert queries == {"dns-headless-every-time": 600, "dns-headless-forever": 2,
+                       "dns-headless-ttl": 4, "dns-service-name": 600}
     ttl, forever = outcomes(world, "dns-headless-ttl"), outcomes(world, "dns-headless-forever")
     assert set(ttl) == set(forever) == {"ok", "timeout"}
     # web-1 (the first address) dies at 11.5 s: forever fails from then on (~48.5 s x 5/s);
@@ -167,6 +173,7 @@ def test_round_robin_dns_scenario_passes_through_the_runner():
     result = run(load_scenario(SCENARIO))
     assert [(e.passed, e.name) for e in result.expectations] == [
         (True, "reachable cluster-ip"), (True, "reachable dns-service-name"),
+        (True, "reachable dns-headless-every-time"),
         (True, "failures dns-headless-ttl"), (True, "dropped dns-headless-ttl"),
         (True, "dropped dns-headless-forever")]
 
@@ -180,3 +187,19 @@ def test_dns_flow_fields_are_checked():
                                             "to": {"dns": "web", "port": 80, "cache": "always"}}]}
     with pytest.raises(SimError, match=r"spec\.traffic\.flows\[0\]\.to\.cache: Invalid value"):
         parse_traffic(bad, ("node-1",), "s.yaml")
+
+
+def test_loadbalance_shuffles_addresses_per_reply():
+    """With spec.dns.loadbalance the DNS pods shuffle the A records of each reply (from the
+    run's dns/loadbalance stream), so the first address varies; without it, it never does."""
+    firsts = {}
+    for lb in (False, True):
+        world, dns = build(dns_spec={"ttl": 30, "loadbalance": lb}, events=False)
+        host = world.pod_hosts["kube-system/coredns-a"]
+        replies = [dns.handle(host, None, ("web-headless.default.svc.cluster.local.", "A"))
+                   for _ in range(40)]
+        firsts[lb] = {r[2].answer[0].rdata for r in replies}
+        assert all(sorted(r[2].addresses()) == ["10.244.1.11", "10.244.1.13", "10.244.2.12"]
+                   for r in replies)
+    assert firsts[False] == {"10.244.1.11"}
+    assert len(firsts[True]) == 3
