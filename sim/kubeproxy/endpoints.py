@@ -113,23 +113,30 @@ def _cluster_ip_for(svc: Service, family: str) -> str:
 
 
 def _ips_of_family(ips: tuple[str, ...], family: str) -> tuple[str, ...]:
+    # ParseIPSloppy + family filter; unparseable entries are dropped (upstream logs them).
     out = []
     for raw in ips:
-        text = raw.strip()
-        try:
-            ip = parse_ip(text)
-        except ValueError:
-            continue  # upstream drops unparseable IPs with a log line
-        if ("IPv6" if ip.version == 6 else "IPv4") == family:
-            out.append(str(ip))
+        ip = _sloppy_normalise(raw.strip())
+        if ip and (":" in ip) == (family == "IPv6"):
+            out.append(ip)
     return tuple(out)
 
 
 def _cidrs_of_family(cidrs: tuple[str, ...], family: str) -> tuple[str, ...]:
+    """``ParseCIDRSloppy(...).String()`` of each range of ``family``: whitespace and leading
+    zeros tolerated, host bits cleared (upstream ``TestBadIPs``).
+
+    >>> _cidrs_of_family((" 203.0.113.0/25", "203.0.113.000/025", "fd00::/64"), "IPv4")
+    ('203.0.113.0/25', '203.0.113.0/25')
+    """
     out = []
     for raw in cidrs:
+        addr, _, bits = raw.strip().partition("/")
+        ip = _sloppy_normalise(addr)
+        if not ip or not bits.isdigit():
+            continue
         try:
-            net = parse_cidr(raw.strip())
+            net = parse_cidr(f"{ip}/{int(bits)}")
         except ValueError:
             continue
         if ("IPv6" if net.version == 6 else "IPv4") == family:
