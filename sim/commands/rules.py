@@ -64,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
     node = args.node or names[0]
     if state.node(node) is None:
         raise SimError(f"--node: Not found: {node!r}: the cluster's nodes are {', '.join(names)}")
+    if state.kube_proxy.mode != "iptables":
+        raise SimError(f"{args.scenario}: kubeProxy.mode: Unsupported value: "
+                       f"{state.kube_proxy.mode!r}: only the iptables mode is compiled")
     payload = compile_rules(state, node, nfacct=args.nfacct)
     print(format_stats(payload) if args.stats else render(payload, args.format), end="")
     return 0
