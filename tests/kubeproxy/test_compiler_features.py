@@ -348,3 +348,18 @@ def test_endpoint_ips_are_normalised_like_parse_ip_sloppy():
     assert ("-A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -m tcp -p tcp -j DNAT "
             "--to-destination 10.180.0.1:80") in lines
     assert sum("DNAT" in ln for ln in lines) == 1
+
+
+def test_compile_restores_the_garbage_collector_state():
+    """compile_rules pauses the cyclic GC only for its own duration, in either starting state."""
+    import gc
+    st = one_service()
+    assert gc.isenabled()
+    compile_rules(st, NODE)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        compile_rules(st, NODE)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
