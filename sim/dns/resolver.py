@@ -22,7 +22,8 @@ musl (src/network/lookup_name.c ``name_from_dns_search`` / ``name_from_dns``):
 
 - ``dots >= ndots`` or a trailing dot: the search list is skipped entirely;
 - each search domain, then the name as is; only NXDOMAIN moves on; NODATA stops with
-  EAI_NODATA, SERVFAIL with EAI_AGAIN, other rcodes with EAI_FAIL.
+  EAI_NODATA (musl 1.2; older releases say EAI_NONAME), SERVFAIL with EAI_AGAIN, other rcodes
+  with EAI_FAIL.
 
 /etc/hosts (nsswitch ``files`` before ``dns``) is consulted first: a hit costs no query.
 """
@@ -108,6 +109,20 @@ class Lookup:
         self._answers[qtype] = answer
         if len(self._answers) == len(self.qtypes):
             self._advance()
+
+    def refused(self) -> None:
+        """An ICMP port unreachable came back for a query (nothing listens behind the
+        nameserver address, e.g. a DNS Service without endpoints that kube-proxy REJECTs).
+
+        glibc connects its UDP socket, so the error surfaces as ECONNREFUSED and
+        ``__res_context_search`` gives up at once (TRY_AGAIN). musl's socket is not connected,
+        so Linux never reports the error to it: it keeps waiting for its timeout.
+        """
+        if self.done or self.flavour != "glibc":
+            return
+        self._answers = {}
+        self._handed = False
+        self.done, self.error = True, "TRY_AGAIN"
 
     def _advance(self) -> None:
         answers = [self._answers[t] for t in self.qtypes]

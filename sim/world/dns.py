@@ -14,8 +14,9 @@ Model
     A client is a flow whose target is a DNS name: before each connection it resolves the name
     with a :class:`sim.dns.resolver.StubResolver` built from the pod's resolv.conf (the
     kubelet's ``GetPodDNS``) and /etc/hosts, sending every query the resolver asks for (A and
-    AAAA together from one socket, as glibc does), retransmitting after ``options timeout``
-    (default 5 s) up to ``attempts`` (default 2) times, then connects to the first address.
+    AAAA together from one socket, as glibc does), sending each query ``attempts`` times
+    (default 2) ``timeout`` apart (default 5 s; musl spreads the attempts over one timeout),
+    then connects to the first address.
     Its own cache is ``none`` (resolve every time, as a libc without nscd does), ``ttl``
     (keep the answer for its TTL) or ``forever`` (resolve once: an application that looks the
     name up at start-up, or a JVM with ``networkaddress.cache.ttl=-1``).
@@ -242,8 +243,11 @@ class _Resolution:
     def __init__(self, world, host: Host, lookup: Lookup, resolv_conf, rec: LookupRecord,
                  done: Callable[[Lookup], None]) -> None:
         self.world, self.host, self.lookup, self.rec, self.done = world, host, lookup, rec, done
-        self.timeout_s = max(resolv_conf.timeout_s, 1)
+        timeout_s = max(resolv_conf.timeout_s, 1)
         self.attempts = max(resolv_conf.attempts, 1)
+        # glibc (res_send.c) waits `timeout` for each of `attempts` sends to a single server;
+        # musl (res_msend.c) spreads `attempts` sends over one `timeout` in total.
+        self.interval_s = timeout_s if lookup.flavour == "glibc" else timeout_s / self.attempts
         self.server = resolv_conf.nameservers[0] if resolv_conf.nameservers else ""
         self.src = ""
         self.sport = 0
@@ -281,7 +285,7 @@ class _Resolution:
         self.world.net.send_from(self.host, pkt, q)
 
     def _arm(self, round_no: int) -> None:
-        ev = self.world.env.timeout(self.timeout_s)
+        ev = self.world.env.timeout(self.interval_s)
         ev.callbacks.append(lambda _e: self._on_timeout(round_no))
 
     def _on_timeout(self, round_no: int) -> None:
@@ -298,9 +302,12 @@ class _Resolution:
 
     def _on_packet(self, packet: Packet, data: object, error: bool) -> None:
         if error:
-            # ICMP port unreachable from a Service without endpoints: no server answers.
-            for q in list(self.waiting):
-                self._deliver(q, None)
+            # ICMP port unreachable (kube-proxy REJECTs a Service without endpoints): glibc
+            # gives up at once, musl does not see it and waits for its timeout.
+            self.lookup.refused()
+            if self.lookup.done:
+                self.waiting = {}
+                self._finish()
             return
         if not (isinstance(data, tuple) and len(data) == 3):
             return

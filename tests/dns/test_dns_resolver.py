@@ -205,3 +205,15 @@ def test_unknown_flavour_refused():
     """Only glibc and musl exist."""
     with pytest.raises(SimError):
         StubResolver(RC, "bionic")
+
+
+def test_connection_refused_glibc_gives_up_musl_waits(flavour):
+    """ICMP port unreachable: glibc (connected socket, ECONNREFUSED) fails at once with
+    TRY_AGAIN; musl (unconnected socket) does not see it and keeps waiting."""
+    lk = StubResolver(RC, flavour).start("my-service")
+    lk.pending()
+    lk.refused()
+    if flavour == "glibc":
+        assert lk.done and lk.error == "TRY_AGAIN" and lk.queries_sent == 2
+    else:
+        assert not lk.done

@@ -203,3 +203,21 @@ def test_loadbalance_shuffles_addresses_per_reply():
                    for r in replies)
     assert firsts[False] == {"10.244.1.11"}
     assert len(firsts[True]) == 3
+
+
+@pytest.mark.parametrize("flavour,error,elapsed", [("glibc", "TRY_AGAIN", 0.0),
+                                                   ("musl", "EAI_AGAIN", 5.0)])
+def test_dns_service_without_endpoints(flavour, error, elapsed):
+    """kube-dns with no ready pod: kube-proxy REJECTs the query with ICMP port unreachable;
+    glibc fails at once; musl never sees the ICMP error and gives up after its timeout (5 s,
+    the two attempts spread over it)."""
+    world, dns = build(events=False)
+    world.run(until=0.5)
+    for pod in ("coredns-a", "coredns-b"):
+        world.change("dns pod not ready", lambda api, p=pod: api.set_pod_ready("kube-system", p, False))
+    world.run(until=5)  # kube-proxy has synced the empty Service
+    flow(world, dns, "f", DNSTarget("web", 80, flavour=flavour), count=1, stop=60)
+    world.run(until=40)
+    lk = dns.stats.lookups[0]
+    assert lk.error == error
+    assert lk.end_s - lk.start_s == pytest.approx(elapsed, abs=0.01)
