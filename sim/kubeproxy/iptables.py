@@ -179,6 +179,7 @@ def compile_rules(
     existing_nat_chains: frozenset[str] = frozenset(),
     ip_family: str = "IPv4",
     nfacct: bool = False,
+    changed_services: frozenset[str] | None = None,
 ) -> Payload:
     """The restore payload kube-proxy (iptables mode) writes on ``node_name`` in a full sync.
 
@@ -199,6 +200,12 @@ def compile_rules(
     nfacct
         Whether the nfacct counters kube-proxy creates exist on the node; then the localhost
         NodePort and INVALID-drop rules carry ``-m nfacct`` as upstream writes them.
+    changed_services
+        ``None`` for a full sync. Otherwise a partial sync: the ``namespace/name`` of the
+        services whose Service or EndpointSlices changed since the last sync; the
+        KUBE-SVC/SVL/EXT/FW/SEP chains of every other service are left out of the payload
+        (they stay as they are in the kernel and are not treated as stale). The filter table,
+        KUBE-SERVICES, KUBE-NODEPORTS, KUBE-POSTROUTING and KUBE-MARK-MASQ are always written.
 
     Returns
     -------
@@ -210,14 +217,16 @@ def compile_rules(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _compile(state, node_name, config, existing_nat_chains, ip_family, nfacct)
+        return _compile(state, node_name, config, existing_nat_chains, ip_family, nfacct,
+                        changed_services)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
 def _compile(state: ClusterState, node_name: str, config: KubeProxyConfig | None,
-             existing_nat_chains: frozenset[str], ip_family: str, nfacct: bool) -> Payload:
+             existing_nat_chains: frozenset[str], ip_family: str, nfacct: bool,
+             changed_services: frozenset[str] | None) -> Payload:
     cfg = config if config is not None else state.kube_proxy
     is_v6 = ip_family == "IPv6"
     mark = cfg.masquerade_mark
@@ -341,69 +350,76 @@ def _compile(state: ClusterState, node_name: str, config: KubeProxyConfig | None
                 f"-m tcp -p tcp --dport {svc.health_check_node_port} -j ACCEPT"
             )
 
+        # Partial sync (upstream: unchanged services' chains go to skippedNatChains/Rules): the
+        # per-service chains are computed, and count as active, but are not written.
+        if changed_services is None or f"{svc.namespace}/{svc.name}" in changed_services:
+            rule, decl = nat_append, chain_append
+        else:
+            rule, decl = _discard, _discard
+
         if has_internal:
             if cfg.masquerade_all:
-                nat_append(f'-A {internal_chain} -m comment --comment "{spn} cluster IP" {cluster_match} -j {KUBE_MARK_MASQ}')
+                rule(f'-A {internal_chain} -m comment --comment "{spn} cluster IP" {cluster_match} -j {KUBE_MARK_MASQ}')
             elif detector.implemented:
-                nat_append(
+                rule(
                     f'-A {internal_chain} -m comment --comment "{spn} cluster IP" {cluster_match} '
                     f"{detector.if_not_local} -j {KUBE_MARK_MASQ}"
                 )
 
         if uses_ext:
-            chain_append(ext_chain)
+            decl(ext_chain)
             active.add(ext_chain)
             if not svc.external_policy_local:
-                nat_append(f'-A {ext_chain} -m comment --comment "masquerade traffic for {spn} external destinations" -j {KUBE_MARK_MASQ}')
+                rule(f'-A {ext_chain} -m comment --comment "masquerade traffic for {spn} external destinations" -j {KUBE_MARK_MASQ}')
             else:
                 if detector.implemented:
-                    nat_append(
+                    rule(
                         f'-A {ext_chain} -m comment --comment "pod traffic for {spn} external destinations" '
                         f"{detector.if_local} -j {svc_chain}"
                     )
-                nat_append(
+                rule(
                     f'-A {ext_chain} -m comment --comment "masquerade LOCAL traffic for {spn} external destinations" '
                     f"-m addrtype --src-type LOCAL -j {KUBE_MARK_MASQ}"
                 )
-                nat_append(
+                rule(
                     f'-A {ext_chain} -m comment --comment "route LOCAL traffic for {spn} external destinations" '
                     f"-m addrtype --src-type LOCAL -j {svc_chain}"
                 )
             if has_external:
-                nat_append(f"-A {ext_chain} -j {external_policy_chain}")
+                rule(f"-A {ext_chain} -j {external_policy_chain}")
 
         if uses_fw:
-            chain_append(fw_chain)
+            decl(fw_chain)
             active.add(fw_chain)
             head = f'-A {fw_chain} -m comment --comment "{spn} loadbalancer IP"'
             allow_from_node = False
             for cidr in svc.source_ranges:
-                nat_append(f"{head} -s {cidr} -j {ext_chain}")
+                rule(f"{head} -s {cidr} -j {ext_chain}")
                 if node_ip and ip_in_cidr(node_ip, cidr):
                     allow_from_node = True
             if allow_from_node:
                 for vip in vips:
-                    nat_append(f"{head} -s {vip} -j {ext_chain}")
-            nat_append(f'-A {fw_chain} -m comment --comment "other traffic to {spn} will be dropped by KUBE-PROXY-FIREWALL"')
+                    rule(f"{head} -s {vip} -j {ext_chain}")
+            rule(f'-A {fw_chain} -m comment --comment "other traffic to {spn} will be dropped by KUBE-PROXY-FIREWALL"')
 
         if uses_cluster_chain:
-            chain_append(svc_chain)
+            decl(svc_chain)
             active.add(svc_chain)
-            _write_dispatch(nat_append, spn, proto, svc, svc_chain, cat.cluster, large)
+            _write_dispatch(rule, spn, proto, svc, svc_chain, cat.cluster, large)
         if uses_local_chain:
-            chain_append(svl_chain)
+            decl(svl_chain)
             active.add(svl_chain)
-            _write_dispatch(nat_append, spn, proto, svc, svl_chain, cat.local, large)
+            _write_dispatch(rule, spn, proto, svc, svl_chain, cat.local, large)
 
         sep_comment = "" if large else f" -m comment --comment {spn}"
         affinity = svc.affinity_timeout_s
         for ep in cat.all_reachable:
             sep = endpoint_chain_name(spn, proto, ep.endpoint)
-            chain_append(sep)
+            decl(sep)
             active.add(sep)
-            nat_append(f"-A {sep}{sep_comment} -s {ep.ip} -j {KUBE_MARK_MASQ}")
+            rule(f"-A {sep}{sep_comment} -s {ep.ip} -j {KUBE_MARK_MASQ}")
             recent = f" -m recent --name {sep} --set" if affinity else ""
-            nat_append(f"-A {sep}{sep_comment}{recent} {pp} -j DNAT --to-destination {ep.endpoint}")
+            rule(f"-A {sep}{sep_comment}{recent} {pp} -j DNAT --to-destination {ep.endpoint}")
 
     for chain in sorted(c for c in existing_nat_chains if is_service_chain_name(c) and c not in active):
         chain_append(chain)
@@ -437,6 +453,10 @@ def _compile(state: ClusterState, node_name: str, config: KubeProxyConfig | None
         TablePayload("filter", tuple(map(_decl, filter_chains)), tuple(filter_rules)),
         TablePayload("nat", tuple(map(_decl, nat_chains)), tuple(nat_rules)),
     ))
+
+
+def _discard(_line: str) -> None:
+    """Sink for the lines of services a partial sync does not rewrite."""
 
 
 @lru_cache(maxsize=1 << 18)
