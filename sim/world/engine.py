@@ -38,7 +38,8 @@ class SharedCompilation:
     """One compiled form per distinct ruleset object, adopted by every node that loads it."""
 
     def __init__(self) -> None:
-        self._by_id: dict[int, tuple[Ruleset, NodeNetfilter]] = {}
+        # id(ruleset) -> (ruleset, compiled, hooks); the ruleset is kept so its id stays unique.
+        self._by_id: dict[int, tuple[Ruleset, object, object]] = {}
         self.compiles = 0
 
     def load(self, nf: NodeNetfilter, ruleset: Ruleset) -> None:
@@ -48,19 +49,19 @@ class SharedCompilation:
             nf.load(ruleset)
             self.compiles += 1
             if not nf._hooks.nth_counters:
-                self._by_id[id(ruleset)] = (ruleset, nf)
+                self._by_id[id(ruleset)] = (ruleset, nf._compiled, nf._hooks)
             return
-        template = entry[1]
+        _, compiled, hooks = entry
         # What NodeNetfilter.load does after compiling: fresh counters from the ruleset's own
-        # values (copied from the template's compiled rules, which start equal).
-        nf._hooks = template._hooks
-        nf._compiled = template._compiled
-        nf.counters_packets = [r.rule.packets for r in template._compiled.rules]
-        nf.counters_bytes = [r.rule.bytes for r in template._compiled.rules]
+        # values.
+        nf._hooks = hooks
+        nf._compiled = compiled
+        nf.counters_packets = [r.rule.packets for r in compiled.rules]
+        nf.counters_bytes = [r.rule.bytes for r in compiled.rules]
         nf.policy_counters = {
             (t, c.name): [ruleset.tables[t].chains[c.name].packets,
                           ruleset.tables[t].chains[c.name].bytes]
-            for t, tab in template._compiled.tables.items() for c in tab.chains.values() if c.builtin}
+            for t, tab in compiled.tables.items() for c in tab.chains.values() if c.builtin}
 
 
 class NetfilterDatapath:

@@ -39,6 +39,17 @@ def test_adopting_node_gives_the_same_verdicts_and_nat_as_its_own_compilation():
         assert own.ingress(p, 0.0, "veth0") == adopter.ingress(p, 0.0, "veth0")
 
 
+def test_a_node_loading_something_else_does_not_change_what_others_adopt():
+    """The first node flushing its rules later must not affect nodes adopting afterwards."""
+    state, shared, _, first, _ = _pair()
+    ruleset = first.nf.ruleset
+    first.load(None)
+    late = NetfilterDatapath(("192.168.0.1",), state.kube_proxy, component_rng(1, "x"), shared)
+    late.load(ruleset)
+    assert late.nf.ruleset is ruleset
+    assert first.nf.ruleset is not ruleset
+
+
 def test_counters_and_conntrack_stay_per_node():
     """Traffic through one node changes neither the other's rule counters nor its conntrack."""
     state, _, _, first, adopter = _pair()
