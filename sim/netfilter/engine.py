@@ -515,8 +515,12 @@ class _Run:
                     return
                 if trail is not None:
                     trail.append(chain.end_step)
-                if not stack:  # pragma: no cover - a user chain is never a hook's start
-                    raise AssertionError
+                if not stack:
+                    # The end of a chain reached by -g from the built-in chain: the hook's
+                    # policy decides (ipt_do_table pops to the underflow entry).
+                    self.walk += walk
+                    self._policy(start)
+                    return
                 chain, pos = stack.pop()
                 continue
             walk += nxt - pos + 1

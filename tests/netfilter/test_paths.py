@@ -119,3 +119,12 @@ def test_walk_length_counts_every_rule_passed_over(rng) -> None:
                 "-A FORWARD -p udp -j DROP\n-A A -p udp -j DROP\n-A A -p udp -j DROP\nCOMMIT\n")
     res = nf.prerouting(Packet("tcp", "10.1.0.1", "10.9.9.9", 1000, 80), 0, rng)
     assert res.walk_length == 5
+
+
+def test_end_of_chain_reached_by_goto_from_builtin_applies_policy(rng) -> None:
+    """``-g U`` from a built-in chain, then U's end: nothing to return to, the policy decides."""
+    nf = engine("*filter\n:FORWARD DROP [0:0]\n:U - [0:0]\n-A FORWARD -g U\n"
+                "-A FORWARD -j ACCEPT\nCOMMIT\n")
+    res = nf.prerouting(Packet("tcp", "10.1.0.1", "10.9.9.9", 1000, 80), 0, rng)
+    assert res.verdict is Verdict.NF_DROP and res.reason == "policy"
+    assert [s.kind for s in res.trail] == ["rule", "return", "policy"]
