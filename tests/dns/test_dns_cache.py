@@ -99,3 +99,31 @@ def test_hit_and_miss_counters():
     c.store("x.example.", "A", pos(), 0.0)
     c.lookup("x.example.", "A", 1.0)
     assert (c.hits, c.misses) == (1, 1)
+
+
+def test_upstream_compute_ttl_table():
+    """cache_test.go TestComputeTTL: min(max(msgTTL, min), max) for its four rows."""
+    for msg_ttl, lo, hi, want in ((1800, 300, 3600, 1800), (299, 300, 3600, 300),
+                                  (299, 0, 3600, 299), (3601, 300, 3600, 3600)):
+        c = DNSCache(success_ttl_s=hi, min_success_ttl_s=lo)
+        assert c.store("x.example.", "A", pos(ttl=msg_ttl), 0.0).answer[0].ttl == want
+
+
+def test_zero_ttl_not_cached():
+    """TestCacheZeroTTL: with MINTTL 0 a TTL-0 answer is not stored."""
+    c = DNSCache(min_success_ttl_s=0, min_denial_ttl_s=0)
+    c.store("x.example.", "A", pos(ttl=0), 0.0)
+    assert len(c) == 0
+
+
+def test_configured_max_above_default_honoured():
+    """TestCacheHonorsConfiguredPositiveMaxTTLAboveDefault: cap 2 h, a 1-day record -> 7200."""
+    c = DNSCache(success_ttl_s=7200, min_success_ttl_s=0)
+    assert c.store("x.example.", "A", pos(ttl=86400), 0.0).answer[0].ttl == 7200
+
+
+def test_servfail_ttl_zero_not_cached():
+    """TestCacheServfailTTL0: `servfail 0` disables SERVFAIL caching."""
+    c = DNSCache(servfail_ttl_s=0)
+    c.store("x.example.", "A", Answer("SERVFAIL"), 0.0)
+    assert len(c) == 0
