@@ -235,3 +235,30 @@ def test_successive_syncs_leave_no_stale_chains(first, second):
     for table in ("nat", "filter"):
         for name, chain in fresh.tables[table].chains.items():
             assert [r.text for r in node.tables[table].chains[name].rules] == [r.text for r in chain.rules]
+
+
+@settings(max_examples=40)
+@given(clusters(), clusters())
+def test_partial_sync_converges_to_full_sync(first, second_raw):
+    """Full sync of A, then a partial sync to B naming only the services whose Service or
+    EndpointSlices differ, leaves the node exactly as a full sync of B (with stale cleanup)."""
+    second = replace(second_raw, kube_proxy=first.kube_proxy, nodes=first.nodes)
+
+    def view(state):
+        slices = {}
+        for sl in state.endpoint_slices:
+            slices.setdefault(f"{sl.namespace}/{sl.service_name}", []).append(sl)
+        return {s.key: (s, tuple(slices.get(s.key, ()))) for s in state.services} | {
+            k: (None, tuple(v)) for k, v in slices.items() if k not in {s.key for s in state.services}}
+
+    a, b = view(first), view(second)
+    changed = frozenset(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    node = apply_payload(compile_rules(first, NODE), None, noflush=True)
+    existing = frozenset(node.tables["nat"].chains)
+    partial = apply_payload(compile_rules(second, NODE, existing_nat_chains=existing,
+                                          changed_services=changed), node, noflush=True)
+    full = apply_payload(compile_rules(second, NODE, existing_nat_chains=existing), node, noflush=True)
+    for table in ("nat", "filter"):
+        assert list(partial.tables[table].chains) == list(full.tables[table].chains)
+        for name, chain in full.tables[table].chains.items():
+            assert [r.text for r in partial.tables[table].chains[name].rules] == [r.text for r in chain.rules]
