@@ -134,3 +134,31 @@ def test_ndots_default_and_cap():
     assert ResolvConf().ndots == 1
     assert ResolvConf(options=("ndots:40",)).ndots == 15
     assert ResolvConf(options=("timeout:2", "attempts:9")).attempts == 5
+
+
+# kubelet dns_test.go TestGetPodDNSCustom: cluster DNS 10.0.0.10, domain kubernetes.io,
+# node file "nameserver 8.8.8.8 / search host.domain", pod in testNS.
+CUSTOM_CFG = DNSConfig(("10.0.0.11",), ("my.domain",), (("ndots", "3"), ("debug", None)))
+NS_SVC, SVC, DOMAIN = "testNS.svc.kubernetes.io", "svc.kubernetes.io", "kubernetes.io"
+
+
+@pytest.mark.parametrize("policy,host_net,cfg,want", [
+    ("None", False, None, ResolvConf()),
+    ("None", False, DNSConfig(("203.0.113.1",), ("my.domain", "second.domain"),
+                              (("ndots", "3"), ("debug", None))),
+     ResolvConf(("203.0.113.1",), ("my.domain", "second.domain"), ("ndots:3", "debug"))),
+    ("ClusterFirst", False, CUSTOM_CFG,
+     ResolvConf(("10.0.0.10", "10.0.0.11"), (NS_SVC, SVC, DOMAIN, "host.domain", "my.domain"),
+                ("ndots:3", "debug"))),
+    ("ClusterFirstWithHostNet", True, CUSTOM_CFG,
+     ResolvConf(("10.0.0.10", "10.0.0.11"), (NS_SVC, SVC, DOMAIN, "host.domain", "my.domain"),
+                ("ndots:3", "debug"))),
+    ("Default", False, CUSTOM_CFG,
+     ResolvConf(("8.8.8.8", "10.0.0.11"), ("host.domain", "my.domain"), ("ndots:3", "debug"))),
+], ids=["none-empty", "none-merged", "clusterfirst-merged", "hostnet-merged", "default-merged"])
+def test_upstream_get_pod_dns_custom(policy, host_net, cfg, want):
+    """Each TestGetPodDNSCustom case (options compared as a set, as upstream does)."""
+    pod = Pod("testNS", "test_pod", dns_policy=policy, host_network=host_net, dns_config=cfg)
+    rc = pod_resolv_conf(pod, ["10.0.0.10"], DOMAIN, "nameserver 8.8.8.8\nsearch host.domain\n")
+    assert (rc.nameservers, rc.searches, set(rc.options)) == \
+        (want.nameservers, want.searches, set(want.options))
