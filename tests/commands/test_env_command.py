@@ -123,3 +123,13 @@ def test_env_bad_pod_argument(scenario):
     """--pod must be NAMESPACE/NAME."""
     with pytest.raises(SimError, match="NAMESPACE/NAME"):
         run([scenario, "--pod", "client"])
+
+
+def test_env_through_the_cli_dispatcher(scenario, capsys):
+    """`kube-netsim env` is wired into the CLI; an unknown pod exits 1 with a message."""
+    from sim.cli import main
+
+    assert main(["env", scenario, "--pod", "default/nolinks"]) == 0
+    assert capsys.readouterr().out.startswith("KUBERNETES_SERVICE_HOST=10.96.0.1\n")
+    assert main(["env", scenario, "--pod", "default/ghost"]) == 1
+    assert 'pod "default/ghost" not found' in capsys.readouterr().err
