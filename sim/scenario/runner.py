@@ -15,6 +15,7 @@ from typing import Callable
 from sim.model.errors import SimError
 from sim.scenario.expect import ExpectResult, Observed, evaluate
 from sim.scenario.sections import RunPlan, parse_plan
+from sim.world.dns import DNSClient, DNSTarget, install_cluster_dns
 from sim.world.engine import netfilter_datapaths
 from sim.world.dns import DNSClient, DNSTarget, install_cluster_dns
 from sim.world.events import schedule_events
