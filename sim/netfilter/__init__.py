@@ -50,6 +50,7 @@ from sim.netfilter.compiled import CompiledRuleset, compile_ruleset
 from sim.netfilter.conntrack import ConntrackTable
 from sim.netfilter.engine import NodeNetfilter
 from sim.netfilter.recent import RecentTables
+from sim.netfilter.tracer import Outcome, trace_packet
 from sim.netfilter.types import (
     ConntrackSnapshot,
     CtDir,
@@ -65,6 +66,6 @@ from sim.netfilter.types import (
 
 __all__ = [
     "CompiledRuleset", "ConntrackSnapshot", "ConntrackTable", "CtDir", "CtState", "Hook",
-    "LogRecord", "NodeNetfilter", "RecentTables", "Result", "Route", "TcpState", "TraceStep",
-    "Verdict", "compile_ruleset",
+    "LogRecord", "NodeNetfilter", "Outcome", "RecentTables", "Result", "Route", "TcpState",
+    "TraceStep", "Verdict", "compile_ruleset", "trace_packet",
 ]

@@ -206,6 +206,14 @@ class NodeNetfilter:
         self._hooks = _Hooks()
         self._compiled = compile_ruleset(ruleset, self._hooks,
                                          INDEX_MIN_RULES if self.fast else 1 << 62)
+        self._nth_initial = list(self._hooks.nth_counters)
+        self.reset_counters()
+
+    def reset_counters(self) -> None:
+        """Rule, policy, nfacct and ``statistic --mode nth`` counters back to their loaded
+        values (``iptables -Z`` plus fresh nth state)."""
+        ruleset = self._compiled.ruleset
+        self._hooks.nth_counters[:] = self._nth_initial
         self.counters_packets = [r.rule.packets for r in self._compiled.rules]
         self.counters_bytes = [r.rule.bytes for r in self._compiled.rules]
         self.policy_counters = {
