@@ -5,8 +5,8 @@ Prints what kube-proxy (iptables mode) writes on a node of the scenario's cluste
 ``restore`` (default)
     the ``iptables-restore`` payload of a full sync, exactly as kube-proxy writes it;
 ``save``
-    what a real ``iptables-save`` prints on that node after kube-proxy's bootstrap jumps and
-    that payload were loaded (addresses with ``/32``, ``-p`` before the matches, 11-decimal
+    what a real ``iptables-save`` prints on that node after kube-proxy's bootstrap (jump rules,
+    ``KUBE-PROXY-CANARY`` chains) and that payload were loaded (addresses with ``/32``, ``-p`` before the matches, 11-decimal
     probabilities, ``--set-xmark`` marks), without its ``#`` timestamp lines, so it can be diffed
     against a real node's dump.
 
@@ -42,7 +42,7 @@ def render(payload, fmt: str) -> str:
     """The text of ``payload`` in ``fmt`` (``restore`` or ``save``)."""
     if fmt == "restore":
         return payload.render()
-    node = apply_payload(bootstrap_payload(), noflush=True)
+    node = apply_payload(bootstrap_payload(canary=True), noflush=True)
     return render_save(apply_payload(payload, node, noflush=True))
 
 

@@ -43,6 +43,7 @@ KUBE_MARK_MASQ = "KUBE-MARK-MASQ"
 KUBE_FORWARD = "KUBE-FORWARD"
 KUBE_PROXY_FIREWALL = "KUBE-PROXY-FIREWALL"
 KUBE_FIREWALL = "KUBE-FIREWALL"
+KUBE_PROXY_CANARY = "KUBE-PROXY-CANARY"
 
 # largeClusterEndpointsThreshold: above this many endpoints the SEP and SVC/SVL endpoint rules
 # lose their comments.
@@ -484,15 +485,19 @@ def _write_dispatch(nat_append, spn: str, proto: str, svc: ServicePortInfo, chai
             nat_append(f"-A {chain}{comment} -j {sep}")
 
 
-def bootstrap_payload(config: KubeProxyConfig | None = None) -> Payload:
+def bootstrap_payload(config: KubeProxyConfig | None = None, *, canary: bool = False) -> Payload:
     """The jump rules kube-proxy ensures in the built-in chains, as they stand on a clean host.
 
     Upstream runs ``EnsureChain`` + ``EnsureRule(Prepend, ...)`` for each entry of
     ``iptablesJumpChains`` and ``iptablesKubeletJumpChains`` on every full sync; prepending
-    leaves each built-in chain in the reverse of the list order. Load this (with
-    ``--noflush``) before the first :func:`compile_rules` payload.
+    leaves each built-in chain in the reverse of the list order. Load this (with ``--noflush``)
+    before the first :func:`compile_rules` payload. ``config`` is accepted so callers can pass
+    the proxier's configuration; in current upstream the jumps do not depend on it (the
+    KUBE-FIREWALL jumps are ensured even when that chain stays empty). ``canary`` adds the empty
+    ``KUBE-PROXY-CANARY`` chains that ``ipt.Monitor`` creates in mangle, nat and filter (they
+    show in a real node's ``iptables-save``; no rule jumps to them).
     """
-    del config  # the jump rules do not depend on the configuration
+    del config
     tables: dict[str, tuple[list[str], list[str]]] = {"filter": ([], []), "nat": ([], [])}
     for table, builtin, extra, comment, target in reversed(JUMP_CHAINS):
         chains, lines = tables[table]
@@ -501,8 +506,12 @@ def bootstrap_payload(config: KubeProxyConfig | None = None) -> Payload:
         args = " ".join(a for a in (extra, f'-m comment --comment "{comment}"' if comment else "") if a)
         lines.append(f"-A {builtin} {args} -j {target}" if args else f"-A {builtin} -j {target}")
     out = []
+    if canary:
+        out.append(TablePayload("mangle", (ChainDecl(KUBE_PROXY_CANARY),), ()))
     for name in ("filter", "nat"):
         chains, lines = tables[name]
+        if canary:
+            chains.append(KUBE_PROXY_CANARY)
         # Group by built-in chain, keeping each chain's (reversed) order.
         ordered = sorted(lines, key=lambda line: line.split(" ", 2)[1])
         out.append(TablePayload(name, tuple(ChainDecl(c) for c in sorted(chains)), tuple(ordered)))

@@ -38,13 +38,13 @@ def netns():
 
 def predicted_save(payload) -> str:
     """Our rendering of the node after bootstrap + payload (what ``rules --format save`` prints)."""
-    state = apply_payload(bootstrap_payload(), noflush=True)
+    state = apply_payload(bootstrap_payload(canary=True), noflush=True)
     return render_save(apply_payload(payload, state, noflush=True))
 
 
 def kernel_save(ns: Namespace, payload) -> str:
     # A restore without --noflush empties the tables first, so every case starts clean.
-    ns.restore(bootstrap_payload().render(), noflush=False)
+    ns.restore(bootstrap_payload(canary=True).render(), noflush=False)
     ns.restore(payload.render(), noflush=True)
     return strip_save_noise(ns.save())
 
@@ -80,7 +80,7 @@ def test_stale_chain_deletion_roundtrip(netns):
                        existing_nat_chains=frozenset(c.name for c in p1.table("nat").chains))
     netns.restore(p2.render(), noflush=True)
     got = strip_save_noise(netns.save())
-    node = apply_payload(bootstrap_payload(), noflush=True)
+    node = apply_payload(bootstrap_payload(canary=True), noflush=True)
     node = apply_payload(p1, node, noflush=True)
     assert got == render_save(apply_payload(p2, node, noflush=True))
     assert "KUBE-SEP-C6EBXVWJJZMIWKLZ" not in got and "KUBE-SVC-4SW47YFZTEDKD3PK" not in got

@@ -28,11 +28,13 @@ def test_restore_format_is_the_payload(capsys):
 
 
 def test_save_format_is_the_kernel_form(capsys):
-    """--format save prints the iptables-save form: built-in chains, /32, 11 decimals."""
+    """--format save prints the iptables-save form: built-in chains, /32, 11 decimals, and the
+    canary chains kube-proxy keeps in mangle, filter and nat."""
     out = _run(capsys, "--node", "node-1", "--format", "save")
     assert ":PREROUTING ACCEPT [0:0]" in out
     assert "-d 146.148.47.155/32 -p tcp" in out and "--probability 0.33333333349 " in out
     assert "-j MARK --set-xmark 0x4000/0x4000" in out
+    assert out.startswith("*mangle\n") and out.count(":KUBE-PROXY-CANARY - [0:0]") == 3
 
 
 def test_stats_counts_rules_and_chains(capsys):
