@@ -1,0 +1,247 @@
+"""``kube-netsim trace [SCENARIO] --node NODE --src IP[:PORT] --dst IP --dport PORT ...``.
+
+Traces the first packet of a connection through one node's netfilter, like ``iptables -j
+TRACE``: every rule the packet hits (table, chain, rule number, rule as iptables-save prints
+it), then the outcome. Where ``statistic`` makes the path branch, every branch is printed
+with its exact probability (the kernel's 31-bit fraction, see :mod:`sim.netfilter.tracer`);
+where ``recent`` (ClientIP affinity) would branch, the outcomes for a client already in a
+list are printed too, with their condition and no probability.
+
+Rules come from the scenario (kube-proxy's bootstrap jump rules plus
+``sim.kubeproxy.iptables.compile_rules`` for ``--node``), or from a real node's
+``iptables-save`` file with ``--rules FILE`` (no scenario needed).
+
+The node's addresses: with a scenario, its InternalIP/ExternalIP and the first address of its
+pod CIDR (the pod bridge); with ``--rules``, the ``--local-ip`` options, or else inferred:
+the ``--dst`` when it is not a Service address in the rules and ``--dport`` is a NodePort of
+``KUBE-NODEPORTS``. A ``--src`` that is one of those addresses or in 127.0.0.0/8 is locally
+generated (OUTPUT path); any other source arrives on the node (PREROUTING), on ``cni0`` for a
+pod of this node and ``eth0`` otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+from fractions import Fraction
+from pathlib import Path
+
+from sim.iptables import apply_payload, parse_restore
+from sim.iptables.ruleset import Ruleset
+from sim.model.errors import SimError
+from sim.model.packet import Packet
+from sim.netfilter import Outcome, Route, trace_packet
+
+HELP = "trace a packet through a node's iptables rules, every branch with its probability"
+
+DEFAULT_SPORT = 40000
+EXTERNAL_CLIENT = "203.0.113.10"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scenario", nargs="?", help="scenario YAML file (not with --rules)")
+    parser.add_argument("--node", help="node name (default: the first node of the cluster)")
+    parser.add_argument("--rules", metavar="FILE",
+                        help="trace a real node's iptables-save / iptables-restore file")
+    parser.add_argument("--local-ip", action="append", default=[], metavar="IP",
+                        help="an address of the node (repeatable; with --rules)")
+    parser.add_argument("--src", help=f"source IP[:PORT] (port default {DEFAULT_SPORT})")
+    parser.add_argument("--dst", required=True, help="destination IP")
+    parser.add_argument("--dport", required=True, type=int, help="destination port")
+    parser.add_argument("--proto", default="tcp", choices=("tcp", "udp", "sctp"))
+    who = parser.add_mutually_exclusive_group()
+    who.add_argument("--from-pod", metavar="NAME",
+                     help="the source is this pod ([NAMESPACE/]NAME; its IP unless --src)")
+    who.add_argument("--external", action="store_true",
+                     help=f"the source is outside the cluster (default {EXTERNAL_CLIENT})")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _split_src(text: str) -> tuple[str, int]:
+    ip, _, port = text.partition(":")
+    try:
+        ipaddress.IPv4Address(ip)
+        sport = int(port) if port else DEFAULT_SPORT
+    except ValueError:
+        raise SimError(f"--src: Invalid value: {text!r}: expected IPv4[:PORT]") from None
+    if not 0 < sport < 65536:
+        raise SimError(f"--src: Invalid value: {text!r}: port must be 1-65535")
+    return ip, sport
+
+
+def _check_ip(flag: str, text: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(text))
+    except ValueError:
+        raise SimError(f"{flag}: Invalid value: {text!r}: expected an IPv4 address") from None
+
+
+class _Setup:
+    """Everything the trace needs besides the packet."""
+
+    def __init__(self, ruleset: Ruleset, local: list[str], route, node: str,
+                 pod_ips: dict[str, tuple[str, bool]], note: str) -> None:
+        self.ruleset = ruleset
+        self.local = local
+        self.route = route
+        self.node = node
+        self.pod_ips = pod_ips  # pod name -> (ip, on this node)
+        self.note = note
+
+
+def _from_scenario(args: argparse.Namespace) -> _Setup:
+    from sim.kubeproxy.iptables import bootstrap_payload, compile_rules
+    from sim.scenario.spec import load_scenario
+
+    state = load_scenario(args.scenario).state()
+    names = [n.name for n in state.nodes]
+    if not names:
+        raise SimError(f"{args.scenario}: the cluster has no nodes")
+    node_name = args.node or names[0]
+    node = state.node(node_name)
+    if node is None:
+        raise SimError(f"--node: Not found: {node_name!r}: the cluster's nodes are "
+                       f"{', '.join(names)}")
+    if state.kube_proxy.mode != "iptables":
+        raise SimError(f"{args.scenario}: kubeProxy.mode: Unsupported value: "
+                       f"{state.kube_proxy.mode!r}: only the iptables mode is traced")
+    base = apply_payload(bootstrap_payload(state.kube_proxy), noflush=True)
+    ruleset = apply_payload(compile_rules(state, node_name), base, noflush=True)
+    lan = node.internal_ip
+    local = list(node.ips)
+    pod_net = ipaddress.IPv4Network(node.pod_cidr) if node.pod_cidr else None
+    bridge = str(next(pod_net.hosts())) if pod_net is not None else ""
+    if bridge:
+        local.append(bridge)
+
+    def route(dst: str) -> Route:
+        if pod_net is not None and ipaddress.IPv4Address(dst) in pod_net:
+            return Route("cni0", bridge)
+        return Route("eth0", lan)
+
+    pods = {}
+    for p in state.pods:
+        if p.pod_ip:
+            on_node = p.node_name == node_name
+            pods[p.name] = (p.pod_ip, on_node)
+            pods[f"{p.namespace}/{p.name}"] = (p.pod_ip, on_node)
+    return _Setup(ruleset, local, route, node_name, pods, "")
+
+
+def _from_rules(args: argparse.Namespace) -> _Setup:
+    path = Path(args.rules)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SimError(f"--rules: cannot read {args.rules}: {exc.strerror}") from None
+    ruleset = apply_payload(parse_restore(text, str(path)))
+    local = [_check_ip("--local-ip", ip) for ip in args.local_ip]
+    note = ""
+    if not local:
+        local = _infer_local(ruleset, args.dst, args.dport)
+        note = ("node addresses inferred: " + (", ".join(local) if local else "none")
+                + " (give them with --local-ip)")
+    primary = local[0] if local else "127.0.0.1"
+    return _Setup(ruleset, local, lambda dst: Route("eth0", primary), args.node or "node", {},
+                  note)
+
+
+def _infer_local(ruleset: Ruleset, dst: str, dport: int) -> list[str]:
+    """The --dst is a node address when no rule names it with ``-d`` and ``--dport`` is a
+    NodePort of the nat KUBE-NODEPORTS chain."""
+    nat = ruleset.tables.get("nat")
+    if nat is None:
+        return []
+    named: set[str] = set()
+    nodeports: set[int] = set()
+    for chain in nat.chains.values():
+        for rule in chain.rules:
+            for m in rule.matches:
+                for o in m.options:
+                    if o.name == "-d" and not o.negated:
+                        named.add(o.values[0].removesuffix("/32"))
+                    if (chain.name == "KUBE-NODEPORTS" and o.name == "--dport"
+                            and o.values[0].isdigit()):
+                        nodeports.add(int(o.values[0]))
+    return [dst] if dst not in named and dport in nodeports else []
+
+
+def _probability(p: Fraction | None) -> str:
+    return "p=?" if p is None else f"p={format(float(p), '.10g')}"
+
+
+def _describe(o: Outcome) -> str:
+    where = o.destination or f"{o.packet.dst}:{o.packet.dport}"
+    text = f"{o.verdict.value}"
+    if o.reject_with:
+        text += f" ({o.reject_with})"
+    if o.verdict.value == "ACCEPT":
+        text += f" -> {where}" + (" (local)" if o.local else "")
+        text += f" from {o.packet.src}:{o.packet.sport}"
+        text += " masquerade" if o.masquerade else ""
+    return text
+
+
+def render_text(header: str, outcomes: list[Outcome]) -> str:
+    """The human-readable trace."""
+    lines = [header]
+    for i, o in enumerate(outcomes, 1):
+        cond = f"  if {'; '.join(o.conditions)}" if o.conditions else ""
+        lines.append(f"branch {i}: {_probability(o.probability)}{cond}")
+        for step in o.trail:
+            lines.append(f"  {step.render()}")
+        lines.append(f"  => {_describe(o)}  (kernel walk {o.walk_length} rules)")
+    lines.append("outcomes:")
+    for o in outcomes:
+        where = o.destination or (o.reject_with or o.verdict.value)
+        if o.verdict.value == "ACCEPT" and not o.destination:
+            where = f"{o.packet.dst}:{o.packet.dport} ({'local' if o.local else 'forwarded'})"
+        cond = f"  if {'; '.join(o.conditions)}" if o.conditions else ""
+        mark = " masquerade" if o.masquerade else ""
+        lines.append(f"  {where} {_probability(o.probability)}{mark}{cond}")
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    if bool(args.rules) == bool(args.scenario):
+        raise SimError("give either a SCENARIO or --rules FILE")
+    setup = _from_rules(args) if args.rules else _from_scenario(args)
+    dst = _check_ip("--dst", args.dst)
+    if not 0 < args.dport < 65536:
+        raise SimError(f"--dport: Invalid value: {args.dport}: must be 1-65535")
+    in_iface = "eth0"
+    if args.from_pod:
+        if args.from_pod not in setup.pod_ips:
+            known = sorted(k for k in setup.pod_ips if "/" in k)
+            raise SimError(f"--from-pod: Not found: {args.from_pod!r}"
+                           + (f": pods are {', '.join(known)}" if known else
+                              ": no pods (use --src)"))
+        ip, on_node = setup.pod_ips[args.from_pod]
+        src, sport = _split_src(args.src) if args.src else (ip, DEFAULT_SPORT)
+        in_iface = "cni0" if on_node else "eth0"
+    elif args.src:
+        src, sport = _split_src(args.src)
+    elif args.external:
+        src, sport = EXTERNAL_CLIENT, DEFAULT_SPORT
+    else:
+        raise SimError("--src is required (or --from-pod NAME / --external)")
+    local_out = src in setup.local or src.startswith("127.")
+    packet = Packet(args.proto, src, dst, sport, args.dport, "S" if args.proto == "tcp" else "",
+                    in_iface="" if local_out else in_iface)
+    outcomes = trace_packet(setup.ruleset, setup.local, packet, local_out=local_out,
+                            in_iface=in_iface, route=setup.route)
+    path = "OUTPUT (locally generated)" if local_out else f"PREROUTING (arriving on {in_iface})"
+    if args.json:
+        print(json.dumps({
+            "node": setup.node, "packet": {"proto": args.proto, "src": f"{src}:{sport}",
+                                           "dst": f"{dst}:{args.dport}"},
+            "path": "OUTPUT" if local_out else "PREROUTING", "local_addresses": setup.local,
+            "outcomes": [o.to_json() for o in outcomes]}, indent=2))
+        return 0
+    header = (f"trace {args.proto} {src}:{sport} -> {dst}:{args.dport} on {setup.node}: "
+              f"{path}; node addresses {', '.join(setup.local) or 'none'}")
+    if setup.note:
+        header += f"\n{setup.note}"
+    print(render_text(header, outcomes), end="")
+    return 0
