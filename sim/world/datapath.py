@@ -14,8 +14,7 @@ and it lets the topology be tested on its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sim.model.packet import Packet
 
@@ -24,13 +23,13 @@ DROP = "DROP"
 REJECT = "REJECT"
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     """What a node's kernel did with one packet.
 
     ``action`` is ``ACCEPT``, ``DROP`` or ``REJECT``; ``packet`` is the packet as it leaves
     the hooks (rewritten by NAT); ``local`` is True when it is delivered to the node itself;
-    ``walk`` is the number of rules evaluated (0 without rules).
+    ``walk`` is the number of rules evaluated (0 without rules). A named tuple: one is made
+    per packet per node, so it must be cheap to build.
     """
 
     action: str
