@@ -206,6 +206,9 @@ class _UDPServer(socketserver.UDPServer):
 class _TCPServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
+    # socketserver's default listen backlog (5) drops SYNs under a burst of connections and
+    # the client stalls for the 1 s SYN retransmit; Go servers (CoreDNS) use somaxconn.
+    request_queue_size = 4096
 
 
 class DNSServer:

@@ -237,3 +237,16 @@ def test_edns_query_gets_opt_back(server):
     q = dns.message.make_query("kubernetes.default.svc.cluster.local.", "A", use_edns=0)
     r = dns.query.udp(q, HOST, port=server.port, timeout=3)
     assert r.edns == 0 and r.answer
+
+
+def test_tcp_garbage_then_still_correct(server):
+    """Hundreds of TCP connections carrying random length-prefixed garbage (or a short read)
+    never stop the TCP listener: afterwards a TCP query is answered exactly."""
+    rng = np.random.default_rng(7)
+    for i in range(300):
+        with socket.create_connection((HOST, server.port), timeout=2) as s:
+            body = rng.integers(0, 256, int(rng.integers(0, 80)), dtype=np.uint8).tobytes()
+            declared = len(body) if i % 2 else int(rng.integers(0, 65536))
+            s.sendall(struct.pack("!H", declared) + body)
+    r = query(server, "kubernetes.default.svc.cluster.local.", "A", tcp=True)
+    assert [rd.address for rd in r.answer[0]] == ["10.96.0.1"]
