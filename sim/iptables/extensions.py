@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from sim.iptables.ruleset import Option
 
@@ -156,6 +157,7 @@ def parse_multiport(text: str) -> list[tuple[int, int]]:
     return out
 
 
+@lru_cache(maxsize=1 << 17)
 def parse_network(text: str) -> ipaddress.IPv4Network:
     """``a.b.c.d``, ``a.b.c.d/len`` or ``a.b.c.d/mask`` with host bits cleared (iptables masks
     the address: ``-d 10.1.2.3/24`` is saved as ``10.1.2.0/24``)."""

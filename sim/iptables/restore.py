@@ -23,6 +23,7 @@ iptables-nft-restore and iptables-legacy-restore).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sim.iptables.extensions import (
@@ -87,6 +88,10 @@ class SourcedPayload(Payload):
 
 # ---------------------------------------------------------------------------- tokens
 
+_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|([^\s"]+)|(\S)')
+_ESCAPE = re.compile(r"\\(.)")
+
+
 def tokenize(line: str) -> list[str]:
     """Split a restore line into arguments like iptables-restore's ``add_param_to_argv``:
     blanks separate, ``"..."`` groups (with ``\\"`` and ``\\\\`` escapes inside), single quotes
@@ -98,37 +103,10 @@ def tokenize(line: str) -> list[str]:
     if '"' not in line:
         return line.split()
     out: list[str] = []
-    cur: list[str] = []
-    in_quote = escaped = had_quote = False
-    for ch in line:
-        if in_quote:
-            if escaped:
-                cur.append(ch)
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_quote = False
-                out.append("".join(cur))
-                cur, had_quote = [], False
-            else:
-                cur.append(ch)
-            continue
-        if ch == '"':
-            if cur:
-                out.append("".join(cur))
-                cur = []
-            in_quote = had_quote = True
-        elif ch in " \t\r\n":
-            if cur:
-                out.append("".join(cur))
-                cur = []
-        else:
-            cur.append(ch)
-    if in_quote:
-        raise ExtensionError("unterminated quoted string")
-    if cur or had_quote:
-        out.append("".join(cur))
+    for quoted, bare, stray in _TOKEN.findall(line):
+        if stray:
+            raise ExtensionError("unterminated quoted string")
+        out.append(bare if bare else _ESCAPE.sub(r"\1", quoted))
     return out
 
 
