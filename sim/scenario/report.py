@@ -40,6 +40,8 @@ def render(result: RunResult, *, brief: bool = False) -> str:
         flows.append([f.name, f"{f.client_kind}:{f.client}", f.target.label, f.proto.upper(),
                       str(len(cs)), str(n["ok"]), str(n["refused"]), str(n["timeout"]),
                       str(n["unresolved"]), _ms(percentile(ok, 50)) if ok else "-"])
+    if not result.plan.flows:
+        out += ["", "(no spec.traffic: nothing was sent; add flows to exercise the Services)"]
     out += ["", "FLOWS", table(["FLOW", "CLIENT", "TARGET", "PROTO", "CONN", "OK", "REFUSED",
                                  "TIMEOUT", "UNRESOLVED", "TTFB-P50-MS"], flows)]
     if not brief:

@@ -24,6 +24,7 @@ from sim.world.rng import component_rng
 from sim.world.workload import Client
 from sim.world.world import World
 
+EVENT_SETTLE_S = 2.0  # time simulated after the last event when it is later than the traffic
 ProgressFn = Callable[[float, float, int], None]  # (simulated now, end, connections so far)
 
 
@@ -92,9 +93,13 @@ def run(scenario, seed: int | None = None, progress: ProgressFn | None = None,
         gc.collect()
         gc.freeze()
     drain = max((f.connect_timeout_s for f in plan.flows), default=0.0)
+    # Run past the last connection's timeout, and past the last event long enough for
+    # kube-proxy to program it (a scenario may have events and no traffic).
     end = plan.duration_s + drain
-    for i in range(1, steps + 1):
-        world.run(until=end * i / steps if end > 0 else 0.0)
+    if plan.events:
+        end = max(end, plan.events[-1].at_s + EVENT_SETTLE_S)
+    for i in range(1, steps + 1 if end > 0 else 1):
+        world.run(until=end * i / steps)
         if progress is not None:
             progress(world.env.now, end, len(world.recorder.connections))
     obs = Observed(world.recorder, dict(world.pod_labels), world.node_ips(),

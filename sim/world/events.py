@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sim.model.errors import SimError
+
 
 @dataclass(frozen=True)
 class EventSpec:
@@ -52,12 +54,20 @@ def _run(world, events):
     for ev in events:
         if ev.at_s > env.now:
             yield env.timeout(ev.at_s - env.now)
-        _fire(world, ev)
+        _guarded(world, ev, lambda ev=ev: _fire(world, ev))
 
 
-def _later(world, delay: float, fn) -> None:
+def _guarded(world, ev: EventSpec, fn) -> None:
+    """Run ``fn``; a refusal (for example a pod that does not exist) names the event."""
+    try:
+        fn()
+    except SimError as exc:
+        raise SimError(f"{ev.path} ({ev.action} at {world.env.now:g} s): {exc}") from None
+
+
+def _later(world, delay: float, fn, ev: EventSpec) -> None:
     t = world.env.timeout(delay)
-    t.callbacks.append(lambda _e: fn())
+    t.callbacks.append(lambda _e: _guarded(world, ev, fn))
 
 
 def _nodes(world, name: str) -> list[str]:
@@ -79,18 +89,18 @@ def _fire(world, ev: EventSpec) -> None:
 
         def gone() -> None:
             world.change(f"pod {p['pod']} gone", lambda api: api.delete_pod(ns, name))
-        _later(world, exit_after, gone)
+        _later(world, exit_after, gone, ev)
     elif a == "crashPod":
         ns, name = _split(p["pod"])
         world.crash_pod(p["pod"])
         world.recorder.notes.append(f"{world.env.now:.3f}s crash {p['pod']}")
         _later(world, p.get("notReadyAfterSeconds", 1.0), lambda: world.change(
-            f"pod {p['pod']} not ready", lambda api: api.set_pod_ready(ns, name, False)))
+            f"pod {p['pod']} not ready", lambda api: api.set_pod_ready(ns, name, False)), ev)
 
         def restart() -> None:
             world.restart_pod(p["pod"])
             world.change(f"pod {p['pod']} ready", lambda api: api.set_pod_ready(ns, name, True))
-        _later(world, p.get("restartAfterSeconds", 10.0), restart)
+        _later(world, p.get("restartAfterSeconds", 10.0), restart, ev)
     elif a == "setPodReady":
         ns, name = _split(p["pod"])
         world.change(f"pod {p['pod']} ready={p['ready']}",
@@ -114,7 +124,7 @@ def _fire(world, ev: EventSpec) -> None:
         for n in _nodes(world, p.get("node", "*")):
             world.kube_proxy_stop(n, p.get("flush", True))
             world.recorder.notes.append(f"{world.env.now:.3f}s kube-proxy stopped on {n}")
-            _later(world, down, lambda n=n: world.kube_proxy_start(n))
+            _later(world, down, lambda n=n: world.kube_proxy_start(n), ev)
     elif a == "flushConntrack":
         for n in _nodes(world, p.get("node", "*")):
             world.flush_conntrack(n)

@@ -60,3 +60,11 @@ def test_demo_runs_every_scenario_with_traffic(tmp_path, capsys):
     shutil.copy(WORLD / "manual-endpoints.yaml", tmp_path)
     assert main(["demo", "--dir", str(tmp_path)]) == 0
     assert "2/2 scenarios passed" in capsys.readouterr().out
+
+
+def test_scenario_without_traffic_runs_and_says_so(tmp_path, capsys):
+    """A scenario with objects only (no spec.traffic) runs without error and says nothing
+    was sent; no expectations means exit 0."""
+    seed = Path(__file__).resolve().parents[2] / "scenarios" / "seed" / "nodeport.yaml"
+    assert main(["run", str(seed), "--out", str(tmp_path), "--no-progress"]) == 0
+    assert "no spec.traffic" in capsys.readouterr().out

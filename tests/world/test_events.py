@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
+from sim.model.errors import SimError
 from sim.world.engine import netfilter_datapaths
 from sim.world.events import EventSpec, schedule_events
 from sim.world.params import NetworkParams
@@ -86,3 +89,10 @@ def test_flush_conntrack_event_empties_the_nodes_tables():
     """flushConntrack on every node leaves no entries behind."""
     world = _run([EventSpec(5.5, "flushConntrack", {"node": "*"})])
     assert all(n.datapath.nf.conntrack_entries(world.env.now) == [] for n in world.net.nodes.values())
+
+
+def test_event_on_a_missing_pod_is_an_error_naming_the_event():
+    """An event the apiserver refuses stops the run with a message naming the event."""
+    with pytest.raises(SimError, match=r"spec.events\[0\] \(setPodReady at 1 s\): .*nope"):
+        _run([EventSpec(1.0, "setPodReady", {"pod": "default/nope", "ready": False},
+                        "spec.events[0]")])
