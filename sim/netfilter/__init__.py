@@ -20,6 +20,7 @@ Model
         res.trail              # TraceStep(table, chain, rule_number, text, kind)
         res.walk_length        # rules a kernel would have evaluated
         nf.load(new_ruleset)   # atomic swap; conntrack and recent lists survive
+        other.adopt(nf.compiled)   # share one compilation (if nf.compiled.shareable)
         nf.flush_conntrack(); nf.conntrack_entries(now); nf.counters()  # Ruleset with counters
 
     Time (``now``, float seconds) and randomness (``rng``, a ``numpy.random.Generator``) are

@@ -135,6 +135,13 @@ class CompiledRuleset:
     ruleset: Ruleset
     tables: dict[str, CTable]
     rules: list[CRule]
+    hooks: "_Hooks | None" = None
+
+    @property
+    def shareable(self) -> bool:
+        """Whether several engines may execute this compiled form at once: it holds no
+        per-engine state (only ``statistic --mode nth`` counters are such state)."""
+        return self.hooks is None or not self.hooks.nth_counters
 
 
 # ------------------------------------------------------------------------------ predicates
@@ -446,7 +453,7 @@ def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None,
                 _build_index(cc)
             chains[cname] = cc
         tables[tname] = CTable(tname, chains)
-    return CompiledRuleset(ruleset, tables, all_rules)
+    return CompiledRuleset(ruleset, tables, all_rules, hooks)
 
 
 def _builtin_pred(m: Match) -> Pred | None:

@@ -209,6 +209,22 @@ class NodeNetfilter:
         self._nth_initial = list(self._hooks.nth_counters)
         self.reset_counters()
 
+    @property
+    def compiled(self) -> CompiledRuleset:
+        """The compiled form of the loaded ruleset (see :meth:`adopt`)."""
+        return self._compiled
+
+    def adopt(self, compiled: CompiledRuleset) -> None:
+        """Load a ruleset another engine already compiled (``compiled.shareable`` must hold):
+        same effect as ``load(compiled.ruleset)`` without compiling again."""
+        if not compiled.shareable:
+            raise ValueError("a compiled ruleset with statistic nth counters is per engine")
+        assert compiled.hooks is not None
+        self._hooks = compiled.hooks
+        self._compiled = compiled
+        self._nth_initial = []
+        self.reset_counters()
+
     def reset_counters(self) -> None:
         """Rule, policy, nfacct and ``statistic --mode nth`` counters back to their loaded
         values (``iptables -Z`` plus fresh nth state)."""

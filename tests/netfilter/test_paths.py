@@ -128,3 +128,28 @@ def test_end_of_chain_reached_by_goto_from_builtin_applies_policy(rng) -> None:
     res = nf.prerouting(Packet("tcp", "10.1.0.1", "10.9.9.9", 1000, 80), 0, rng)
     assert res.verdict is Verdict.NF_DROP and res.reason == "policy"
     assert [s.kind for s in res.trail] == ["rule", "return", "policy"]
+
+
+def test_adopted_compilation_behaves_like_own_load_with_separate_state(rng) -> None:
+    """``adopt(other.compiled)``: same verdicts as compiling, own counters and conntrack."""
+    import numpy as np
+
+    from tests.netfilter.conftest import node1
+
+    a, b, c = node1(), node1(), node1()
+    b.adopt(a.compiled)
+    ra, rb = np.random.default_rng(3), np.random.default_rng(3)
+    p = Packet("tcp", "10.244.1.20", "10.96.100.1", 40000, 80)
+    assert b.prerouting(p, 0, rb).packet == c.prerouting(p, 0, ra).packet
+    assert a.conntrack_entries(0) == [] and len(b.conntrack_entries(0)) == 1
+    assert sum(a.counters_packets) == 0 and sum(b.counters_packets) > 0
+
+
+def test_nth_rules_are_not_shareable() -> None:
+    """A ruleset with ``statistic --mode nth`` keeps per-engine counters: adopt refuses it."""
+    import pytest
+
+    nf = engine("*filter\n-A FORWARD -m statistic --mode nth --every 2 --packet 0\nCOMMIT\n")
+    assert not nf.compiled.shareable
+    with pytest.raises(ValueError):
+        engine("*filter\nCOMMIT\n").adopt(nf.compiled)
