@@ -24,7 +24,8 @@ iptables-nft-restore and iptables-legacy-restore).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from sim.iptables.extensions import (
     IMPLICIT_PROTO_MATCHES,
@@ -137,9 +138,16 @@ def parse_rule(chain: str, text: str, line: int = 0, *, table: str = "filter",
     (['', '', 'tcp'], 'KUBE-SVC-X')
     """
     try:
-        return _parse_rule(chain, text, line, table)
+        rule = _parse_rule_cached(chain, text, table)
     except ExtensionError as exc:
         raise RestoreError(str(exc), source, line) from None
+    return rule if rule.line == line else replace(rule, line=line)
+
+
+@lru_cache(maxsize=1 << 18)
+def _parse_rule_cached(chain: str, text: str, table: str) -> Rule:
+    # kube-proxy rewrites mostly the same lines on every sync: parse each distinct line once.
+    return _parse_rule(chain, text, 0, table)
 
 
 def _parse_rule(chain: str, text: str, line: int, table: str) -> Rule:

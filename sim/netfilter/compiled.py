@@ -1,6 +1,6 @@
 """Compiling a :class:`~sim.iptables.ruleset.Ruleset` into match closures and target actions.
 
-Each rule becomes a tuple of predicates evaluated in the kernel's order (``ipt_do_table``:
+Each rule becomes one generated match function testing its conditions in the kernel's order (``ipt_do_table``:
 the IP header part ``-s -d -i -o -p -f`` first, then the matches in the rule's order, stopping
 at the first that fails; only matches that are evaluated have side effects) and a target kind.
 
@@ -15,9 +15,11 @@ the walk length still counts it because the kernel evaluated it.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from heapq import merge
+from types import CodeType, FunctionType
 from typing import TYPE_CHECKING, Any
 
 from sim.iptables.extensions import (
@@ -76,7 +78,7 @@ class CRule:
     chain: str
     number: int
     rule: Rule
-    preds: tuple[Pred, ...]
+    match: Pred | None  # None: the rule matches every packet
     kind: int
     arg: Any = None
     _step: TraceStep | None = None
@@ -145,49 +147,58 @@ class CompiledRuleset:
 
 
 # ------------------------------------------------------------------------------ predicates
+#
+# A predicate is an ``Expr``: Python source over the packet context ``c`` plus the objects it
+# names. The conditions of one rule are joined with ``and`` into a single generated function
+# (one call per rule instead of one per match); stateful matches are calls to closures.
+
+Expr = tuple[str, dict[str, object]]
+
+
+def _call(f: Pred) -> Expr:
+    return "__f(c)", {"__f": f}
+
+
+def _neg(expr: str, neg: bool) -> str:
+    return f"not ({expr})" if neg else expr
+
 
 def _net(text: str) -> tuple[int, int]:
     n = parse_network(text)
     return int(n.network_address), int(n.netmask)
 
 
-def _addr_pred(field_name: str, text: str, neg: bool) -> Pred:
+def _addr_pred(field_name: str, text: str, neg: bool) -> Expr:
     net, mask = _net(text)
-    if field_name == "src":
-        return lambda c: ((c.src & mask) == net) != neg
-    return lambda c: ((c.dst & mask) == net) != neg
+    attr = "c.src" if field_name == "src" else "c.dst"
+    return f"({attr} & __m) {'!=' if neg else '=='} __n", {"__m": mask, "__n": net}
 
 
-def _iface_pred(field_name: str, name: str, neg: bool) -> Pred:
+def _iface_pred(field_name: str, name: str, neg: bool) -> Expr:
+    attr = "c.in_iface" if field_name == "in" else "c.out_iface"
     if name.endswith("+"):
-        prefix = name[:-1]
-        if field_name == "in":
-            return lambda c: c.in_iface.startswith(prefix) != neg
-        return lambda c: c.out_iface.startswith(prefix) != neg
-    if field_name == "in":
-        return lambda c: (c.in_iface == name) != neg
-    return lambda c: (c.out_iface == name) != neg
+        return _neg(f"{attr}.startswith(__s)", neg), {"__s": name[:-1]}
+    return f"{attr} {'!=' if neg else '=='} __s", {"__s": name}
 
 
-def _proto_pred(text: str, neg: bool) -> Pred | None:
+def _proto_pred(text: str, neg: bool) -> Expr | None:
     num = proto_number(text)
     if num == 0:
-        return (lambda c: False) if neg else None
+        return ("False", {}) if neg else None
     name = PROTO_NAMES.get(num, str(num))
-    return lambda c: (c.proto == name) != neg
+    return f"c.proto {'!=' if neg else '=='} __s", {"__s": name}
 
 
-def _range_pred(attr: str, text: str, neg: bool) -> Pred:
+def _range_pred(attr: str, text: str, neg: bool) -> Expr:
     lo, hi = parse_port_range(text)
-    if attr == "sport":
-        return lambda c: (lo <= c.sport <= hi) != neg
-    return lambda c: (lo <= c.dport <= hi) != neg
+    expr = f"c.{attr} == __a" if lo == hi else f"__a <= c.{attr} <= __b"
+    return _neg(expr, neg), {"__a": lo, "__b": hi}
 
 
-def _module_preds(m: Match, eng_hooks: "_Hooks") -> list[Pred]:
+def _module_preds(m: Match, eng_hooks: "_Hooks") -> list[Expr]:
     o = {opt.name: opt for opt in m.options}
     mod = m.module
-    out: list[Pred] = []
+    out: list[Expr] = []
     if mod in ("tcp", "udp", "sctp"):
         for name, attr in (("--sport", "sport"), ("--dport", "dport")):
             if name in o:
@@ -197,76 +208,97 @@ def _module_preds(m: Match, eng_hooks: "_Hooks") -> list[Pred]:
                 mask, comp, neg = 0x17, 0x02, o["--syn"].negated
             else:
                 f = o["--tcp-flags"]
-                mask, comp, neg = parse_tcp_flags(f.values[0]), parse_tcp_flags(f.values[1]), f.negated
-            out.append(lambda c: ((c.flags & mask) == comp) != neg)
+                mask, comp = parse_tcp_flags(f.values[0]), parse_tcp_flags(f.values[1])
+                neg = f.negated
+            out.append((f"(c.flags & __m) {'!=' if neg else '=='} __v",
+                        {"__m": mask, "__v": comp}))
         if "--tcp-option" in o:
-            neg = o["--tcp-option"].negated
-            out.append(lambda c: neg)  # simulated packets carry no TCP options
+            # Simulated packets carry no TCP options.
+            out.append((repr(o["--tcp-option"].negated), {}))
     elif mod == "icmp":
         t = o["--icmp-type"]
         text = icmp_type_number(t.values[0])
-        neg = t.negated
         if text == "any":
-            out.append(lambda c: (c.icmp_type is not None) != neg)
+            out.append((_neg("c.icmp_type is not None", t.negated), {}))
         else:
-            want = int(text.split("/")[0])
-            out.append(lambda c: (c.icmp_type == want) != neg)
+            out.append((_neg("c.icmp_type == __v", t.negated),
+                        {"__v": int(text.split("/")[0])}))
     elif mod == "multiport":
         (opt,) = o.values()
         ranges = tuple(parse_multiport(opt.values[0]))
-        neg = opt.negated
 
         def inr(p: int) -> bool:
             return any(a <= p <= b for a, b in ranges)
+        env = {"__in": inr}
         if opt.name == "--sports":
-            out.append(lambda c: inr(c.sport) != neg)
+            out.append((_neg("__in(c.sport)", opt.negated), env))
         elif opt.name == "--dports":
-            out.append(lambda c: inr(c.dport) != neg)
+            out.append((_neg("__in(c.dport)", opt.negated), env))
         else:
-            out.append(lambda c: (inr(c.sport) or inr(c.dport)) != neg)
+            out.append((_neg("__in(c.sport) or __in(c.dport)", opt.negated), env))
     elif mod == "comment":
         pass
     elif mod == "addrtype":
         for name, attr in (("--src-type", "src"), ("--dst-type", "dst")):
             if name in o:
                 types = frozenset(v.upper() for v in o[name].values[0].split(","))
-                neg = o[name].negated
-                if attr == "src":
-                    out.append(lambda c, t=types, n=neg: (c.addr_type(c.src) in t) != n)
-                else:
-                    out.append(lambda c, t=types, n=neg: (c.addr_type(c.dst) in t) != n)
+                out.append((_neg(f"c.addr_type(c.{attr}) in __t", o[name].negated),
+                            {"__t": types}))
     elif mod == "mark":
         v, mask = parse_value_mask(o["--mark"].values[0])
-        neg = o["--mark"].negated
-        out.append(lambda c: ((c.mark & mask) == v) != neg)
+        out.append((f"(c.mark & __m) {'!=' if o['--mark'].negated else '=='} __v",
+                    {"__m": mask, "__v": v}))
     elif mod in ("conntrack", "state"):
         out.extend(_conntrack_preds(o))
     elif mod == "statistic":
         if o["--mode"].values[0] == "random":
             p = o["--probability"]
             p31 = kernel_probability(parse_probability(p.values[0]))
-            neg = p.negated
-            out.append(lambda c: c.chance(p31) != neg)
+            out.append((_neg("c.chance(__v)", p.negated), {"__v": p31}))
         else:
             every = int(o["--every"].values[0])
             start = int(o["--packet"].values[0])
-            neg = o["--every"].negated
-            out.append(eng_hooks.nth(every, start, neg))
+            out.append(_call(eng_hooks.nth(every, start, o["--every"].negated)))
     elif mod == "recent":
-        out.append(_recent_pred(o))
+        out.append(_call(_recent_pred(o)))
     elif mod == "nfacct":
-        name = o["--nfacct-name"].values[0]
-        out.append(lambda c: c.nfacct(name))
+        out.append(("c.nfacct(__s)", {"__s": o["--nfacct-name"].values[0]}))
     else:  # pragma: no cover - the parser refuses unknown modules
         raise AssertionError(mod)
     return out
 
 
+_NAME = re.compile(r"\b__[a-z]+\b")
+_CODE: dict[str, CodeType] = {}
+
+
+def make_matcher(exprs: list[Expr]) -> Pred | None:
+    """One function testing every condition of a rule in order (None: matches everything).
+
+    Constants are the function's globals, so rules of the same shape share one code object
+    (compiled once per shape, not once per rule)."""
+    if not exprs:
+        return None
+    env: dict[str, object] = {}
+    parts = []
+    for k, (expr, names) in enumerate(exprs):
+        for name, value in names.items():
+            env[f"{name}{k}"] = value
+        parts.append("(" + _NAME.sub(lambda m, k=k: f"{m.group(0)}{k}", expr) + ")")
+    src = "def _match(c):\n    return " + " and ".join(parts) + "\n"
+    code = _CODE.get(src)
+    if code is None:
+        module = compile(src, "<rule>", "exec")
+        code = next(c for c in module.co_consts if isinstance(c, CodeType))
+        _CODE[src] = code
+    return FunctionType(code, env)
+
+
 _STATE_BITS = {s: 1 << i for i, s in enumerate(CT_STATES)}
 
 
-def _conntrack_preds(o: dict) -> list[Pred]:
-    out: list[Pred] = []
+def _conntrack_preds(o: dict) -> list[Expr]:
+    preds: list[Pred] = []
     for name, opt in o.items():
         v = opt.values[0] if opt.values else ""
         neg = opt.negated
@@ -274,35 +306,35 @@ def _conntrack_preds(o: dict) -> list[Pred]:
             bits = 0
             for s in v.split(","):
                 bits |= _STATE_BITS[s.upper()]
-            out.append(lambda c, b=bits, n=neg: bool(c.state_bits() & b) != n)
+            preds.append(lambda c, b=bits, n=neg: bool(c.state_bits() & b) != n)
         elif name == "--ctproto":
             num = proto_number(v)
             pname = PROTO_NAMES.get(num, str(num))
-            out.append(lambda c, p=pname, n=neg: (c.ct is not None and c.ct.proto == p) != n)
+            preds.append(lambda c, p=pname, n=neg: (c.ct is not None and c.ct.proto == p) != n)
         elif name in ("--ctorigsrc", "--ctorigdst", "--ctreplsrc", "--ctrepldst"):
             net, mask = _net(v)
             idx = {"--ctorigsrc": (0, 1), "--ctorigdst": (0, 3), "--ctreplsrc": (1, 1),
                    "--ctrepldst": (1, 3)}[name]
-            out.append(lambda c, i=idx, nt=net, mk=mask, n=neg:
+            preds.append(lambda c, i=idx, nt=net, mk=mask, n=neg:
                        (c.ct is not None and (c.ct_addr(i) & mk) == nt) != n)
         elif name in ("--ctorigsrcport", "--ctorigdstport", "--ctreplsrcport", "--ctrepldstport"):
             lo, hi = parse_port_range(v)
             idx = {"--ctorigsrcport": (0, 2), "--ctorigdstport": (0, 4),
                    "--ctreplsrcport": (1, 2), "--ctrepldstport": (1, 4)}[name]
-            out.append(lambda c, i=idx, a=lo, b=hi, n=neg:
+            preds.append(lambda c, i=idx, a=lo, b=hi, n=neg:
                        (c.ct is not None and a <= c.ct_port(i) <= b) != n)
         elif name == "--ctstatus":
             want = frozenset(s.upper() for s in v.split(","))
-            out.append(lambda c, w=want, n=neg: bool(c.ct_status() & w) != n)
+            preds.append(lambda c, w=want, n=neg: bool(c.ct_status() & w) != n)
         elif name == "--ctexpire":
             lo_s, _, hi_s = v.partition(":")
             lo, hi = int(lo_s), int(hi_s or lo_s)
-            out.append(lambda c, a=lo, b=hi, n=neg:
+            preds.append(lambda c, a=lo, b=hi, n=neg:
                        (c.ct is not None and a <= c.ct_expire() <= b) != n)
         elif name == "--ctdir":
             want_reply = v.upper() == "REPLY"
-            out.append(lambda c, r=want_reply: c.is_reply == r)
-    return out
+            preds.append(lambda c, r=want_reply: c.is_reply == r)
+    return [_call(p) for p in preds]
 
 
 def _recent_pred(o: dict) -> Pred:
@@ -431,8 +463,8 @@ def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None,
         for cname, chain in table.chains.items():
             crules = []
             for i, rule in enumerate(chain.rules):
-                builtin: list[Pred] = []
-                modules: list[Pred] = []
+                builtin: list[Expr] = []
+                modules: list[Expr] = []
                 for m in rule.matches:
                     if m.module == "":
                         p = _builtin_pred(m)
@@ -441,8 +473,8 @@ def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None,
                     else:
                         modules.extend(_module_preds(m, hooks))
                 kind, arg = _target(rule)
-                cr = CRule(len(all_rules), tname, cname, i + 1, rule, tuple(builtin + modules),
-                           kind, arg)
+                cr = CRule(len(all_rules), tname, cname, i + 1, rule,
+                           make_matcher(builtin + modules), kind, arg)
                 all_rules.append(cr)
                 crules.append(cr)
             builtin_chain = cname in BUILTIN_CHAINS.get(tname, ())
@@ -456,7 +488,7 @@ def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None,
     return CompiledRuleset(ruleset, tables, all_rules, hooks)
 
 
-def _builtin_pred(m: Match) -> Pred | None:
+def _builtin_pred(m: Match) -> Expr | None:
     opt = m.options[0]
     if opt.name in ("-s", "-d"):
         return _addr_pred("src" if opt.name == "-s" else "dst", opt.values[0], opt.negated)
@@ -465,8 +497,7 @@ def _builtin_pred(m: Match) -> Pred | None:
     if opt.name in ("-i", "-o"):
         return _iface_pred("in" if opt.name == "-i" else "out", opt.values[0], opt.negated)
     if opt.name == "-f":
-        neg = opt.negated
-        return lambda c: neg  # simulated packets are never non-first fragments
+        return repr(opt.negated), {}  # simulated packets are never non-first fragments
     raise AssertionError(opt.name)  # pragma: no cover
 
 

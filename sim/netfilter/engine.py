@@ -550,12 +550,8 @@ class _Run:
             walk += nxt - pos + 1
             r = rules[nxt]
             pos = nxt + 1
-            ok = True
-            for p in r.preds:
-                if not p(c):
-                    ok = False
-                    break
-            if not ok:
+            m = r.match
+            if m is not None and not m(c):
                 continue
             pk[r.rid] += 1
             by[r.rid] += c.length
