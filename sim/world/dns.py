@@ -22,9 +22,11 @@ Model
     name up at start-up, or a JVM with ``networkaddress.cache.ttl=-1``).
 
 Scope and limitations
-    DNS pods are those ready behind the DNS Service when the server is installed; replacement
-    DNS pods started later answer as ordinary pods (no DNS). No TCP fallback on truncation,
-    no ``single-request`` option, no RFC 6724 address sorting (the first address is used).
+    Every running pod behind the DNS Service runs the server (new pods and restarted
+    containers are picked up within ``poll_s``); a pod that is not ready still answers, as a
+    real CoreDNS process does, but kube-proxy stops sending it queries. No TCP fallback on
+    truncation, no ``single-request`` option, no RFC 6724 address sorting (the first address
+    is used).
     Out-of-zone names are answered from ``spec.dns.upstream`` by the DNS pods themselves
     (no forwarding hop). The informer view is sampled every ``poll_s`` (10 ms).
 Validation
@@ -153,28 +155,40 @@ class ClusterDNSService:
     def start(self, env) -> None:
         """Register the DNS server on the DNS Service's ready pods; start the informer."""
         state = self.world.state
-        pods = []
-        for sl in state.slices_for(self.service):
-            for ep in sl.endpoints:
-                if ep.is_ready and ep.target_ref is not None:
-                    key = f"{ep.target_ref.namespace or sl.namespace}/{ep.target_ref.name}"
-                    host = self.world.pod_hosts.get(key)
-                    if host is not None and key not in pods:
-                        host.listeners[("udp", DNS_PORT)] = self.handle
-                        host.listeners[("tcp", DNS_PORT)] = self.handle
-                        pods.append(key)
-        if not pods:
+        self._register(state)
+        if not self.server_pods:
             raise SimError(f"spec.dns: the DNS Service {self.service.key} has no ready pod "
                            "running in the world to serve DNS")
-        self.server_pods = tuple(sorted(pods))
         self._history.append((-self.informer_delay_s, state))
         env.process(self._informer(env))
+
+    def _register(self, state) -> None:
+        """Run the DNS server in every running pod behind the DNS Service (the pods of the
+        CoreDNS Deployment): new ones and those whose container restarted."""
+        service = state.service(self.service.namespace, self.service.name)
+        if service is None:
+            return
+        pods = set(self.server_pods)
+        for sl in state.slices_for(service):
+            for ep in sl.endpoints:
+                if ep.target_ref is None:
+                    continue
+                key = f"{ep.target_ref.namespace or sl.namespace}/{ep.target_ref.name}"
+                host = self.world.pod_hosts.get(key)
+                if host is None or key in self.world.crashed:
+                    continue
+                if host.listeners.get(("udp", DNS_PORT)) is not self.handle:
+                    host.listeners[("udp", DNS_PORT)] = self.handle
+                    host.listeners[("tcp", DNS_PORT)] = self.handle
+                pods.add(key)
+        self.server_pods = tuple(sorted(pods))
 
     def _informer(self, env):
         while True:
             yield env.timeout(self.poll_s)
             if self.world.state is not self._history[-1][1]:
                 self._history.append((env.now, self.world.state))
+                self._register(self.world.state)
 
     def _seen_state(self, now: float):
         seen = self._history[0][1]

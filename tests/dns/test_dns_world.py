@@ -221,3 +221,40 @@ def test_dns_service_without_endpoints(flavour, error, elapsed):
     lk = dns.stats.lookups[0]
     assert lk.error == error
     assert lk.end_s - lk.start_s == pytest.approx(elapsed, abs=0.01)
+
+
+def test_replacement_dns_pod_serves():
+    """CoreDNS pods are replaced: the old ones are deleted and a new one is created; after
+    kube-proxy follows, queries reach the new pod and still get answers."""
+    world, dns = build(events=False)
+    world.run(until=0.5)
+    world.change("new coredns", lambda api: api.apply({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "coredns-c", "namespace": "kube-system",
+                     "labels": {"k8s-app": "kube-dns"}},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "coredns", "ports": [
+            {"containerPort": 53, "protocol": "UDP"}, {"containerPort": 53, "protocol": "TCP"}]}]},
+        "status": {"phase": "Running", "podIP": "10.244.1.3",
+                   "conditions": [{"type": "Ready", "status": "True"}]}}))
+    for pod in ("coredns-a", "coredns-b"):
+        world.change("gone", lambda api, p=pod: api.delete_pod("kube-system", p))
+    world.run(until=3)
+    flow(world, dns, "f", DNSTarget("web", 80), count=5)
+    world.run(until=6)
+    assert outcomes(world, "f") == Counter({"ok": 5})
+    assert dns.stats.queries_by_server == {"kube-system/coredns-c": 10}
+
+
+def test_crashed_dns_pod_serves_again_after_restart():
+    """A crashed CoreDNS container does not answer; after the restart it serves again."""
+    world, dns = build(events=False)
+    for pod in ("coredns-a", "coredns-b"):
+        world.crash_pod(f"kube-system/{pod}")
+    world.run(until=1)
+    for pod in ("coredns-a", "coredns-b"):
+        world.restart_pod(f"kube-system/{pod}")
+        world.change("ready", lambda api, p=pod: api.set_pod_ready("kube-system", p, True))
+    world.run(until=2)
+    flow(world, dns, "f", DNSTarget("web", 80), count=5)
+    world.run(until=5)
+    assert outcomes(world, "f") == Counter({"ok": 5})
