@@ -62,7 +62,8 @@ def render(result: RunResult, *, brief: bool = False) -> str:
         for node in result.node_names:
             ss = syncs.get(node, [])
             pl = prog.get(node, [])
-            rows.append([node, str(len(ss)), _ms(sum(s.duration_s for s in ss) / len(ss)) if ss else "-",
+            full = sum(1 for s in ss if s.full)
+            rows.append([node, f"{len(ss)} ({full} full)", _ms(sum(s.duration_s for s in ss) / len(ss)) if ss else "-",
                          str(ss[-1].rules) if ss else "-",
                          _ms(percentile(pl, 50)) if pl else "-", _ms(percentile(pl, 99)) if pl else "-"])
         out += ["", f"KUBE-PROXY (restore model: {result.stats.get('restore_model')})",

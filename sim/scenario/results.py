@@ -4,8 +4,9 @@
                      events, expectations, kube-proxy configuration, restore model), git commit,
                      package versions, machine.
 ``metrics.csv``      tidy long format: ``metric,node,change_id,time_s,value`` (one observation a
-                     row: programming latency per change per node, sync duration and rule count
-                     per sync, connection outcome counts per flow, expectation verdicts).
+                     row: programming latency per change per node, sync duration, rule count
+                     and written lines per sync (``change_id`` column: full/partial),
+                     connection outcome counts per flow, expectation verdicts).
 ``connections.csv``  one row per connection attempt.
 ``timing.json``      wall-clock figures; the only file that differs between two runs with the
                      same scenario and seed.
@@ -122,6 +123,8 @@ def metrics_rows(result: RunResult) -> list[tuple[str, str, str, str, str]]:
     for s in rec.syncs:
         rows.append(("sync_proxy_rules_duration_seconds", s.node, "", _num(s.start_s), _num(s.duration_s)))
         rows.append(("sync_proxy_rules_iptables_total", s.node, "", _num(s.start_s), str(s.rules)))
+        rows.append(("sync_proxy_rules_written_lines", s.node, "full" if s.full else "partial",
+                     _num(s.start_s), str(s.written)))
     counts: dict[tuple[str, str], int] = {}
     for c in rec.connections:
         counts[(c.flow, c.outcome)] = counts.get((c.flow, c.outcome), 0) + 1

@@ -6,7 +6,7 @@ Model
     (``pkg/util/async/bounded_frequency_runner.go``) as the iptables proxier builds it
     (``NewProxier``: ``minInterval = minSyncPeriod``, ``burstSyncs = 2``): a change requests a
     sync, a token bucket of two tokens refilled once per ``minSyncPeriod`` lets it run at once
-    or defers it, and a sync also runs ``syncPeriod`` after the previous one (a full resync).
+    or defers it, and a sync also runs ``syncPeriod`` after the previous one.
     Each sync compiles the rules for the newest state it has seen
     (:func:`sim.kubeproxy.iptables.compile_rules`), charges the restore time of the payload's
     rule count (:mod:`sim.world.restore`) and then swaps the node's ruleset in. Every change
@@ -20,8 +20,14 @@ Model
     and applies each distinct payload text once; nodes then hold the same immutable ruleset.
 
 Scope and limitations
-    Every sync writes the full payload (as with upstream's ``MinimizeIPTablesRestore`` off), so
-    restore time follows the whole rule count. Compilation itself costs no simulated time.
+    Syncs are full (the whole payload is written) after kube-proxy starts and when the last
+    full sync is older than upstream's ``proxyutil.FullSyncPeriod`` (one hour); otherwise they
+    are partial, as upstream's ``syncProxyRules`` does since ``MinimizeIPTablesRestore``: the
+    top-level chains (KUBE-SERVICES, KUBE-NODEPORTS, the filter chains, ...) are written whole,
+    per-service chains only when they changed. We decide "changed" per chain (upstream per
+    Service, so a changed Service's unchanged endpoint chains are written there but not
+    here: a slight underestimate of the written lines). Restore time follows the written
+    lines. Compilation itself costs no simulated time.
     The watch delay is the same for every node.
 Validation
     The sync timing (burst, deferral, periodic resync, programming latency) is unit-tested
@@ -36,6 +42,7 @@ import simpy
 
 from sim.iptables.restore import apply_payload, parse_restore
 from sim.iptables.ruleset import Payload, Ruleset
+from sim.kubeproxy.hashing import is_service_chain_name
 from sim.kubeproxy.iptables import bootstrap_payload, compile_rules
 from sim.model.cluster import ClusterState
 from sim.model.config import KubeProxyConfig
@@ -44,15 +51,33 @@ from sim.world.recorder import ProgrammingRecord, Recorder, SyncRecord
 from sim.world.restore import RestoreModel
 
 BURST_SYNCS = 2  # NewProxier: burstSyncs := 2
+FULL_SYNC_PERIOD_S = 3600.0  # pkg/proxy/util: FullSyncPeriod = 1 * time.Hour
 
 
 @dataclass(frozen=True, slots=True)
 class Program:
-    """What one sync produces for a node: the applied ruleset and its size."""
+    """What one sync produces for a node: the applied ruleset, its size, and its rule lines
+    per ``(table, chain)`` (to count what a partial sync writes)."""
 
     ruleset: Ruleset
     rules: int
     nat_chains: frozenset[str]
+    chains: dict
+    deletions: int
+
+
+def partial_written(prev: Program | None, new: Program) -> int:
+    """Rule lines a partial sync from ``prev`` to ``new`` writes: every line of the
+    top-level chains, the lines of per-service chains that are new or changed, and one line
+    per stale chain deleted."""
+    if prev is None:
+        return new.rules + new.deletions
+    old = prev.chains
+    total = new.deletions
+    for (table, chain), lines in new.chains.items():
+        if not is_service_chain_name(chain) or old.get((table, chain)) != lines:
+            total += len(lines)
+    return total
 
 
 def node_view(state: ClusterState, node_name: str, config: KubeProxyConfig) -> tuple:
@@ -129,8 +154,14 @@ class RulesCache:
             nat = payload.table("nat")
             deleted = {line[3:] for line in nat.lines if line.startswith("-X ")} if nat else set()
             chains = frozenset(c.name for c in nat.chains if c.name not in deleted) if nat else frozenset()
-            rules = sum(1 for t in payload.tables for line in t.lines if line.startswith("-A "))
-            prog = Program(ruleset, rules, chains)
+            by_chain: dict[tuple[str, str], list[str]] = {}
+            for t in payload.tables:
+                for line in t.lines:
+                    if line.startswith("-A "):
+                        by_chain.setdefault((t.name, line[3:line.index(" ", 3)]), []).append(line)
+            rules = sum(len(v) for v in by_chain.values())
+            prog = Program(ruleset, rules, chains, {k: tuple(v) for k, v in by_chain.items()},
+                           len(deleted))
             self._applied[text] = prog
             self.applies += 1
         self._by_key[key] = prog
@@ -155,6 +186,9 @@ class KubeProxy:
         self.tokens = float(BURST_SYNCS)
         self.tokens_at = 0.0
         self.last_sync_end = -float("inf")
+        self.last_full_sync = -float("inf")
+        self.need_full = True
+        self.loaded: Program | None = None
         self.nat_chains: frozenset[str] = frozenset()
         self._wake = env.event()
 
@@ -170,11 +204,15 @@ class KubeProxy:
         self.tokens = float(BURST_SYNCS)
         self.tokens_at = self.env.now
         self.nat_chains = frozenset()
+        self.need_full = True  # a (re)started kube-proxy's first sync is full
+        self.loaded = None
         if programmed and self.state is not None:
             prog = self.rules.program(self.state, self.node.name, self.nat_chains)
             self.node.datapath.load(prog.ruleset)
             self.nat_chains = prog.nat_chains
-            self.last_sync_end = self.env.now
+            self.loaded = prog
+            self.last_sync_end = self.last_full_sync = self.env.now
+            self.need_full = False
         self.env.process(self._loop(self.epoch, first=not programmed))
 
     def stop(self) -> None:
@@ -232,14 +270,23 @@ class KubeProxy:
         start = env.now
         state, covered, self.pending = self.state, self.pending, []
         prog = self.rules.program(state, self.node.name, self.nat_chains)
-        duration = self.restore.duration_s(prog.rules)
+        # proxier.go syncProxyRules: doFullSync := needFullSync || time since the last full
+        # sync > FullSyncPeriod.
+        full = self.need_full or start - self.last_full_sync > FULL_SYNC_PERIOD_S
+        written = prog.rules + prog.deletions if full else partial_written(self.loaded, prog)
+        duration = self.restore.duration_s(written)
         yield env.timeout(duration)
         if not (self.running and self.epoch == epoch):
             self.pending = covered + self.pending
             return
         self.node.datapath.load(prog.ruleset)
         self.nat_chains = prog.nat_chains
+        self.loaded = prog
         self.last_sync_end = env.now
-        self.recorder.syncs.append(SyncRecord(self.node.name, start, duration, prog.rules, True))
+        if full:
+            self.last_full_sync = start
+            self.need_full = False
+        self.recorder.syncs.append(SyncRecord(self.node.name, start, duration, prog.rules, full,
+                                              written))
         for change_id, t in covered:
             self.recorder.programming.append(ProgrammingRecord(self.node.name, change_id, env.now - t))

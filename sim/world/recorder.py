@@ -45,13 +45,16 @@ class ChangeRecord:
 
 @dataclass(frozen=True, slots=True)
 class SyncRecord:
-    """One kube-proxy ``syncProxyRules`` run on a node."""
+    """One kube-proxy ``syncProxyRules`` run on a node: ``rules`` in the resulting tables
+    (``sync_proxy_rules_iptables_total``), ``written`` rule lines in the restore payload (all
+    of them in a full sync, fewer in a partial one)."""
 
     node: str
     start_s: float
     duration_s: float
     rules: int
     full: bool
+    written: int = 0
 
 
 @dataclass(frozen=True, slots=True)

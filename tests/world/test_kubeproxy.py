@@ -53,7 +53,7 @@ def test_programming_latency_is_watch_delay_plus_restore_time():
     world.run(10.0)
     sync = [s for s in world.recorder.syncs if s.node == "n1"][-1]
     assert sync.start_s == pytest.approx(5.0 + DELAY)
-    assert sync.duration_s == pytest.approx(world.restore_model.duration_s(sync.rules))
+    assert sync.duration_s == pytest.approx(world.restore_model.duration_s(sync.written))
     lat = {r.node: r.latency_s for r in world.recorder.programming}
     assert lat == pytest.approx({n: DELAY + sync.duration_s for n in ("n1", "n2", "n3")})
 
@@ -87,6 +87,42 @@ def test_changes_while_kube_proxy_is_down_count_the_downtime():
     d = [s for s in world.recorder.syncs if s.node == "n1"][-1].duration_s
     assert lat == pytest.approx(2.0 + d)
     assert world.net.nodes["n1"].datapath.loaded[1] is None  # the flush
+
+
+def test_changes_are_partial_syncs_writing_top_level_and_changed_chains():
+    """web-b not ready: the sync is partial; it writes every top-level rule, the changed
+    KUBE-SVC chain and deletes web-b's KUBE-SEP chain, not the unchanged ones."""
+    world = _world(small_cluster())
+    before = world.kube_proxies["n1"].loaded
+    _at(world, 5.0, lambda: _toggle(world, False))
+    world.run(6.0)
+    (sync,) = [s for s in world.recorder.syncs if s.node == "n1"]
+    after = world.kube_proxies["n1"].loaded
+    top = sum(len(v) for (t, c), v in after.chains.items() if not c.startswith(("KUBE-SVC-", "KUBE-SEP-")))
+    changed = [c for (t, c), v in after.chains.items()
+               if c.startswith(("KUBE-SVC-", "KUBE-SEP-")) and before.chains.get((t, c)) != v]
+    assert not sync.full
+    assert [c[:9] for c in changed] == ["KUBE-SVC-"]
+    assert sync.written == top + len(after.chains[("nat", changed[0])]) + after.deletions
+    assert after.deletions == 1 and sync.written < sync.rules
+
+
+def test_first_sync_after_a_restart_is_full():
+    """needFullSync after kube-proxy starts: the whole payload is written."""
+    world = _world(small_cluster())
+    _at(world, 1.0, lambda: world.kube_proxy_stop("n1", flush=True))
+    _at(world, 2.0, lambda: world.kube_proxy_start("n1"))
+    world.run(3.0)
+    (sync,) = [s for s in world.recorder.syncs if s.node == "n1"]
+    assert sync.full and sync.written == sync.rules
+
+
+def test_a_full_sync_comes_back_after_full_sync_period():
+    """Periodic syncs are partial until an hour has passed since the last full one."""
+    world = _world(small_cluster(sync_period=600.0))
+    world.run(4000.0)
+    fulls = [s.start_s for s in world.recorder.syncs if s.node == "n1" and s.full]
+    assert len(fulls) == 1 and 3600.0 < fulls[0] < 4000.0
 
 
 def test_nodes_with_the_same_view_share_one_compilation():
