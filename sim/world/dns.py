@@ -8,8 +8,9 @@ Model
     ways. The DNS pods answer with :class:`sim.dns.records.ClusterDNS` built from the cluster
     state they have *seen*: CoreDNS learns changes through its EndpointSlice/Service informers,
     i.e. after the same control-plane delay as kube-proxy (EndpointSlice controller + watch).
-    An optional server cache (``spec.dns.cache``) and ``loadbalance`` (record order shuffled
-    per reply from the ``dns/loadbalance`` random stream) sit in front of the records.
+    An optional cache per DNS pod (``spec.dns.cache``; each CoreDNS process has its own) and
+    ``loadbalance`` (record order shuffled per reply from the ``dns/loadbalance`` random
+    stream) sit in front of the records.
 
     A client is a flow whose target is a DNS name: before each connection it resolves the name
     with a :class:`sim.dns.resolver.StubResolver` built from the pod's resolv.conf (the
@@ -137,7 +138,8 @@ class ClusterDNSService:
         cp = world.params.control_plane
         self.informer_delay_s = cp.endpointslice_delay_s + cp.watch_delay_s
         self.stats = DNSStats()
-        self.cache: DNSCache | None = options.make_cache()
+        # Each CoreDNS pod has its own cache (the cache plugin is per process).
+        self.caches: dict[str, DNSCache] = {}
         self._rng = component_rng(seed, "dns/loadbalance")
         self._history: list[tuple[float, object]] = []
         self._records: tuple[object, ClusterDNS] | None = None
@@ -153,11 +155,11 @@ class ClusterDNSService:
         self.server_pods: tuple[str, ...] = ()
 
     def start(self, env) -> None:
-        """Register the DNS server on the DNS Service's ready pods; start the informer."""
+        """Run the DNS server in the pods behind the DNS Service; start the informer."""
         state = self.world.state
         self._register(state)
         if not self.server_pods:
-            raise SimError(f"spec.dns: the DNS Service {self.service.key} has no ready pod "
+            raise SimError(f"spec.dns: the DNS Service {self.service.key} has no pod "
                            "running in the world to serve DNS")
         self._history.append((-self.informer_delay_s, state))
         env.process(self._informer(env))
@@ -191,13 +193,12 @@ class ClusterDNSService:
                 self._register(self.world.state)
 
     def _seen_state(self, now: float):
-        seen = self._history[0][1]
-        for t, state in self._history:
-            if t + self.informer_delay_s <= now:
-                seen = state
-            else:
-                break
-        return seen
+        # Entries older than the newest visible one can never be seen again: drop them so
+        # a long run with many changes keeps this O(1) per query.
+        h = self._history
+        while len(h) > 1 and h[1][0] + self.informer_delay_s <= now:
+            del h[0]
+        return h[0][1]
 
     def records(self, now: float) -> ClusterDNS:
         """The record store as the DNS pods see it at ``now``."""
@@ -206,14 +207,18 @@ class ClusterDNSService:
             self._records = (state, self.options.cluster_dns(state))
         return self._records[1]
 
-    def answer(self, qname: str, qtype: str, now: float) -> Answer:
-        """One question through the server cache (if any) and the records."""
-        if self.cache is not None:
-            hit = self.cache.lookup(qname, qtype, now)
-            if hit is not None:
-                return hit
-            return self.cache.store(qname, qtype, self.records(now).answer(qname, qtype), now)
-        return self.records(now).answer(qname, qtype)
+    def answer(self, qname: str, qtype: str, now: float, server: str = "") -> Answer:
+        """One question to DNS pod ``server``: through its cache (if configured), then the
+        records."""
+        if self.options.cache is None:
+            return self.records(now).answer(qname, qtype)
+        cache = self.caches.get(server)
+        if cache is None:
+            cache = self.caches[server] = self.options.make_cache()
+        hit = cache.lookup(qname, qtype, now)
+        if hit is not None:
+            return hit
+        return cache.store(qname, qtype, self.records(now).answer(qname, qtype), now)
 
     def handle(self, host: Host, packet: Packet, data: object) -> object:
         """The server function of a DNS pod: ``data`` is ``(qname, qtype)``."""
@@ -221,7 +226,7 @@ class ClusterDNSService:
             return None
         qname, qtype = data
         self.stats.queries_by_server[host.name] = self.stats.queries_by_server.get(host.name, 0) + 1
-        ans = self.answer(qname, qtype, self.world.env.now)
+        ans = self.answer(qname, qtype, self.world.env.now, host.name)
         if self.options.loadbalance and len(ans.answer) > 1:
             ans = _shuffle(ans, self._rng)
         return (qname, qtype, ans)

@@ -115,15 +115,17 @@ def test_client_cache_modes_query_counts():
     assert summary["forever"]["queries"] == 2
 
 
-def test_server_cache_counts_down_ttl_to_clients():
-    """With spec.dns.cache the server reply TTL counts down, so a ttl-caching client
-    re-resolves when the server's entry expires."""
+def test_server_cache_counts_down_per_dns_pod():
+    """With spec.dns.cache each CoreDNS pod's reply TTL counts down from when *it* cached
+    the answer; the other pod, with its own cache, still answers with the full TTL."""
     world, dns = build(dns_spec={"ttl": 30, "cache": 30}, events=False)
+    name = "web.default.svc.cluster.local."
     world.run(until=10)
-    first = dns.answer("web.default.svc.cluster.local.", "A", world.env.now)
+    first = dns.answer(name, "A", world.env.now, "kube-system/coredns-a")
     world.run(until=22)
-    second = dns.answer("web.default.svc.cluster.local.", "A", world.env.now)
-    assert (first.answer[0].ttl, second.answer[0].ttl) == (30, 18)
+    second = dns.answer(name, "A", world.env.now, "kube-system/coredns-a")
+    other = dns.answer(name, "A", world.env.now, "kube-system/coredns-b")
+    assert (first.answer[0].ttl, second.answer[0].ttl, other.answer[0].ttl) == (30, 18, 30)
 
 
 def test_dns_down_retransmits_then_fails():
