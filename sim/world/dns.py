@@ -238,6 +238,12 @@ class ClusterDNSService:
         if pod is None:
             raise SimError(f"spec.traffic.flows: Not found: {pod_key!r}: DNS clients must be pods")
         rc = pod_resolv_conf(pod, [self.service_ip], self.zone, "")
+        if not rc.nameservers:
+            # dnsPolicy Default (or None without nameservers) uses the node's resolv.conf and
+            # its upstream servers, which the world does not model.
+            raise SimError(f"spec.traffic.flows: pod {pod_key} (dnsPolicy {pod.dns_policy}) has "
+                           "no nameserver in its resolv.conf: the node's resolv.conf is not "
+                           "modelled; use ClusterFirst or dnsConfig.nameservers")
         return StubResolver(rc, flavour, pod_hosts_entries(pod, self.zone))
 
     def resolve(self, host: Host, resolver: StubResolver, target: DNSTarget, rec: LookupRecord,

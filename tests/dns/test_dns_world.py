@@ -260,3 +260,20 @@ def test_crashed_dns_pod_serves_again_after_restart():
     flow(world, dns, "f", DNSTarget("web", 80), count=5)
     world.run(until=5)
     assert outcomes(world, "f") == Counter({"ok": 5})
+
+
+def test_pod_without_cluster_dns_is_a_user_error():
+    """A client pod whose resolv.conf has no nameserver (dnsPolicy Default: the node's file,
+    not modelled) is refused with a message, not a silent failure."""
+    from sim.model.errors import SimError
+
+    world, dns = build(events=False)
+    world.change("default policy", lambda api: api.apply({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "hostdns", "namespace": "default"},
+        "spec": {"nodeName": "node-1", "dnsPolicy": "Default", "containers": [{"name": "c"}]},
+        "status": {"phase": "Running", "podIP": "10.244.1.60",
+                   "conditions": [{"type": "Ready", "status": "True"}]}}))
+    spec = FlowSpec("f", "pod", "default/hostdns", DNSTarget("web", 80), count=1)
+    with pytest.raises(SimError, match="no nameserver"):
+        DNSClient(world, dns, spec, component_rng(SEED, "client/f"))
