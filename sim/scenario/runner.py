@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import gc
 import time
+from pathlib import Path
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from sim.model.errors import SimError
 from sim.scenario.expect import ExpectResult, Observed, evaluate
 from sim.scenario.sections import RunPlan, parse_plan
+from sim.scenario.spec import read_documents
 from sim.world.dns import DNSClient, DNSTarget, install_cluster_dns
 from sim.world.engine import netfilter_datapaths
 from sim.world.dns import DNSClient, DNSTarget, install_cluster_dns
@@ -48,9 +50,10 @@ class RunResult:
 
 
 def plan_for(scenario, node_names: tuple[str, ...]) -> RunPlan:
-    """Check the run sections of ``scenario``."""
+    """Check the run sections of ``scenario`` (errors carry file, line and field path)."""
+    root = read_documents(Path(scenario.path))[0][1]
     return parse_plan(scenario.network, scenario.traffic, scenario.events, scenario.expect,
-                      node_names, str(scenario.path))
+                      node_names, str(scenario.path), root)
 
 
 def build_world(scenario, seed: int, plan: RunPlan | None = None) -> tuple[World, RunPlan]:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sim.model.errors import SimError
+from sim.scenario.spec import line_of
 from sim.world.params import (
     ControlPlaneParams,
     ExternalHost,
@@ -96,13 +97,16 @@ class RunPlan:
 
 
 class _Checker:
-    """Builds SimErrors that name the file and field path."""
+    """Builds SimErrors that name the file, the line (when the YAML node tree is given) and
+    the field path."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, root: Any = None) -> None:
         self.file = file
+        self.root = root
 
     def fail(self, path: str, kind: str, value: Any = None, detail: str = "") -> SimError:
-        where = f"{self.file}: " if self.file else ""
+        line = line_of(self.root, path) if self.root is not None else None
+        where = f"{self.file}:{line}: " if self.file and line else (f"{self.file}: " if self.file else "")
         shown = f": {value!r}" if value is not None else ""
         more = f": {detail}" if detail else ""
         return SimError(f"{where}{path}: {kind}{shown}{more}")
@@ -181,9 +185,10 @@ def _ip(c: _Checker, value: Any, path: str) -> str:
         raise c.fail(path, "Invalid value", value, "must be an IP address") from None
 
 
-def parse_network(raw: Any, file: str = "", path: str = "spec.network") -> NetworkParams:
+def parse_network(raw: Any, file: str = "", path: str = "spec.network",
+                  root: Any = None) -> NetworkParams:
     """Check ``spec.network`` and return the world's :class:`NetworkParams`."""
-    c = _Checker(file)
+    c = _Checker(file, root)
     m = c.mapping(raw, path, ("podLink", "nodeLink", "externalLink", "externalHosts", "routes",
                               "controlPlane", "restoreBackend"))
     base = NetworkParams()
@@ -234,9 +239,9 @@ def parse_network(raw: Any, file: str = "", path: str = "spec.network") -> Netwo
 
 
 def parse_traffic(raw: Any, node_names: tuple[str, ...], file: str = "",
-                  path: str = "spec.traffic") -> tuple[float, tuple[FlowSpec, ...]]:
+                  path: str = "spec.traffic", root: Any = None) -> tuple[float, tuple[FlowSpec, ...]]:
     """Check ``spec.traffic``; returns (duration, flows) with ``node: "*"`` expanded."""
-    c = _Checker(file)
+    c = _Checker(file, root)
     if isinstance(raw, (list, tuple)) and len(raw) == 1 and isinstance(raw[0], dict):
         raw = raw[0]  # the loader keeps a mapping section as a one-element tuple
     if isinstance(raw, (list, tuple)) and not raw:
@@ -312,9 +317,10 @@ def parse_traffic(raw: Any, node_names: tuple[str, ...], file: str = "",
     return (duration or 0.0), tuple(out)
 
 
-def parse_events(raw: Any, file: str = "", path: str = "spec.events") -> tuple[EventSpec, ...]:
+def parse_events(raw: Any, file: str = "", path: str = "spec.events",
+                 root: Any = None) -> tuple[EventSpec, ...]:
     """Check ``spec.events``; returns the events sorted by time (stable for equal times)."""
-    c = _Checker(file)
+    c = _Checker(file, root)
     out = []
     for i, e in enumerate(c.seq(raw, path)):
         ep = f"{path}[{i}]"
@@ -355,9 +361,9 @@ def parse_events(raw: Any, file: str = "", path: str = "spec.events") -> tuple[E
 
 
 def parse_expect(raw: Any, flow_names: tuple[str, ...], file: str = "",
-                 path: str = "spec.expect") -> tuple[ExpectSpec, ...]:
+                 path: str = "spec.expect", root: Any = None) -> tuple[ExpectSpec, ...]:
     """Check ``spec.expect`` against the known flow names."""
-    c = _Checker(file)
+    c = _Checker(file, root)
     out = []
     names: set[str] = set()
     for i, e in enumerate(c.seq(raw, path)):
@@ -433,20 +439,20 @@ def parse_expect(raw: Any, flow_names: tuple[str, ...], file: str = "",
 
 
 def parse_plan(network: Any, traffic: Any, events: Any, expect: Any, node_names: tuple[str, ...],
-               file: str = "") -> RunPlan:
-    """All four sections at once."""
-    net = parse_network(network, file)
+               file: str = "", root: Any = None) -> RunPlan:
+    """All four sections at once; ``root`` (the scenario's YAML node) adds line numbers."""
+    net = parse_network(network, file, root=root)
     for i, r in enumerate(net.routes):
         if r.via not in node_names:
-            raise _Checker(file).fail(f"spec.network.routes[{i}].via", "Not found", r.via, "no such node")
-    duration, flows = parse_traffic(traffic, node_names, file)
+            raise _Checker(file, root).fail(f"spec.network.routes[{i}].via", "Not found", r.via, "no such node")
+    duration, flows = parse_traffic(traffic, node_names, file, root=root)
     for f in flows:
         if f.client_kind == "external" and f.client not in {h.name for h in net.external_hosts}:
-            raise _Checker(file).fail("spec.traffic.flows", "Not found", f.client,
-                                      f"flow {f.name}: no external host of that name in spec.network.externalHosts")
+            raise _Checker(file, root).fail("spec.traffic.flows", "Not found", f.client,
+                                            f"flow {f.name}: no external host of that name in spec.network.externalHosts")
         if f.client_kind == "node" and f.client not in node_names:
-            raise _Checker(file).fail("spec.traffic.flows", "Not found", f.client,
-                                      f"flow {f.name}: no such node")
-    evs = parse_events(events, file)
-    exps = parse_expect(expect, tuple(f.name for f in flows), file)
+            raise _Checker(file, root).fail("spec.traffic.flows", "Not found", f.client,
+                                            f"flow {f.name}: no such node")
+    evs = parse_events(events, file, root=root)
+    exps = parse_expect(expect, tuple(f.name for f in flows), file, root=root)
     return RunPlan(net, duration, flows, evs, exps)

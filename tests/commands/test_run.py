@@ -37,14 +37,16 @@ def test_run_exits_1_when_an_expectation_fails(tmp_path, capsys):
     assert "FAIL" in capsys.readouterr().out
 
 
-def test_run_reports_bad_traffic_as_a_message_with_file_and_field(tmp_path, capsys):
-    """A wrong field in spec.traffic is a one-line error naming file and path, exit 1."""
+def test_run_reports_bad_traffic_as_a_message_with_file_line_and_field(tmp_path, capsys):
+    """A wrong field in spec.traffic is a one-line error naming file, line and path, exit 1."""
     path = _copy(tmp_path, "no-endpoints.yaml")
-    path.write_text(path.read_text().replace("rate: 10\n", "rate: fast\n", 1))
+    text = path.read_text().replace("rate: 10\n", "rate: fast\n", 1)
+    path.write_text(text)
+    line = text.splitlines().index("      rate: fast") + 1
     code = main(["run", str(path), "--out", str(tmp_path / "r"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 1
-    assert f"{path}: spec.traffic.flows[0].rate: Invalid value: 'fast': must be a number" in err
+    assert f"{path}:{line}: spec.traffic.flows[0].rate: Invalid value: 'fast': must be a number" in err
     assert "Traceback" not in err
 
 
