@@ -138,6 +138,8 @@ class CompiledRuleset:
     tables: dict[str, CTable]
     rules: list[CRule]
     hooks: "_Hooks | None" = None
+    # (built-in chain name, table) -> (that table's chains, the built-in chain)
+    entries: dict[tuple[str, str], tuple[dict[str, CChain], CChain]] = field(default_factory=dict)
 
     @property
     def shareable(self) -> bool:
@@ -485,7 +487,9 @@ def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None,
                 _build_index(cc)
             chains[cname] = cc
         tables[tname] = CTable(tname, chains)
-    return CompiledRuleset(ruleset, tables, all_rules, hooks)
+    entries = {(cname, tname): (t.chains, cc) for tname, t in tables.items()
+               for cname, cc in t.chains.items() if cc.builtin}
+    return CompiledRuleset(ruleset, tables, all_rules, hooks, entries)
 
 
 def _builtin_pred(m: Match) -> Expr | None:

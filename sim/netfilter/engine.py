@@ -24,6 +24,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import lru_cache
+from itertools import islice
 
 import numpy as np
 
@@ -501,17 +502,17 @@ class _Run:
     # -------------------------------------------------------------- tables
 
     def hook(self, hook: Hook, tname: str) -> None:
-        table = self.eng._compiled.tables.get(tname)
-        if table is None:
-            return
-        chain = table.chains.get(hook.name)
-        if chain is None:
-            return
         if not self.hooks or self.hooks[-1] is not hook:
             self.hooks.append(hook)
-        self.walk_chain(hook, table.chains, chain)
+        entry = self.eng._compiled.entries.get((hook.name, tname))
+        if entry is not None:
+            self.walk_chain(hook, entry[0], entry[1])
 
     def walk_chain(self, hook: Hook, chains: dict[str, CChain], start: CChain) -> None:
+        """First-match walk from a built-in chain (``ipt_do_table``), with the jump stack.
+
+        On entering or resuming a chain the fast path looks up the candidate rules once; the
+        walk length adds every rule between the resume point and the rule left from."""
         c = self.c
         eng = self.eng
         trail = self.trail
@@ -525,13 +526,59 @@ class _Run:
         while True:
             rules = chain.rules
             n = len(rules)
-            cands = chain.candidates(c.dst, c.proto, c.dport) if fast and chain.dst_index is not None else None
-            if cands is None:
-                nxt = pos
+            if fast and chain.dst_index is not None:
+                cands = chain.candidates(c.dst, c.proto, c.dport)
+                order = islice(cands, bisect_left(cands, pos), None)
             else:
-                k = bisect_left(cands, pos)
-                nxt = cands[k] if k < len(cands) else n
-            if nxt >= n:
+                order = range(pos, n)
+            for i in order:
+                r = rules[i]
+                m = r.match
+                if m is not None and not m(c):
+                    continue
+                pk[r.rid] += 1
+                by[r.rid] += c.length
+                if trail is not None:
+                    trail.append(r.step)
+                kind = r.kind
+                if kind == T_NONE:
+                    continue
+                if kind == T_MARK:
+                    v, mk = r.arg
+                    c.mark = ((c.mark & ~mk) ^ v) & 0xFFFFFFFF
+                    continue
+                if kind == T_LOG:
+                    c.logs.append(LogRecord(r.arg[0], r.arg[1], r.table, r.chain, r.number,
+                                            self.packet()))
+                    continue
+                walk += i + 1 - pos
+                if kind == T_JUMP:
+                    stack.append((chain, i + 1))
+                    chain = chains[r.arg]
+                    pos = 0
+                    break
+                if kind == T_GOTO:
+                    chain = chains[r.arg]
+                    pos = 0
+                    break
+                if kind == T_RETURN:
+                    if stack:
+                        chain, pos = stack.pop()
+                        break
+                    # RETURN in a built-in chain: the policy decides (ipt_do_table underflow).
+                    self.walk += walk
+                    self._policy(chain)
+                    return
+                self.walk += walk
+                if kind == T_ACCEPT:
+                    return
+                if kind == T_DROP:
+                    raise _Stop(Verdict.NF_DROP, "rule")
+                if kind == T_REJECT:
+                    raise _Stop(Verdict.REJECT, "rule", r.arg)
+                self.nat_target(kind, r.arg, hook)
+                return
+            else:
                 walk += n - pos
                 if chain.builtin:
                     self.walk += walk
@@ -546,54 +593,6 @@ class _Run:
                     self._policy(start)
                     return
                 chain, pos = stack.pop()
-                continue
-            walk += nxt - pos + 1
-            r = rules[nxt]
-            pos = nxt + 1
-            m = r.match
-            if m is not None and not m(c):
-                continue
-            pk[r.rid] += 1
-            by[r.rid] += c.length
-            if trail is not None:
-                trail.append(r.step)
-            kind = r.kind
-            if kind == T_JUMP:
-                stack.append((chain, pos))
-                chain = chains[r.arg]
-                pos = 0
-            elif kind == T_GOTO:
-                chain = chains[r.arg]
-                pos = 0
-            elif kind == T_RETURN:
-                if stack:
-                    chain, pos = stack.pop()
-                else:
-                    # RETURN in a built-in chain: the policy decides (ipt_do_table underflow).
-                    self.walk += walk
-                    self._policy(chain)
-                    return
-            elif kind == T_ACCEPT:
-                self.walk += walk
-                return
-            elif kind == T_NONE:
-                continue
-            elif kind == T_MARK:
-                v, m = r.arg
-                c.mark = ((c.mark & ~m) ^ v) & 0xFFFFFFFF
-            elif kind == T_LOG:
-                c.logs.append(LogRecord(r.arg[0], r.arg[1], r.table, r.chain, r.number,
-                                        self.packet()))
-            elif kind == T_DROP:
-                self.walk += walk
-                raise _Stop(Verdict.NF_DROP, "rule")
-            elif kind == T_REJECT:
-                self.walk += walk
-                raise _Stop(Verdict.REJECT, "rule", r.arg)
-            else:
-                self.walk += walk
-                self.nat_target(kind, r.arg, hook)
-                return
 
     def _policy(self, chain: CChain) -> None:
         if self.trail is not None:
