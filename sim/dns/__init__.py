@@ -15,8 +15,8 @@ Scope and limitations
     NXDOMAIN. Not modelled: ``autopath``, ``fallthrough``, multicluster and zonal names,
     ``namespaces``/``labels`` filters, the SERVFAIL answered before the API sync, DNSSEC,
     the server's own rate limits. Resolver retransmission timing is the caller's job (it feeds
-    ``None`` for a query that got no reply). glibc options ``single-request``, ``rotate`` and
-    ``no-tld-query`` are not modelled.
+    ``None`` for a query that got no reply). The glibc option ``rotate`` is not modelled
+    (queries go to the first nameserver).
 Validation
     Expected answers in ``tests/dns`` are the spec's worked examples and CoreDNS's handler
     tests (weights, NODATA/NXDOMAIN, case); search sequences follow res_query.c and musl's

@@ -15,8 +15,10 @@ glibc (resolv/res_query.c ``__res_context_search`` and ``__res_context_query`` w
   next domain ("a wildcard entry of another type could keep us from finding this entry"); any
   other failure (REFUSED, FORMERR, NOTIMP, no reply) stops the search loop;
 - finally the name as is, unless it was already tried (or ``.`` was on the search list);
-- AF_UNSPEC sends an A and an AAAA query per candidate (together); the candidate fails only if
-  neither has answer records, and then the A reply's rcode decides how.
+- AF_UNSPEC sends an A and an AAAA query per candidate (together, or one after the other
+  with ``options single-request``/``single-request-reopen``); the candidate fails only if
+  neither has answer records, and then the A reply's rcode decides how;
+- ``options no-tld-query``: a single-label name is not tried as is after the search list.
 
 musl (src/network/lookup_name.c ``name_from_dns_search`` / ``name_from_dns``):
 
@@ -67,8 +69,9 @@ class Lookup:
 
     name: str
     qtypes: tuple[str, ...]
-    candidates: list[tuple[str, str]]  # (fqdn, role) role: "as-is" | "search"
+    candidates: list[tuple[str, str]]  # (fqdn, role): "as-is-first" | "search" | "as-is-last"
     flavour: str
+    sequential: bool = False  # glibc `options single-request` / `single-request-reopen`
     done: bool = False
     addresses: tuple[str, ...] = ()
     error: str = ""
@@ -77,7 +80,8 @@ class Lookup:
     from_hosts: bool = False
     ttl_s: int | None = None
     _index: int = 0
-    _handed: bool = False
+    _to_send: list[str] = field(default_factory=list)
+    _outstanding: int = 0
     _answers: dict[str, Answer | None] = field(default_factory=dict)
     _got_nodata: bool = False
     _got_servfail: bool = False
@@ -89,13 +93,21 @@ class Lookup:
         """How many DNS queries this lookup has sent so far."""
         return len(self.queries)
 
+    def __post_init__(self) -> None:
+        self._to_send = list(self.qtypes)
+
     def pending(self) -> list[tuple[str, str]]:
-        """The queries to send now (each is returned once); empty while waiting or when done."""
-        if self.done or self._handed:
+        """The queries to send now (each is returned once); empty while waiting or when done.
+
+        A and AAAA go out together, or one after the other with ``single-request``.
+        """
+        if self.done or not self._to_send or (self.sequential and self._outstanding):
             return []
-        self._handed = True
         qname = self.candidates[self._index][0]
-        out = [(qname, t) for t in self.qtypes]
+        batch = self._to_send[:1] if self.sequential else self._to_send
+        self._to_send = self._to_send[len(batch):]
+        self._outstanding += len(batch)
+        out = [(qname, t) for t in batch]
         self.queries.extend(out)
         return out
 
@@ -104,8 +116,10 @@ class Lookup:
         if self.done:
             return
         current = self.candidates[self._index][0]
-        if not self._handed or qname.lower() != current.lower() or qtype not in self.qtypes:
+        if (not self._outstanding or qname.lower() != current.lower()
+                or qtype not in self.qtypes or qtype in self._answers or qtype in self._to_send):
             raise SimError(f"unexpected answer for {qname} {qtype}: waiting for {current}")
+        self._outstanding -= 1
         self._answers[qtype] = answer
         if len(self._answers) == len(self.qtypes):
             self._advance()
@@ -120,15 +134,14 @@ class Lookup:
         """
         if self.done or self.flavour != "glibc":
             return
-        self._answers = {}
-        self._handed = False
+        self._answers, self._to_send, self._outstanding = {}, [], 0
         self.done, self.error = True, "TRY_AGAIN"
 
     def _advance(self) -> None:
         answers = [self._answers[t] for t in self.qtypes]
         name, role = self.candidates[self._index]
         self._answers = {}
-        self._handed = False
+        self._to_send = list(self.qtypes)
         if self.flavour == "glibc":
             self._advance_glibc(name, role, answers)
         else:
@@ -275,7 +288,10 @@ class StubResolver:
                 plan.append((as_is, "search"))
                 continue
             plan.append((f"{bare}.{domain}.", "search"))
-        if not (plan and plan[0][1] == "as-is-first") and not root_on_list:
+        searched = any(role == "search" for _, role in plan)
+        no_tld = "no-tld-query" in self.resolv_conf.options
+        if not (plan and plan[0][1] == "as-is-first") and not root_on_list \
+                and (dots or not searched or not no_tld):
             plan.append((as_is, "as-is-last"))
         return plan
 
@@ -290,7 +306,10 @@ class StubResolver:
             raise SimError(f'family: Unsupported value: "{family}": supported values: '
                            '"UNSPEC", "INET", "INET6"')
         qtypes = FAMILIES[family]
-        lookup = Lookup(name, qtypes, self._plan(name), self.flavour)
+        # musl ignores these glibc options (it always sends A and AAAA in parallel).
+        sequential = self.flavour == "glibc" and any(
+            o in ("single-request", "single-request-reopen") for o in self.resolv_conf.options)
+        lookup = Lookup(name, qtypes, self._plan(name), self.flavour, sequential)
         wanted = name.rstrip(".").lower()
         hits = [ip for ip, names in self.hosts if wanted in names
                 and ("AAAA" if ":" in ip else "A") in qtypes]

@@ -217,3 +217,32 @@ def test_connection_refused_glibc_gives_up_musl_waits(flavour):
         assert lk.done and lk.error == "TRY_AGAIN" and lk.queries_sent == 2
     else:
         assert not lk.done
+
+
+def test_single_request_sends_a_then_aaaa():
+    """glibc `options single-request`: the AAAA query waits for the A answer."""
+    rc = ResolvConf(("10.96.0.10",), SEARCH, ("ndots:5", "single-request"))
+    lk = StubResolver(rc, "glibc").start("my-service")
+    first = lk.pending()
+    assert first == [("my-service.my-ns.svc.cluster.local.", "A")] and lk.pending() == []
+    lk.feed(*first[0], DNS.answer(*first[0]))
+    second = lk.pending()
+    assert second == [("my-service.my-ns.svc.cluster.local.", "AAAA")]
+    lk.feed(*second[0], DNS.answer(*second[0]))
+    assert lk.done and lk.addresses == ("10.96.5.5",) and lk.queries_sent == 2
+
+
+def test_musl_ignores_single_request():
+    """musl has no single-request option: A and AAAA still go out together."""
+    rc = ResolvConf(("10.96.0.10",), SEARCH, ("ndots:5", "single-request-reopen"))
+    assert len(StubResolver(rc, "musl").start("my-service").pending()) == 2
+
+
+def test_no_tld_query_skips_bare_single_label():
+    """glibc `options no-tld-query`: a single-label name is not tried as is after the search;
+    a dotted one still is."""
+    rc = ResolvConf(("10.96.0.10",), SEARCH, ("ndots:5", "no-tld-query"))
+    r = StubResolver(rc, "glibc")
+    assert r.candidates("nosuch")[-1] == "nosuch.cluster.local."
+    assert r.candidates("a.b")[-1] == "a.b."
+    assert run(r, "nosuch").queries_sent == 6

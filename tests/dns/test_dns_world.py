@@ -277,3 +277,25 @@ def test_pod_without_cluster_dns_is_a_user_error():
     spec = FlowSpec("f", "pod", "default/hostdns", DNSTarget("web", 80), count=1)
     with pytest.raises(SimError, match="no nameserver"):
         DNSClient(world, dns, spec, component_rng(SEED, "client/f"))
+
+
+def test_single_request_pod_takes_two_round_trips():
+    """A pod with dnsConfig `single-request` sends A, waits, then AAAA: the lookup takes twice
+    as long as with parallel queries, and costs the same 2 queries."""
+    world, dns = build(events=False)
+    # One DNS pod only, so both lookups cross the same path.
+    world.change("one dns pod", lambda api: api.delete_pod("kube-system", "coredns-b"))
+    world.change("sr pod", lambda api: api.apply({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sr", "namespace": "default"},
+        "spec": {"nodeName": "node-2", "dnsConfig": {"options": [{"name": "single-request"}]},
+                 "containers": [{"name": "c"}]},
+        "status": {"phase": "Running", "podIP": "10.244.2.61",
+                   "conditions": [{"type": "Ready", "status": "True"}]}}))
+    world.run(until=3)
+    for client in ("default/client", "default/sr"):
+        spec = FlowSpec(client, "pod", client, DNSTarget("web", 80), count=1)
+        DNSClient(world, dns, spec, component_rng(SEED, client)).start(world.env)
+    world.run(until=5)
+    par, seq = dns.stats.lookups
+    assert (par.queries, seq.queries) == (2, 2)
+    assert seq.end_s - seq.start_s == pytest.approx(2 * (par.end_s - par.start_s), rel=0.05)
