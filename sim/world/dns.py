@@ -25,9 +25,9 @@ Model
 Scope and limitations
     Every running pod behind the DNS Service runs the server (new pods and restarted
     containers are picked up within ``poll_s``); a pod that is not ready still answers, as a
-    real CoreDNS process does, but kube-proxy stops sending it queries. No TCP fallback on
-    truncation, no ``single-request`` option, no RFC 6724 address sorting (the first address
-    is used).
+    real CoreDNS process does, but kube-proxy stops sending it queries. ``single-request``
+    sends A then AAAA, each from a new socket (as ``single-request-reopen``). No TCP fallback
+    on truncation, no RFC 6724 address sorting (the first address is used).
     Out-of-zone names are answered from ``spec.dns.upstream`` by the DNS pods themselves
     (no forwarding hop). The informer view is sampled every ``poll_s`` (10 ms).
 Validation
