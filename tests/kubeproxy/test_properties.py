@@ -262,3 +262,24 @@ def test_partial_sync_converges_to_full_sync(first, second_raw):
         assert list(partial.tables[table].chains) == list(full.tables[table].chains)
         for name, chain in full.tables[table].chains.items():
             assert [r.text for r in partial.tables[table].chains[name].rules] == [r.text for r in chain.rules]
+
+
+# Rows of upstream's TestNumberIptablesRules (number_generated_rules_test.go, ClusterIP cases):
+# (services, endpoints per service, filter rules, nat rules). That version predates kube-proxy's
+# own KUBE-FIREWALL rule, so localhost NodePorts (which add it) are off here.
+NUMBER_IPTABLES_RULES = [(0, 0, 3, 5), (1, 0, 4, 5), (1, 1, 3, 10), (1, 2, 3, 13), (1, 10, 3, 37),
+                         (10, 0, 13, 5), (10, 1, 3, 55), (10, 2, 3, 85), (10, 10, 3, 325)]
+
+
+def test_upstream_number_of_generated_rules():
+    """Our rule counts equal upstream's pinned TestNumberIptablesRules counts (ClusterIP)."""
+    cfg = replace(fx.FAKE_PROXY_CONFIG, localhost_node_ports=False)
+    for services, eps, want_filter, want_nat in NUMBER_IPTABLES_RULES:
+        svcs = [fx.svc("namespace", f"svc{i}", f"10.0.0.{i + 1}", fx.port(80 + i, name="8080"))
+                for i in range(services)]
+        slices = [fx.eps("namespace", f"svc{i}", [fx.ep(f"172.16.0.{j + 1}") for j in range(eps)],
+                         port_number=8080, port_name="8080") for i in range(services)]
+        payload = compile_rules(fx.state(svcs, slices, cfg), fx.TEST_NODE)
+        got = (sum(ln.startswith("-A ") for ln in payload.table("filter").lines),
+               sum(ln.startswith("-A ") for ln in payload.table("nat").lines))
+        assert got == (want_filter, want_nat), (services, eps)
