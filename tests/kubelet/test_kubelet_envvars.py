@@ -114,17 +114,18 @@ def test_redis_primary_example_from_the_docs():
 
 
 def test_redis_master_seed_example():
-    """The seed's redis-master service (10.0.0.11:6379) gives the variables the seed prints."""
+    """The seed's redis-master service (10.0.0.11:6379) gives exactly the seed's seven lines,
+    in the seed's order."""
     redis = svc("default", "redis-master", "10.0.0.11", ServicePort(6379, TCP))
-    env = dict(from_services([redis]))
-    assert env["REDIS_MASTER_SERVICE_HOST"] == "10.0.0.11"
-    assert env["REDIS_MASTER_SERVICE_PORT"] == "6379"
-    assert env["REDIS_MASTER_PORT"] == "tcp://10.0.0.11:6379"
-    assert env["REDIS_MASTER_PORT_6379_TCP"] == "tcp://10.0.0.11:6379"
-    assert env["REDIS_MASTER_PORT_6379_TCP_PROTO"] == "tcp"
-    assert env["REDIS_MASTER_PORT_6379_TCP_PORT"] == "6379"
-    assert env["REDIS_MASTER_PORT_6379_TCP_ADDR"] == "10.0.0.11"
-    assert len(env) == 7
+    assert [f"{n}={v}" for n, v in from_services([redis])] == [
+        "REDIS_MASTER_SERVICE_HOST=10.0.0.11",
+        "REDIS_MASTER_SERVICE_PORT=6379",
+        "REDIS_MASTER_PORT=tcp://10.0.0.11:6379",
+        "REDIS_MASTER_PORT_6379_TCP=tcp://10.0.0.11:6379",
+        "REDIS_MASTER_PORT_6379_TCP_PROTO=tcp",
+        "REDIS_MASTER_PORT_6379_TCP_PORT=6379",
+        "REDIS_MASTER_PORT_6379_TCP_ADDR=10.0.0.11",
+    ]
 
 
 def test_service_port_not_target_or_node_port():
@@ -192,3 +193,18 @@ def test_services_are_ordered_by_name():
                 svc("prod", "alpha", "10.96.1.4", ServicePort(1, TCP)), KUBERNETES]
     names = [s.name for s in visible_services(Pod("prod", "c"), services)]
     assert names == ["alpha", "kubernetes", "zeta"]
+
+
+def test_dns_has_no_ordering_requirement():
+    """The seed: a Service created after the pod is missing from its environment, but DNS
+    answers for it at once."""
+    from sim.dns.records import ClusterDNS
+    from sim.model import ClusterState, Namespace
+
+    late = Service("prod", "late", cluster_ip="10.96.1.2", cluster_ips=("10.96.1.2",),
+                   ports=(ServicePort(80, TCP),), creation_index=5)
+    pod = Pod("prod", "client", creation_index=3)
+    assert service_env(pod, [late]) == []
+    state = ClusterState(namespaces=(Namespace("prod"),), services=(late,), pods=(pod,))
+    assert ClusterDNS(state).answer("late.prod.svc.cluster.local.", "A").addresses() == \
+        ("10.96.1.2",)
