@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -166,3 +167,12 @@ def test_lookup_needs_pod(scenario):
     """--lookup without --pod is a user error."""
     with pytest.raises(SimError, match="--pod"):
         _run([str(scenario), "--lookup", "x"])
+
+
+def test_port_in_use_is_a_user_error(scenario):
+    """Serving on a port that is already bound is a SimError, not a traceback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        port = busy.getsockname()[1]
+        with pytest.raises(SimError, match=f"cannot listen on 127.0.0.1:{port}"):
+            _run([str(scenario), "--port", str(port), "--duration", "0"])
