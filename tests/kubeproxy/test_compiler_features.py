@@ -4,8 +4,11 @@ test says so)."""
 
 from __future__ import annotations
 
+import gc
 import textwrap
 from dataclasses import replace
+
+import pytest
 
 from sim.kubeproxy.iptables import bootstrap_payload, compile_rules
 from sim.model import (
@@ -16,6 +19,7 @@ from sim.model import (
     ServiceType,
     TrafficPolicy,
 )
+from sim.model.errors import SimError
 from tests.kubeproxy import fixtures as fx
 from tests.kubeproxy.test_upstream_fixture import assert_dump_equal
 
@@ -352,7 +356,6 @@ def test_endpoint_ips_are_normalised_like_parse_ip_sloppy():
 
 def test_compile_restores_the_garbage_collector_state():
     """compile_rules pauses the cyclic GC only for its own duration, in either starting state."""
-    import gc
     st = one_service()
     assert gc.isenabled()
     compile_rules(st, NODE)
@@ -363,3 +366,12 @@ def test_compile_restores_the_garbage_collector_state():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_unsupported_local_detector_and_bad_cidr_are_user_errors():
+    """A detectLocalMode the simulator does not model, or an unparseable clusterCIDR, is a
+    SimError naming the field, not a traceback."""
+    with pytest.raises(SimError, match="detectLocalMode"):
+        compile_rules(one_service(config=replace(fx.FAKE_PROXY_CONFIG, detect_local_mode="BridgeInterface")), NODE)
+    with pytest.raises(SimError, match="clusterCIDR"):
+        compile_rules(one_service(config=replace(fx.FAKE_PROXY_CONFIG, cluster_cidr="10.0.0.0/33")), NODE)
