@@ -390,14 +390,24 @@ class _Run:
                 self.route()
             self.hook(Hook.OUTPUT, "filter")
             self.postrouting()
-            if self.eng.is_local(c.dst):
-                self.local = True
-                c.in_iface = "lo"
-                self.input_hooks()
+            # __nf_conntrack_confirm runs at the end of POSTROUTING: a looped-back packet's
+            # connection exists even if INPUT then drops or rejects it.
             self.confirm()
+            if self.eng.is_local(c.dst):
+                self.loopback()
         except _Stop as stop:
             return self.result(stop.verdict, stop.reason, stop.reject_with)
         return self.result(Verdict.NF_ACCEPT, "")
+
+    def loopback(self) -> None:
+        """Delivery over ``lo``: PREROUTING (raw, mangle; nat is not consulted again, both
+        NAT manips are set up), then INPUT."""
+        c = self.c
+        self.local = True
+        c.in_iface = "lo"
+        self.hook(Hook.PREROUTING, "raw")
+        self.hook(Hook.PREROUTING, "mangle")
+        self.input_hooks()
 
     def input_hooks(self) -> None:
         self.hook(Hook.INPUT, "mangle")
@@ -498,6 +508,8 @@ class _Run:
         e.mark = self.c.mark
         e.masquerade = self.masq
         self.eng.conntrack.confirm(e)
+        self.new_entry = None
+        self.c.confirmed = True
 
     # -------------------------------------------------------------- tables
 

@@ -62,10 +62,31 @@ def test_locally_generated_packet_takes_the_output_path(rng) -> None:
 
 
 def test_locally_generated_packet_to_itself_is_delivered_through_input(rng) -> None:
-    """Loopback delivery: OUTPUT, POSTROUTING, then INPUT on ``lo``."""
+    """Loopback delivery: OUTPUT, POSTROUTING, then raw/mangle PREROUTING and INPUT on ``lo``;
+    nat is not consulted again (both NAT manips were set up before the loop)."""
     res = engine(LOGGING).output(Packet("tcp", NODE1_IP, "127.0.0.1", 1000, 80), 0, rng)
-    assert _prefixes(res)[-3:] == ["mangle-in", "filter-in", "nat-in"]
+    assert _prefixes(res) == ["raw-out", "mangle-out", "nat-out", "filter-out", "mangle-post",
+                              "nat-post", "raw-pre", "mangle-pre", "mangle-in", "filter-in"]
     assert res.local and res.out_iface == "lo"
+    assert res.hooks == (Hook.OUTPUT, Hook.POSTROUTING, Hook.PREROUTING, Hook.INPUT)
+
+
+def test_looped_back_connection_is_confirmed_before_input_rejects_it(rng) -> None:
+    """The kernel confirms conntrack at the end of POSTROUTING, so a local connection that
+    filter INPUT rejects still has an (unreplied) entry, as ``conntrack -L`` shows."""
+    nf = engine("*filter\n-A INPUT -p tcp -j REJECT\nCOMMIT\n")
+    res = nf.output(Packet("tcp", NODE1_IP, "127.0.0.1", 1000, 30080), 0, rng)
+    assert res.verdict is Verdict.REJECT
+    (entry,) = nf.conntrack_entries(0)
+    assert entry.orig == ("192.168.0.11", 1000, "127.0.0.1", 30080)
+    assert "SEEN_REPLY" not in entry.status
+
+
+def test_arriving_connection_dropped_in_input_leaves_no_entry(rng) -> None:
+    """For an arriving packet confirmation comes after INPUT: a drop there leaves nothing."""
+    nf = engine("*filter\n-A INPUT -p tcp -j DROP\nCOMMIT\n")
+    nf.prerouting(Packet("tcp", "10.1.0.1", NODE1_IP, 1000, 80), 0, rng)
+    assert nf.conntrack_entries(0) == []
 
 
 def test_nat_tables_see_only_the_first_packet(rng) -> None:
