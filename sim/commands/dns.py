@@ -13,14 +13,16 @@ import argparse
 import ipaddress
 import sys
 import threading
+from dataclasses import replace
+from pathlib import Path
 
-from sim.dns.config import parse_dns_options
+from sim.dns.config import DNSOptions, parse_dns_options
 from sim.dns.resolver import StubResolver
 from sim.dns.server import DNSHandler, DNSServer
 from sim.kubelet.hosts import pod_hosts_entries
 from sim.kubelet.resolvconf import pod_resolv_conf
-from sim.model.errors import SimError
-from sim.scenario.spec import load_scenario
+from sim.model.errors import SimError, ValidationError
+from sim.scenario.spec import line_of, load_scenario, read_documents
 
 HELP = "serve the scenario's cluster DNS over UDP and TCP on 127.0.0.1"
 
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise SimError(f"--port: Invalid value: {args.port}: must be in 0..65535")
     scenario = load_scenario(args.scenario)
-    options = parse_dns_options(scenario.dns, str(scenario.path))
+    options = dns_options(scenario)
     records = options.cluster_dns(scenario.state(args.seed))
     server = DNSServer(DNSHandler(records, cache=options.make_cache(),
                                   loadbalance=options.loadbalance), host=args.host, port=args.port)
@@ -84,7 +86,7 @@ def _lookup(args: argparse.Namespace) -> int:
     if not sep or not namespace or not name:
         raise SimError(f'--pod: Invalid value: "{args.pod}": must be NAMESPACE/NAME')
     scenario = load_scenario(args.scenario)
-    options = parse_dns_options(scenario.dns, str(scenario.path))
+    options = dns_options(scenario)
     state = scenario.state(args.seed)
     records = options.cluster_dns(state)
     pod = state.pods_by_key.get(f"{namespace}/{name}")
@@ -110,3 +112,13 @@ def _lookup(args: argparse.Namespace) -> int:
     result = " ".join(lookup.addresses) if lookup.addresses else lookup.error
     print(f"# {lookup.queries_sent} queries ({args.resolver}): {result}")
     return 0 if lookup.addresses else 1
+
+
+def dns_options(scenario) -> DNSOptions:
+    """``spec.dns`` checked, errors located at their line in the scenario file."""
+    try:
+        return parse_dns_options(scenario.dns, str(scenario.path))
+    except ValidationError as exc:
+        root = read_documents(Path(scenario.path))[0][1]
+        raise ValidationError([replace(e, line=line_of(root, e.field)) for e in exc.errors]) \
+            from None

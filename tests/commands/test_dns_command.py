@@ -139,10 +139,10 @@ def test_non_loopback_host_refused(scenario):
 
 
 def test_bad_dns_options_name_the_field(tmp_path):
-    """A bad spec.dns value is a validation error with its field path."""
+    """A bad spec.dns value is a validation error with its file, line and field path."""
     path = tmp_path / "bad.yaml"
     path.write_text(SCENARIO.replace("ttl: 30", "ttl: 99999"))
-    with pytest.raises(ValidationError, match=r"spec\.dns\.ttl: Invalid value: 99999"):
+    with pytest.raises(ValidationError, match=r"bad\.yaml:6: spec\.dns\.ttl: Invalid value: 99999"):
         _run([str(path), "--port", "0", "--duration", "0"])
 
 
