@@ -41,10 +41,13 @@ Scope and limitations
     packets from OUTPUT skip PREROUTING. ``recent --rttl`` ignores the TTL.
 Validation
     Against the real kernel: the ``iptables-save`` rendering of every supported option
-    (``tests/iptables``); connection outcomes through real namespaces are compared with the
-    engine by the kernel oracle (``sim.oracle``, ``tests/oracle``). The fast path (chain
-    index) equals the linear reference walk on random rulesets and packets (hypothesis,
-    ``tests/netfilter/test_fast_path.py``).
+    (``tests/iptables``); connection outcomes (which pod answered, refused, timed out, source
+    seen), nat/filter rules hit (kernel counter diffs) and conntrack entries through real
+    namespaces are compared with the engine by the kernel oracle (``sim.oracle``,
+    ``tests/kernel``, with captured fixtures replayed everywhere). The reference outcomes of
+    the oracle notes are pinned on a real-format node dump (``tests/netfilter``). The fast
+    path (chain index) equals the linear reference walk on random rulesets and packets
+    (hypothesis, ``tests/netfilter/test_fast_path.py``).
 """
 
 from sim.netfilter.compiled import CompiledRuleset, compile_ruleset
