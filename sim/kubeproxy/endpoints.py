@@ -217,8 +217,10 @@ def endpoints_by_port(
 ) -> dict[tuple[str, str, str, str], list[EndpointInfo]]:
     """Endpoints per (namespace, service, port name, protocol), sorted by ``ip:port`` string.
 
-    Only slices of ``family``, ports with a non-zero port number and endpoints with an address
-    count; the first address is used (``endpointslicecache.go``).
+    Only endpoints whose first address is an IP of ``family`` (FQDN slices are skipped), ports
+    with a non-zero port number, and endpoints with an address count; the first address is
+    used (``endpointslicecache.go``). Slices are visited by name and a duplicate ``ip:port``
+    replaces an earlier one unless it is terminating.
     """
     grouped: dict[tuple[str, str, str, str], dict[str, EndpointInfo]] = {}
     want_v6 = family == "IPv6"
