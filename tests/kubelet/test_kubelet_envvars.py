@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
 from sim.kubelet.envvars import from_services, service_env, visible_services
 from sim.model import Pod, Protocol, Service, ServicePort, ServiceType
 
@@ -208,3 +213,30 @@ def test_dns_has_no_ordering_requirement():
     state = ClusterState(namespaces=(Namespace("prod"),), services=(late,), pods=(pod,))
     assert ClusterDNS(state).answer("late.prod.svc.cluster.local.", "A").addresses() == \
         ("10.96.1.2",)
+
+
+PORT_NAMES = st.from_regex(r"[a-z]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
+
+
+@st.composite
+def services(draw):
+    name = draw(st.from_regex(r"[a-z]([a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True))
+    n = draw(st.integers(1, 4))
+    names = draw(st.lists(PORT_NAMES, min_size=n, max_size=n, unique=True))
+    ports = tuple(ServicePort(draw(st.integers(1, 65535)), draw(st.sampled_from([TCP, UDP, SCTP])),
+                              names[i] if n > 1 or draw(st.booleans()) else "")
+                  for i in range(n))
+    ip = draw(st.sampled_from(["10.96.3.4", "fd00::5"]))
+    return svc("default", name, ip, *ports)
+
+
+@given(services())
+def test_variable_count_and_names(s):
+    """Per service: HOST, PORT, one per named port, the link PORT, and four per port; every
+    name is upper case with underscores; values never contain an unbracketed IPv6 URL."""
+    out = from_services([s])
+    named = sum(1 for p in s.ports if p.name)
+    assert len(out) == 2 + named + 1 + 4 * len(s.ports)
+    assert all(re.fullmatch(r"[A-Z][A-Z0-9_]*", n) for n, _ in out)
+    urls = [v for n, v in out if "://" in v]
+    assert all(("[" in u) == (":" in s.cluster_ip) for u in urls)
