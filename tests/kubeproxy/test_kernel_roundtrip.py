@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from sim.commands.rules import render
-from sim.iptables import apply_payload, render_save
+from sim.iptables import apply_payload, canonicalise, render_save
 from sim.iptables.save import strip_save_noise
 from sim.kubeproxy.iptables import bootstrap_payload, compile_rules
 from sim.model import SessionAffinity
@@ -111,3 +111,16 @@ def test_large_cluster_mode_roundtrip(netns):
     payload = compile_rules(fx.state(services, slices), fx.TEST_NODE)
     assert not any("-> " in ln for ln in payload.table("nat").lines)
     assert kernel_save(netns, payload) == predicted_save(payload)
+
+
+@settings(max_examples=10, suppress_health_check=[HealthCheck.function_scoped_fixture],
+          deadline=None)
+@given(clusters())
+def test_legacy_backend_accepts_and_agrees_canonically(netns, state):
+    """iptables-legacy-restore accepts the same payloads, and its iptables-legacy-save output
+    (different table order and spellings) is canonically equal to our save rendering."""
+    payload = compile_rules(state, NODE)
+    netns.restore(bootstrap_payload(canary=True).render(), noflush=False, tool="iptables-legacy-restore")
+    netns.restore(payload.render(), noflush=True, tool="iptables-legacy-restore")
+    got = strip_save_noise(netns.save("iptables-legacy-save"))
+    assert canonicalise(got) == canonicalise(predicted_save(payload))
