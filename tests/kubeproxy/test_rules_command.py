@@ -57,3 +57,11 @@ def test_nfacct_flag_adds_counter_matches(capsys):
     out = _run(capsys, "--nfacct")
     assert "-d 127.0.0.0/8 --dport 30061 -m nfacct --nfacct-name localhost_nps_accepted_pkts" in out
     assert "--ctstate INVALID -m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP" in out
+
+
+def test_cli_dispatch_prints_error_and_exits_1(capsys):
+    """Through ``kube-netsim`` itself: a bad --node prints one error line and exits 1."""
+    from sim.cli import main
+    assert main(["rules", str(SCENARIO), "--node", "nope"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: --node: Not found: 'nope'") and "Traceback" not in err
