@@ -19,7 +19,6 @@ from sim.scenario.sections import RunPlan, parse_plan
 from sim.scenario.spec import read_documents
 from sim.world.dns import DNSClient, DNSTarget, install_cluster_dns
 from sim.world.engine import netfilter_datapaths
-from sim.world.dns import DNSClient, DNSTarget, install_cluster_dns
 from sim.world.events import schedule_events
 from sim.world.recorder import Recorder
 from sim.world.rng import component_rng
