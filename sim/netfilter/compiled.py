@@ -362,11 +362,13 @@ class _Hooks:
     def __init__(self) -> None:
         self.nth_counters: list[int] = []
 
-    def nth(self, every: int, start: int, neg: bool) -> Pred:
-        # xt_statistic nth mode: the counter starts at --packet; a packet matches when the
-        # counter was at every-1 (it then wraps to 0), otherwise the counter advances.
+    def nth(self, every: int, packet: int, neg: bool) -> Pred:
+        # xt_statistic nth mode: libxt_statistic stores every-1 and starts the counter at
+        # (every-1) - packet; an evaluation matches when the counter is at every-1 (it then
+        # wraps to 0), otherwise the counter advances. "--every 3 --packet 0" thus matches
+        # the 1st, 4th, 7th... evaluation (checked against the kernel).
         slot = len(self.nth_counters)
-        self.nth_counters.append(start)
+        self.nth_counters.append(every - 1 - packet)
         counters = self.nth_counters
         last = every - 1
 

@@ -97,12 +97,19 @@ def test_nfacct_counts_packets_and_bytes(rng) -> None:
     assert nf.nfacct["acct"] == [3, 300]
 
 
-def test_statistic_nth_matches_every_nth_packet_from_packet_offset(rng) -> None:
-    """``--every 3 --packet 1`` matches evaluations 2, 5, 8 ... (counter starts at 1)."""
-    nf = engine("*filter\n-A FORWARD -m statistic --mode nth --every 3 --packet 1 -j DROP\n"
-                "COMMIT\n")
-    got = [nf.prerouting(P.with_(sport=k), 0, rng).verdict is Verdict.NF_DROP for k in range(9)]
-    assert got == [False, True, False, False, True, False, False, True, False]
+@pytest.mark.parametrize("every,packet,hits", [
+    (3, 0, [0, 3, 6]), (3, 1, [1, 4, 7]), (3, 2, [2, 5, 8]), (2, 1, [1, 3, 5, 7]),
+    (1, 0, list(range(9)))])
+def test_statistic_nth_matches_like_the_kernel(every: int, packet: int, hits: list[int],
+                                               rng) -> None:
+    """``--every N --packet P``: the counter starts at N-1-P and an evaluation matches when
+    it is at N-1, so ``--packet 0`` matches the first evaluation (kernel-checked in
+    test_kernel_engine)."""
+    nf = engine(f"*filter\n-A FORWARD -m statistic --mode nth --every {every} "
+                f"--packet {packet} -j DROP\nCOMMIT\n")
+    got = [k for k in range(9)
+           if nf.prerouting(P.with_(sport=k), 0, rng).verdict is Verdict.NF_DROP]
+    assert got == hits
 
 
 def test_statistic_random_uses_the_kernel_31_bit_probability() -> None:
