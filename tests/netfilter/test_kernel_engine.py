@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,8 @@ def _dnat(n: int) -> str:
     return f"-j DNAT --to-destination 10.244.1.{n + 1}:8080"
 
 
-CASES: dict[str, tuple[str, int, int]] = {  # name -> (rules, port, connections)
+# name -> (rules, port, connections); see EXTRA for UDP and paused sequences
+CASES: dict[str, tuple[str, int, int]] = {
     "nth-round-robin": (f"""*nat
 -A PREROUTING -d {NODE}/32 -p tcp -m tcp --dport 9000 -m statistic --mode nth --every 3 --packet 0 {_dnat(1)}
 -A PREROUTING -d {NODE}/32 -p tcp -m tcp --dport 9000 -m statistic --mode nth --every 2 --packet 1 {_dnat(2)}
@@ -81,22 +83,96 @@ COMMIT
 }
 
 
-def _status(res) -> str:
-    if res.verdict is Verdict.NF_DROP:
-        return "timeout"
-    if res.verdict is Verdict.REJECT:
+CASES.update({
+    "multiport-dnat": (f"""*nat
+-A PREROUTING -d {NODE}/32 -p tcp -m multiport --dports 9010,9011:9012 {_dnat(2)}
+COMMIT
+""", 9011, 2),
+    "reply-direction-dropped": (f"""*nat
+-A PREROUTING -d {NODE}/32 -p tcp -m tcp --dport 9005 {_dnat(1)}
+COMMIT
+*filter
+-A FORWARD -m conntrack --ctstate ESTABLISHED --ctdir REPLY -j DROP
+COMMIT
+""", 9005, 2),
+    "syn-ack-dropped-by-flags": (f"""*nat
+-A PREROUTING -d {NODE}/32 -p tcp -m tcp --dport 9006 {_dnat(1)}
+COMMIT
+*filter
+-A FORWARD -p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK -j DROP
+COMMIT
+""", 9006, 1),
+    "nat-walked-once-per-connection": (f"""*nat
+:SVC - [0:0]
+-A PREROUTING -d {NODE}/32 -p tcp -m tcp --dport 9007 -j SVC
+-A SVC -m statistic --mode nth --every 2 --packet 0 -j RETURN
+-A SVC -p tcp {_dnat(3)}
+-A PREROUTING -d {NODE}/32 -p tcp -m tcp --dport 9007 {_dnat(1)}
+COMMIT
+""", 9007, 4),
+})
+
+# name -> (rules, proto, port, [(connections, pause after them in seconds)])
+TIMED: dict[str, tuple[str, str, int, list[tuple[int, float]]]] = {
+    "recent-seconds-expire": (f"""*nat
+-A PREROUTING -d {NODE}/32 -p tcp -m tcp --dport 9008 {_dnat(1)}
+COMMIT
+*filter
+-A FORWARD -p tcp -m conntrack --ctstate NEW -m recent --rcheck --seconds 1 --name W -j REJECT
+-A FORWARD -p tcp -m conntrack --ctstate NEW -m recent --set --name W
+COMMIT
+""", "tcp", 9008, [(2, 1.6), (2, 0.0)]),
+    "udp-dnat-and-reply": (f"""*nat
+-A PREROUTING -d {NODE}/32 -p udp -m udp --dport 9009 -j DNAT --to-destination 10.244.1.3:5353
+COMMIT
+""", "udp", 9009, [(2, 0.0)]),
+}
+
+
+def _connect(nf: NodeNetfilter, proto: str, sport: int, port: int, now: float, rng) -> str:
+    """One connection as the kernel sees it: the client's first packet, the pod's answer
+    (reply direction, arriving on cni0), and for TCP the client's ACK."""
+    tcp = proto == "tcp"
+    first = nf.prerouting(Packet(proto, CLIENT, NODE, sport, port, "S" if tcp else ""), now,
+                          rng, "eth0")
+    if first.verdict is Verdict.REJECT:
         return "refused"
-    return f"ok {PODS.get(res.packet.dst, res.packet.dst)} from {res.packet.src}"
+    if first.verdict is Verdict.NF_DROP:
+        return "timeout"
+    p = first.packet
+    answer = nf.prerouting(Packet(proto, p.dst, p.src, p.dport, p.sport, "SA" if tcp else ""),
+                           now, rng, "cni0")
+    if not answer.accepted or (answer.packet.dst, answer.packet.dport) != (CLIENT, sport):
+        return "timeout"
+    if tcp and not nf.prerouting(Packet(proto, CLIENT, NODE, sport, port, "A"), now, rng,
+                                 "eth0").accepted:
+        return "timeout"
+    return f"ok {PODS.get(p.dst, p.dst)} from {p.src}"
+
+
+def _node() -> NodeNetfilter:
+    return NodeNetfilter(None, [NODE, BRIDGE],
+                         route=lambda dst: Route("cni0", BRIDGE) if dst.startswith("10.244.1.")
+                         else Route("eth0", NODE))
 
 
 def _engine(name: str) -> list[str]:
-    rules, port, count = CASES[name]
-    nf = NodeNetfilter(ruleset(rules), [NODE, BRIDGE],
-                       route=lambda dst: Route("cni0", BRIDGE) if dst.startswith("10.244.1.")
-                       else Route("eth0", NODE))
+    if name in TIMED:
+        rules, proto, port, batches = TIMED[name]
+    else:
+        rules, port, count = CASES[name]
+        proto, batches = "tcp", [(count, 0.0)]
+    nf = _node()
+    nf.load(ruleset(rules))
     rng = np.random.default_rng(0)
-    return [_status(nf.prerouting(Packet("tcp", CLIENT, NODE, 40000 + k, port), float(k), rng,
-                                  "eth0")) for k in range(count)]
+    out, now, k = [], 0.0, 0
+    for count, pause in batches:
+        for _ in range(count):
+            out.append(_connect(nf, proto, 40000 + k, port, now, rng))
+            k += 1
+            now += 0.01
+        now += pause
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -108,23 +184,33 @@ def cluster():
         pytest.skip(reason)
     spec = ClusterSpec(
         nodes=(NodeSpec("node-a", NODE, "10.244.1.0/24"),),
-        pods=tuple(PodSpec(name, "node-a", ip, (("tcp", 8080),)) for ip, name in PODS.items()),
+        pods=tuple(PodSpec(name, "node-a", ip, (("tcp", 8080), ("udp", 5353)))
+                   for ip, name in PODS.items()),
         clients=(ClientSpec("ext", (CLIENT,), "node-a"),))
     with KernelCluster(spec) as kc:
         yield kc
 
 
+ALL = sorted(CASES) + sorted(TIMED)
+
+
 @pytest.mark.kernel
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", ALL)
 def test_engine_agrees_with_kernel(name: str, cluster) -> None:
     """Connection by connection: same pod (or refused / timed out), same source seen."""
-    rules, port, count = CASES[name]
+    if name in TIMED:
+        rules, proto, port, batches = TIMED[name]
+    else:
+        rules, port, count = CASES[name]
+        proto, batches = "tcp", [(count, 0.0)]
     cluster.restore("node-a", rules)
     cluster.flush_conntrack("node-a")
     cluster.clear_recent("node-a")
     kernel = []
-    for r in cluster.probe("ext", NODE, port, count=count, timeout_s=0.5):
-        kernel.append(f"ok {r.pod} from {r.peer_ip}" if r.status == "ok" else r.status)
+    for count, pause in batches:
+        for r in cluster.probe("ext", NODE, port, proto=proto, count=count, timeout_s=0.5):
+            kernel.append(f"ok {r.pod} from {r.peer_ip}" if r.status == "ok" else r.status)
+        time.sleep(pause)
     if CAPTURE:
         data = json.loads(FIXTURE.read_text()) if FIXTURE.exists() else {}
         data[name] = kernel
@@ -132,7 +218,7 @@ def test_engine_agrees_with_kernel(name: str, cluster) -> None:
     assert _engine(name) == kernel
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", ALL)
 def test_engine_agrees_with_captured_kernel(name: str) -> None:
     """Replay of the kernel's answers captured above."""
     assert _engine(name) == json.loads(FIXTURE.read_text())[name]
