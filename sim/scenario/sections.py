@@ -454,5 +454,10 @@ def parse_plan(network: Any, traffic: Any, events: Any, expect: Any, node_names:
             raise _Checker(file, root).fail("spec.traffic.flows", "Not found", f.client,
                                             f"flow {f.name}: no such node")
     evs = parse_events(events, file, root=root)
+    for ev in evs:
+        node = ev.params.get("node")
+        if node is not None and node not in node_names and not (
+                node == "*" and ev.action in ("restartKubeProxy", "flushConntrack")):
+            raise _Checker(file, root).fail(f"{ev.path}.node", "Not found", node, "no such node")
     exps = parse_expect(expect, tuple(f.name for f in flows), file, root=root)
     return RunPlan(net, duration, flows, evs, exps)

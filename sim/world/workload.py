@@ -7,9 +7,9 @@ reached by its cluster IP, a node's NodePort, an externalIP or its load-balancer
 resolved against the apiserver's state when each connection starts (a client keeps using the
 address it was configured with, as a real one would).
 
-``resolve`` hooks let other components (cluster DNS) put a name lookup before the connect:
-a :class:`Target` only needs ``resolve(world) -> (ip, port) | None``, and may instead provide
-``resolve_async(world, client, done)`` that calls ``done(ip, port)`` later in simulated time.
+A target only needs ``label`` and ``resolve(state) -> (ip, port) | None``. Clients that look
+a name up through cluster DNS first are ``sim.world.dns.DNSClient``: they resolve in
+simulated time, then open the same :class:`Connection`.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import simpy
 
 from sim.model.cluster import ClusterState
 from sim.model.objects import ContainerPort, Pod, ServiceType, TrafficPolicy
-from sim.world.datapath import Datapath, NoRules
+from sim.world.datapath import Datapath
 from sim.world.kubeproxy import KubeProxy, RulesCache
 from sim.world.network import Network, NodeHost, PodHost, default_server
 from sim.world.params import NetworkParams
@@ -200,5 +200,3 @@ def _listen(host: PodHost, ports: tuple[ContainerPort, ...]) -> None:
         host.listeners = {}
         host.listen_all = frozenset({"tcp", "udp", "sctp"})
 
-
-__all__ = ["NoRules", "World"]

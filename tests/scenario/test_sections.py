@@ -127,3 +127,9 @@ def test_plan_checks_routes_and_external_clients_against_the_cluster():
         parse_plan({"routes": [{"cidr": "1.2.3.0/24", "via": "n7"}]}, None, None, None, NODES)
     with pytest.raises(SimError, match="no external host of that name"):
         parse_plan(None, _flow(**{"from": {"external": "ext"}}), None, None, NODES)
+
+
+def test_events_must_name_known_nodes():
+    """nodeDown on a node that does not exist is refused before the run."""
+    with pytest.raises(SimError, match=r"spec.events\[0\].node: Not found: 'n9'"):
+        parse_plan(None, None, [{"at": 1, "action": "nodeDown", "node": "n9"}], None, NODES)
