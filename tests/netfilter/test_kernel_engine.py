@@ -3,7 +3,7 @@ nth, recent hitcount, goto/RETURN with MARK and SNAT, REJECT and DROP, policies.
 
 One oracle cluster (``sim.oracle``): an outside client whose gateway is node-a, three pods on
 node-a. Each case restores its rules on node-a, opens connections from the client to
-node-a's address and compares, connection by connection, which pod answered (or refused /
+node-a's address (or from node-a itself, OUTPUT path) and compares, connection by connection, which pod answered (or refused /
 timed out) and the source address the pod saw with what the engine computes for the same
 packets. Kernel results are kept in ``fixtures/kernel_engine.json`` for replay without root
 (refresh with ``KNS_CAPTURE=1`` as root).
@@ -129,6 +129,41 @@ COMMIT
 }
 
 
+# Connections opened by the node itself (OUTPUT path): name -> (rules, destination, port, n)
+LOCAL: dict[str, tuple[str, str, int, int]] = {
+    "output-dnat-then-masquerade-to-bridge": ("""*nat
+-A OUTPUT -d 10.96.0.50/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.1.3:8080
+-A POSTROUTING -m addrtype --src-type LOCAL -o cni0 -j MASQUERADE
+COMMIT
+""", "10.96.0.50", 80, 2),
+    "output-dnat-keeps-node-address": ("""*nat
+-A OUTPUT -d 10.96.0.52/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.1.4:8080
+COMMIT
+""", "10.96.0.52", 80, 1),
+    "output-reject": ("""*filter
+-A OUTPUT -d 10.96.0.51/32 -p tcp -j REJECT
+COMMIT
+""", "10.96.0.51", 80, 1),
+}
+
+
+def _connect_local(nf: NodeNetfilter, sport: int, dst: str, port: int, now: float,
+                   rng) -> str:
+    """The node's own TCP connection: SYN out, SYN-ACK back from the pod, ACK out."""
+    first = nf.output(Packet("tcp", NODE, dst, sport, port, "S"), now, rng)
+    if first.verdict is not Verdict.NF_ACCEPT:
+        return "refused" if first.verdict is Verdict.REJECT else "timeout"
+    p = first.packet
+    answer = nf.prerouting(Packet("tcp", p.dst, p.src, p.dport, p.sport, "SA"), now, rng,
+                           "cni0")
+    if not (answer.accepted and answer.local
+            and (answer.packet.src, answer.packet.dst) == (dst, NODE)):
+        return "timeout"
+    if not nf.output(Packet("tcp", NODE, dst, sport, port, "A"), now, rng).accepted:
+        return "timeout"
+    return f"ok {PODS.get(p.dst, p.dst)} from {p.src}"
+
+
 def _connect(nf: NodeNetfilter, proto: str, sport: int, port: int, now: float, rng) -> str:
     """One connection as the kernel sees it: the client's first packet, the pod's answer
     (reply direction, arriving on cni0), and for TCP the client's ACK."""
@@ -157,6 +192,12 @@ def _node() -> NodeNetfilter:
 
 
 def _engine(name: str) -> list[str]:
+    if name in LOCAL:
+        rules, dst, port, count = LOCAL[name]
+        nf = _node()
+        nf.load(ruleset(rules))
+        rng = np.random.default_rng(0)
+        return [_connect_local(nf, 40000 + k, dst, port, 0.01 * k, rng) for k in range(count)]
     if name in TIMED:
         rules, proto, port, batches = TIMED[name]
     else:
@@ -191,14 +232,18 @@ def cluster():
         yield kc
 
 
-ALL = sorted(CASES) + sorted(TIMED)
+ALL = sorted(CASES) + sorted(TIMED) + sorted(LOCAL)
 
 
 @pytest.mark.kernel
 @pytest.mark.parametrize("name", ALL)
 def test_engine_agrees_with_kernel(name: str, cluster) -> None:
     """Connection by connection: same pod (or refused / timed out), same source seen."""
-    if name in TIMED:
+    source, dst = "ext", NODE
+    if name in LOCAL:
+        rules, dst, port, count = LOCAL[name]
+        source, proto, batches = "node-a", "tcp", [(count, 0.0)]
+    elif name in TIMED:
         rules, proto, port, batches = TIMED[name]
     else:
         rules, port, count = CASES[name]
@@ -208,7 +253,7 @@ def test_engine_agrees_with_kernel(name: str, cluster) -> None:
     cluster.clear_recent("node-a")
     kernel = []
     for count, pause in batches:
-        for r in cluster.probe("ext", NODE, port, proto=proto, count=count, timeout_s=0.5):
+        for r in cluster.probe(source, dst, port, proto=proto, count=count, timeout_s=0.5):
             kernel.append(f"ok {r.pod} from {r.peer_ip}" if r.status == "ok" else r.status)
         time.sleep(pause)
     if CAPTURE:
