@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,3 +73,23 @@ def test_scenario_without_traffic_runs_and_says_so(tmp_path, capsys):
     seed = Path(__file__).resolve().parents[2] / "scenarios" / "seed" / "nodeport.yaml"
     assert main(["run", str(seed), "--out", str(tmp_path), "--no-progress"]) == 0
     assert "no spec.traffic" in capsys.readouterr().out
+
+
+def test_results_do_not_depend_on_python_hash_randomisation(tmp_path):
+    """Two processes with different PYTHONHASHSEED write byte-identical result files: no
+    set or dict order leaks into outputs (run as a user would, through the CLI)."""
+    import os
+    import subprocess
+    import sys
+
+    outs = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / hash_seed
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed)
+        subprocess.run([sys.executable, "-m", "sim.cli", "run", str(WORLD / "nodeport-policies.yaml"),
+                        "--out", str(out), "--no-progress"], env=env, check=True,
+                       capture_output=True)
+        (run_dir,) = (out / "nodeport-policies").iterdir()
+        outs.append(run_dir)
+    for name in ("manifest.json", "metrics.csv", "connections.csv"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
