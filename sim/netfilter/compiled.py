@@ -41,7 +41,7 @@ from sim.iptables.extensions import (
 )
 from sim.iptables.ruleset import BUILTIN_CHAINS, Match, Rule, Ruleset
 from sim.iptables.save import render_rule
-from sim.netfilter.types import TraceStep
+from sim.netfilter.types import Hook, TraceStep
 
 if TYPE_CHECKING:
     from sim.netfilter.engine import PacketContext
@@ -138,8 +138,8 @@ class CompiledRuleset:
     tables: dict[str, CTable]
     rules: list[CRule]
     hooks: "_Hooks | None" = None
-    # (built-in chain name, table) -> (that table's chains, the built-in chain)
-    entries: dict[tuple[str, str], tuple[dict[str, CChain], CChain]] = field(default_factory=dict)
+    # by_hook[Hook][table] -> (that table's chains, the hook's built-in chain)
+    by_hook: list[dict[str, tuple[dict[str, CChain], CChain]]] = field(default_factory=list)
 
     @property
     def shareable(self) -> bool:
@@ -489,9 +489,12 @@ def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None,
                 _build_index(cc)
             chains[cname] = cc
         tables[tname] = CTable(tname, chains)
-    entries = {(cname, tname): (t.chains, cc) for tname, t in tables.items()
-               for cname, cc in t.chains.items() if cc.builtin}
-    return CompiledRuleset(ruleset, tables, all_rules, hooks, entries)
+    by_hook: list[dict[str, tuple[dict[str, CChain], CChain]]] = [{} for _ in Hook]
+    for tname, t in tables.items():
+        for cname, cc in t.chains.items():
+            if cc.builtin:
+                by_hook[Hook[cname]][tname] = (t.chains, cc)
+    return CompiledRuleset(ruleset, tables, all_rules, hooks, by_hook)
 
 
 def _builtin_pred(m: Match) -> Expr | None:

@@ -33,6 +33,11 @@ GENERIC_TIMEOUT_S = 600.0  # nf_conntrack_generic_timeout (sctp/icmp and others 
 ICMP_TIMEOUT_S = 30.0
 
 
+# Enum members are descriptors in Python 3.11: bind them once for the per-packet paths.
+(_SYN_SENT, _SYN_RECV, _ESTABLISHED, _FIN_WAIT, _CLOSE_WAIT, _LAST_ACK, _TIME_WAIT, _CLOSE) = tuple(TcpState)
+_ORIGINAL, _REPLY = CtDir.ORIGINAL, CtDir.REPLY
+
+
 @dataclass(slots=True)
 class Entry:
     """One tracked connection (mutable; snapshots go out)."""
@@ -156,8 +161,8 @@ class ConntrackTable:
     def confirm(self, entry: Entry) -> None:
         """Insert a new entry (``__nf_conntrack_confirm``)."""
         self._entries[entry.orig] = entry
-        self._by_tuple[entry.orig] = (entry, CtDir.ORIGINAL)
-        self._by_tuple[entry.reply] = (entry, CtDir.REPLY)
+        self._by_tuple[entry.orig] = (entry, _ORIGINAL)
+        self._by_tuple[entry.reply] = (entry, _REPLY)
         self._push(entry)
 
     def _push(self, entry: Entry) -> None:
@@ -180,7 +185,7 @@ class ConntrackTable:
         proto = orig[0]
         e = Entry(proto, orig, reply, now, now, mark=mark)
         if proto == "tcp":
-            e.tcp_state = TcpState.SYN_SENT if "S" in tcp_flags else TcpState.ESTABLISHED
+            e.tcp_state = _SYN_SENT if "S" in tcp_flags else _ESTABLISHED
             e.expires_at = now + self._tcp_timeout(e.tcp_state)
         elif proto == "udp":
             e.expires_at = now + self.config.udp_timeout_s
@@ -191,19 +196,19 @@ class ConntrackTable:
         return e
 
     def _tcp_timeout(self, state: TcpState) -> float:
-        if state is TcpState.ESTABLISHED:
+        if state is _ESTABLISHED:
             return self.config.tcp_established_timeout_s
-        if state is TcpState.CLOSE_WAIT:
+        if state is _CLOSE_WAIT:
             return self.config.tcp_close_wait_timeout_s
         return TCP_TIMEOUTS[state]
 
     def update(self, e: Entry, direction: CtDir, tcp_flags: str, now: float) -> None:
         """Advance state and timeout for a packet of a confirmed entry."""
-        if direction is CtDir.REPLY:
+        if direction is _REPLY:
             e.seen_reply = True
         if e.proto == "tcp":
             e.tcp_state = self._tcp_next(e, direction, tcp_flags)
-            if e.tcp_state is TcpState.ESTABLISHED and e.seen_reply:
+            if e.tcp_state is _ESTABLISHED and e.seen_reply:
                 e.assured = True
             e.expires_at = now + self._tcp_timeout(e.tcp_state)
         elif e.proto == "udp":
@@ -222,20 +227,20 @@ class ConntrackTable:
     def _tcp_next(e: Entry, d: CtDir, flags: str) -> TcpState:
         s = e.tcp_state
         if "R" in flags:
-            return TcpState.CLOSE
+            return _CLOSE
         if "F" in flags:
-            if s in (TcpState.FIN_WAIT, TcpState.CLOSE_WAIT) and e.fin_dir is not d:
-                return TcpState.LAST_ACK
-            if s in (TcpState.ESTABLISHED, TcpState.SYN_RECV):
+            if s in (_FIN_WAIT, _CLOSE_WAIT) and e.fin_dir is not d:
+                return _LAST_ACK
+            if s in (_ESTABLISHED, _SYN_RECV):
                 e.fin_dir = d
-                return TcpState.FIN_WAIT
-            return s or TcpState.ESTABLISHED
-        if s is TcpState.SYN_SENT and d is CtDir.REPLY and "S" in flags and "A" in flags:
-            return TcpState.SYN_RECV
-        if s is TcpState.SYN_RECV and d is CtDir.ORIGINAL and "A" in flags:
-            return TcpState.ESTABLISHED
-        if s is TcpState.FIN_WAIT and "A" in flags and e.fin_dir is not d:
-            return TcpState.CLOSE_WAIT
-        if s is TcpState.LAST_ACK and "A" in flags and e.fin_dir is d:
-            return TcpState.TIME_WAIT
-        return s or TcpState.ESTABLISHED
+                return _FIN_WAIT
+            return s or _ESTABLISHED
+        if s is _SYN_SENT and d is _REPLY and "S" in flags and "A" in flags:
+            return _SYN_RECV
+        if s is _SYN_RECV and d is _ORIGINAL and "A" in flags:
+            return _ESTABLISHED
+        if s is _FIN_WAIT and "A" in flags and e.fin_dir is not d:
+            return _CLOSE_WAIT
+        if s is _LAST_ACK and "A" in flags and e.fin_dir is d:
+            return _TIME_WAIT
+        return s or _ESTABLISHED

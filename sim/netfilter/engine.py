@@ -67,7 +67,17 @@ from sim.netfilter.types import (
 from sim.iptables.extensions import CT_STATES
 
 _P31 = float(1 << 31)
+# Enum members are descriptors in Python 3.11: look them up once, not per packet.
+_PRE, _IN, _FWD, _OUT, _POST = (Hook.PREROUTING, Hook.INPUT, Hook.FORWARD, Hook.OUTPUT,
+                                Hook.POSTROUTING)
+_ACCEPT, _DROP, _REJECT = Verdict.NF_ACCEPT, Verdict.NF_DROP, Verdict.REJECT
+_ORIGINAL, _REPLY = CtDir.ORIGINAL, CtDir.REPLY
+_S_NEW, _S_ESTABLISHED, _S_INVALID, _S_UNTRACKED = (CtState.NEW, CtState.ESTABLISHED,
+                                                    CtState.INVALID, CtState.UNTRACKED)
 _BITS = {s: 1 << i for i, s in enumerate(CT_STATES)}
+_B_INVALID, _B_NEW, _B_ESTABLISHED, _B_UNTRACKED, _B_SNAT, _B_DNAT = (
+    _BITS["INVALID"], _BITS["NEW"], _BITS["ESTABLISHED"], _BITS["UNTRACKED"], _BITS["SNAT"],
+    _BITS["DNAT"])
 _LOOP_NET, _LOOP_MASK = 0x7F000000, 0xFF000000
 
 
@@ -104,19 +114,19 @@ class PacketContext:
     def state_bits(self) -> int:
         ct = self.ct
         if self.invalid:
-            return _BITS["INVALID"]
+            return _B_INVALID
         if ct is None:
-            return _BITS["UNTRACKED"]
+            return _B_UNTRACKED
         if self.is_reply:
-            bits = _BITS["ESTABLISHED"]
+            bits = _B_ESTABLISHED
         elif not self.confirmed or not ct.seen_reply:
-            bits = _BITS["NEW"]
+            bits = _B_NEW
         else:
-            bits = _BITS["ESTABLISHED"]
+            bits = _B_ESTABLISHED
         if ct.dnat:
-            bits |= _BITS["DNAT"]
+            bits |= _B_DNAT
         if ct.snat:
-            bits |= _BITS["SNAT"]
+            bits |= _B_SNAT
         return bits
 
     def ct_addr(self, idx: tuple[int, int]) -> int:
@@ -360,35 +370,35 @@ class _Run:
     def arriving(self) -> Result:
         c = self.c
         try:
-            self.hook(Hook.PREROUTING, "raw")
+            self.hook(_PRE, "raw")
             self.conntrack_in()
-            self.hook(Hook.PREROUTING, "mangle")
-            self.nat_dst(Hook.PREROUTING)
+            self.hook(_PRE, "mangle")
+            self.nat_dst(_PRE)
             if self.eng.is_local(c.dst):
                 self.local = True
                 self.input_hooks()
             else:
                 self.route()
-                self.hook(Hook.FORWARD, "mangle")
-                self.hook(Hook.FORWARD, "filter")
+                self.hook(_FWD, "mangle")
+                self.hook(_FWD, "filter")
                 self.postrouting()
             self.confirm()
         except _Stop as stop:
             return self.result(stop.verdict, stop.reason, stop.reject_with)
-        return self.result(Verdict.NF_ACCEPT, "")
+        return self.result(_ACCEPT, "")
 
     def local_out(self) -> Result:
         c = self.c
         try:
             self.route()
-            self.hook(Hook.OUTPUT, "raw")
+            self.hook(_OUT, "raw")
             self.conntrack_in()
-            self.hook(Hook.OUTPUT, "mangle")
+            self.hook(_OUT, "mangle")
             before = c.dst
-            self.nat_dst(Hook.OUTPUT)
+            self.nat_dst(_OUT)
             if c.dst != before:
                 self.route()
-            self.hook(Hook.OUTPUT, "filter")
+            self.hook(_OUT, "filter")
             self.postrouting()
             # __nf_conntrack_confirm runs at the end of POSTROUTING: a looped-back packet's
             # connection exists even if INPUT then drops or rejects it.
@@ -397,7 +407,7 @@ class _Run:
                 self.loopback()
         except _Stop as stop:
             return self.result(stop.verdict, stop.reason, stop.reject_with)
-        return self.result(Verdict.NF_ACCEPT, "")
+        return self.result(_ACCEPT, "")
 
     def loopback(self) -> None:
         """Delivery over ``lo``: PREROUTING (raw, mangle; nat is not consulted again, both
@@ -405,18 +415,18 @@ class _Run:
         c = self.c
         self.local = True
         c.in_iface = "lo"
-        self.hook(Hook.PREROUTING, "raw")
-        self.hook(Hook.PREROUTING, "mangle")
+        self.hook(_PRE, "raw")
+        self.hook(_PRE, "mangle")
         self.input_hooks()
 
     def input_hooks(self) -> None:
-        self.hook(Hook.INPUT, "mangle")
-        self.hook(Hook.INPUT, "filter")
-        self.nat_src(Hook.INPUT)
+        self.hook(_IN, "mangle")
+        self.hook(_IN, "filter")
+        self.nat_src(_IN)
 
     def postrouting(self) -> None:
-        self.hook(Hook.POSTROUTING, "mangle")
-        self.nat_src(Hook.POSTROUTING)
+        self.hook(_POST, "mangle")
+        self.nat_src(_POST)
 
     def route(self) -> None:
         c = self.c
@@ -436,7 +446,7 @@ class _Run:
         if hit is not None:
             entry, direction = hit
             c.ct = entry
-            c.is_reply = direction is CtDir.REPLY
+            c.is_reply = direction is _REPLY
             c.confirmed = True
             ct.update(entry, direction, c.tflags, c.now)
             return
@@ -444,7 +454,7 @@ class _Run:
             c.invalid = True  # tcp_new(): an RST never creates a connection
             return
         if not ct.make_room(c.now):
-            raise _Stop(Verdict.NF_DROP, "conntrack-full")
+            raise _Stop(_DROP, "conntrack-full")
         entry = ct.new_entry(key, (c.proto, key[3], c.dport, key[1], c.sport), c.now,
                              c.tflags, c.mark)
         c.ct = entry
@@ -516,7 +526,7 @@ class _Run:
     def hook(self, hook: Hook, tname: str) -> None:
         if not self.hooks or self.hooks[-1] is not hook:
             self.hooks.append(hook)
-        entry = self.eng._compiled.entries.get((hook.name, tname))
+        entry = self.eng._compiled.by_hook[hook].get(tname)
         if entry is not None:
             self.walk_chain(hook, entry[0], entry[1])
 
@@ -585,9 +595,9 @@ class _Run:
                 if kind == T_ACCEPT:
                     return
                 if kind == T_DROP:
-                    raise _Stop(Verdict.NF_DROP, "rule")
+                    raise _Stop(_DROP, "rule")
                 if kind == T_REJECT:
-                    raise _Stop(Verdict.REJECT, "rule", r.arg)
+                    raise _Stop(_REJECT, "rule", r.arg)
                 self.nat_target(kind, r.arg, hook)
                 return
             else:
@@ -614,7 +624,7 @@ class _Run:
             pc[0] += 1
             pc[1] += self.c.length
         if chain.policy == "DROP":
-            raise _Stop(Verdict.NF_DROP, "policy")
+            raise _Stop(_DROP, "policy")
 
     def nat_target(self, kind: int, arg: object, hook: Hook) -> None:
         c = self.c
@@ -630,7 +640,7 @@ class _Run:
             e.reply = (c.proto, ip_str(c.dst), c.dport, e.reply[3], e.reply[4])
         elif kind == T_REDIRECT:
             plo, _phi = arg  # type: ignore[misc]
-            if hook is Hook.OUTPUT:
+            if hook is _OUT:
                 c.dst = ip_int("127.0.0.1")
             else:
                 c.dst = ip_int(self.eng.iface_addresses.get(c.in_iface, self.eng.primary))
@@ -668,21 +678,21 @@ class _Run:
     def result(self, verdict: Verdict, reason: str, reject_with: str | None = None) -> Result:
         c = self.c
         e = c.ct
-        accepted = verdict is Verdict.NF_ACCEPT
+        accepted = verdict is _ACCEPT
         if c.invalid:
-            state = CtState.INVALID
+            state = _S_INVALID
         elif e is None:
-            state = CtState.UNTRACKED
+            state = _S_UNTRACKED
         elif c.is_reply:
-            state = CtState.ESTABLISHED
+            state = _S_ESTABLISHED
         elif self.new_entry is not None or not e.seen_reply:
-            state = CtState.NEW
+            state = _S_NEW
         else:
-            state = CtState.ESTABLISHED
+            state = _S_ESTABLISHED
         confirmed = e is not None and (self.new_entry is None or accepted)
         return Result(
             verdict, self._pkt_fields(), self.local and accepted, tuple(self.hooks), state,
-            CtDir.REPLY if c.is_reply else CtDir.ORIGINAL,
+            _REPLY if c.is_reply else _ORIGINAL,
             e.state() if confirmed else None,
             bool(e is not None and (e.masquerade or self.masq)),
             bool(e is not None and e.dnat), bool(e is not None and e.snat),
