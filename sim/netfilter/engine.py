@@ -563,6 +563,12 @@ class _Run:
                 if trail is not None:
                     trail.append(r.step)
                 kind = r.kind
+                if kind == T_JUMP:  # the most common matched kind in kube-proxy's rules
+                    walk += i + 1 - pos
+                    stack.append((chain, i + 1))
+                    chain = chains[r.arg]
+                    pos = 0
+                    break
                 if kind == T_NONE:
                     continue
                 if kind == T_MARK:
@@ -574,11 +580,6 @@ class _Run:
                                             self.packet()))
                     continue
                 walk += i + 1 - pos
-                if kind == T_JUMP:
-                    stack.append((chain, i + 1))
-                    chain = chains[r.arg]
-                    pos = 0
-                    break
                 if kind == T_GOTO:
                     chain = chains[r.arg]
                     pos = 0
