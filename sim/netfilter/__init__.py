@@ -37,11 +37,14 @@ Scope and limitations
     window tracking is not modelled (``nf_conntrack_tcp_loose`` = 1 semantics: a non-SYN
     packet without an entry starts one; an RST without an entry is INVALID). DNAT/SNAT
     ranges use their first address; source ports are kept unless taken (then, and always
-    with ``--random-fully``, another port in 1024-65535 is chosen). Locally delivered
-    packets from OUTPUT skip PREROUTING. ``recent --rttl`` ignores the TTL.
+    with ``--random-fully``, another port in 1024-65535 is chosen). ``recent --rttl``
+    ignores the TTL. Only the IPv4 ``filter``, ``nat``, ``mangle`` and ``raw`` tables exist.
 Validation
     Against the real kernel: the ``iptables-save`` rendering of every supported option
-    (``tests/iptables``); connection outcomes (which pod answered, refused, timed out, source
+    (``tests/iptables``); hand-written rules beyond kube-proxy's (statistic nth, recent
+    hitcount and expiry, goto/RETURN/MARK/SNAT, REJECT, policies, OUTPUT-path DNAT and
+    MASQUERADE) connection by connection (``tests/netfilter/test_kernel_engine.py``);
+    connection outcomes (which pod answered, refused, timed out, source
     seen), nat/filter rules hit (kernel counter diffs) and conntrack entries through real
     namespaces are compared with the engine by the kernel oracle (``sim.oracle``,
     ``tests/kernel``, with captured fixtures replayed everywhere). The reference outcomes of

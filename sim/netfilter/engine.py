@@ -10,8 +10,9 @@ filter 0, nat src 100):
   POSTROUTING (mangle, nat) and conntrack confirmation;
 * locally generated (:meth:`NodeNetfilter.output`): routing, raw OUTPUT, conntrack, mangle
   OUTPUT, nat OUTPUT, filter OUTPUT, re-routing if the destination changed, POSTROUTING
-  (mangle, nat), and INPUT (mangle, filter, nat) when the destination is local (loopback
-  delivery; PREROUTING is not re-run for it).
+  (mangle, nat) and conntrack confirmation; when the destination is local the packet loops
+  back over ``lo``: raw and mangle PREROUTING, then mangle and filter INPUT (nat is not
+  consulted again: both NAT manips were set up before the loop).
 
 The nat tables are consulted only for the first packet of a connection; every later packet
 (and every reply) is rewritten from the conntrack entry.
