@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import heapq
 import ipaddress
 import itertools
 from dataclasses import replace
@@ -146,6 +147,12 @@ class ApiServer:
         self._current_rs: dict[tuple[str, str, str], str] = {}  # workload -> "ReplicaSet/<name>"
         self._pod_ips: dict[str, set[str]] = {}  # node name -> pod IPs taken on that node
         self._ns_pods: dict[str, set[Key]] = {}
+        self._node_pods: dict[str, set[Key]] = {}
+        self._owned: dict[str, set[Key]] = {}  # "ReplicaSet/<name>" -> pods
+        self._ipam_cursor: dict[tuple[str, str], int] = {}
+        self._sched_heap: list[tuple[int, str]] = []
+        self._sched_candidates: set[str] = set()
+        self._sched_version = -1
         self._label_index: dict[tuple[str, str, str], set[Key]] = {}
         self._slice_cache: dict[Key, tuple[Service, tuple[Pod, ...], int, tuple[EndpointSlice, ...]]] = {}
         self._nodes_version = 0
@@ -639,15 +646,11 @@ class ApiServer:
         owner = f"ReplicaSet/{rs}"
         previous = self._current_rs.get((w.kind, w.namespace, w.name))
         self._current_rs[(w.kind, w.namespace, w.name)] = owner
-        mine = []
-        for key, pod in list(self._pods.items()):
-            if pod.namespace != w.namespace:
-                continue
-            if pod.owner == owner:
-                mine.append(pod)
-            elif previous is not None and pod.owner == previous:
-                # A rollout: pods of the Deployment's previous ReplicaSet are replaced.
+        if previous is not None and previous != owner:
+            # A rollout: pods of the Deployment's previous ReplicaSet are replaced.
+            for key in sorted(self._owned.get(previous, ())):
                 self._remove_pod(key)
+        mine = [self._pods[k] for k in sorted(self._owned.get(owner, ()))]
         # getPodsToDelete ranks not-ready pods first, then the newest.
         mine.sort(key=lambda p: (p.ready, -p.creation_index))
         for pod in mine[: max(0, len(mine) - w.replicas)]:
@@ -673,14 +676,21 @@ class ApiServer:
     def _schedule(self) -> str:
         """A deterministic stand-in for the scheduler: the ready, schedulable node with the
         fewest pods (ties broken by name)."""
-        counts = {n: 0 for n in self._nodes}
-        for p in self._pods.values():
-            if p.node_name in counts:
-                counts[p.node_name] += 1
-        candidates = [n for n, node in self._nodes.items() if node.ready and n not in self._unschedulable]
-        if not candidates:
-            return ""
-        return min(candidates, key=lambda n: (counts[n], n))
+        if self._sched_version != self._nodes_version:
+            # Rebuild the (pod count, node name) heap when nodes change; pod changes push
+            # fresh entries and stale ones are skipped here.
+            self._sched_candidates = {n for n, node in self._nodes.items()
+                                      if node.ready and n not in self._unschedulable}
+            self._sched_heap = [(len(self._node_pods.get(n, ())), n) for n in self._sched_candidates]
+            heapq.heapify(self._sched_heap)
+            self._sched_version = self._nodes_version
+        heap = self._sched_heap
+        while heap:
+            count, name = heap[0]
+            if name in self._sched_candidates and count == len(self._node_pods.get(name, ())):
+                return name
+            heapq.heappop(heap)
+        return ""
 
     def _place_pod(self, namespace: str, name: str, template: PodTemplate, *, node_name: str,
                    ips: tuple[str, ...], host_network: bool, ready: bool, phase: str,
@@ -705,17 +715,22 @@ class ApiServer:
         )
 
     def _allocate_pod_ips(self, node: Node) -> tuple[str, ...]:
-        """host-local IPAM: the lowest free address of each podCIDR, after the gateway (.1)."""
+        """host-local IPAM: the next free address of each podCIDR after the last one handed
+        out (round-robin, as host-local's "last reserved IP"), skipping the gateway (.1)."""
         used = self._pod_ips.setdefault(node.name, set())
         out = []
         for cidr in node.pod_cidrs or ((node.pod_cidr,) if node.pod_cidr else ()):
             net = parse_cidr(cidr)
-            last = net.num_addresses - (1 if net.version == 4 else 0)
-            for n in range(2, last):
+            first, last = 2, min(net.num_addresses - (1 if net.version == 4 else 0), 1 << 20)
+            width = last - first
+            start = self._ipam_cursor.get((node.name, cidr), first)
+            for i in range(max(width, 0)):
+                n = first + (start - first + i) % width
                 ip = str(net.network_address + n)
                 if ip not in used:
                     out.append(ip)
                     used.add(ip)
+                    self._ipam_cursor[(node.name, cidr)] = n + 1
                     break
         return tuple(out)
 
@@ -725,6 +740,11 @@ class ApiServer:
         if pod.node_name and not pod.host_network:
             self._pod_ips.setdefault(pod.node_name, set()).update(pod.pod_ips or ((pod.pod_ip,) if pod.pod_ip else ()))
         self._ns_pods.setdefault(pod.namespace, set()).add(key)
+        on_node = self._node_pods.setdefault(pod.node_name, set())
+        on_node.add(key)
+        heapq.heappush(self._sched_heap, (len(on_node), pod.node_name))
+        if pod.owner:
+            self._owned.setdefault(pod.owner, set()).add(key)
         for k, v in pod.labels.items():
             self._label_index.setdefault((pod.namespace, k, v), set()).add(key)
 
@@ -735,6 +755,10 @@ class ApiServer:
         if pod.node_name and not pod.host_network:
             self._pod_ips.get(pod.node_name, set()).difference_update(pod.pod_ips or (pod.pod_ip,))
         self._ns_pods.get(pod.namespace, set()).discard(key)
+        on_node = self._node_pods.get(pod.node_name, set())
+        on_node.discard(key)
+        heapq.heappush(self._sched_heap, (len(on_node), pod.node_name))
+        self._owned.get(pod.owner, set()).discard(key)
         for k, v in pod.labels.items():
             self._label_index.get((pod.namespace, k, v), set()).discard(key)
         return pod
@@ -767,9 +791,8 @@ class ApiServer:
             if w is None:
                 raise self._not_found(kind, namespace, name)
             owner = self._current_rs.pop((kind, namespace, name))
-            for k, pod in list(self._pods.items()):
-                if pod.owner == owner:
-                    self._remove_pod(k)
+            for k in sorted(self._owned.get(owner, ())):
+                self._remove_pod(k)
         elif kind == "Namespace":
             if self._namespaces.pop(namespace or name, None) is None:
                 raise self._not_found(kind, "", name)
