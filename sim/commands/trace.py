@@ -222,6 +222,8 @@ def run(args: argparse.Namespace) -> int:
         in_iface = "cni0" if on_node else "eth0"
     elif args.src:
         src, sport = _split_src(args.src)
+        if any(ip == src and on_node for ip, on_node in setup.pod_ips.values()):
+            in_iface = "cni0"  # a pod of this node, named by its address
     elif args.external:
         src, sport = EXTERNAL_CLIENT, DEFAULT_SPORT
     else:

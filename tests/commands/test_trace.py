@@ -99,3 +99,10 @@ def test_bad_rule_in_rules_file_names_file_and_line(tmp_path, capsys) -> None:
     assert main(["trace", "--rules", str(f), "--src", "10.0.0.2", "--dst", "10.0.0.1",
                  "--dport", "80"]) == 1
     assert f"{f}:2: Couldn't load match `physdev'" in capsys.readouterr().err
+
+
+def test_src_that_is_a_local_pod_arrives_on_the_pod_bridge(capsys) -> None:
+    """--src equal to a pod of --node is treated like --from-pod (arrives on cni0)."""
+    assert main(["trace", NODEPORT, "--node", "node-1", "--src", "10.244.1.5", "--dst",
+                 "192.168.49.2", "--dport", "30036"]) == 0
+    assert "PREROUTING (arriving on cni0)" in capsys.readouterr().out
