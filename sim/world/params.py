@@ -5,12 +5,16 @@ never sees YAML. Durations are float seconds, bandwidths bits per second.
 
 Defaults and where they come from:
 
+Links are edges of the topology graph and a path adds them up: a node reaches another node
+through the fabric switch (two node links), an outside host reaches a node through its
+external link and the node's link.
+
 * ``pod_link``: veth between a pod and its node, 10 µs one way, 10 Gbit/s (a veth is a
   memory copy; measured container RTTs are tens of microseconds).
-* ``node_link``: node to node through the cluster fabric, 100 µs one way, 10 Gbit/s (a
-  same-zone data-centre RTT of about 0.2 ms).
-* ``external_link``: an outside client or the cloud load balancer to a node, 1 ms one way,
-  1 Gbit/s.
+* ``node_link``: a node to the fabric switch, 50 µs one way, 10 Gbit/s, so node to node is
+  100 µs (a same-zone data-centre RTT of about 0.2 ms).
+* ``external_link``: an outside client or the cloud load balancer to the fabric, 1 ms one
+  way, 1 Gbit/s.
 * ``watch_delay_s``: apiserver change to a kube-proxy informer seeing it, 50 ms (watch events
   arrive within tens of milliseconds on an idle control plane).
 * ``endpointslice_delay_s``: pod change to the EndpointSlice controller writing the slice,
@@ -72,7 +76,7 @@ class NetworkParams:
     """Everything ``spec.network`` can set."""
 
     pod_link: LinkParams = field(default_factory=lambda: LinkParams(10e-6, 10e9))
-    node_link: LinkParams = field(default_factory=lambda: LinkParams(100e-6, 10e9))
+    node_link: LinkParams = field(default_factory=lambda: LinkParams(50e-6, 10e9))
     external_link: LinkParams = field(default_factory=lambda: LinkParams(1e-3, 1e9))
     external_hosts: tuple[ExternalHost, ...] = ()
     routes: tuple[Route, ...] = ()
