@@ -158,6 +158,16 @@ class ConntrackTable:
         self.drops_full += 1
         return False
 
+    def reopens(self, e: Entry, direction: CtDir) -> bool:
+        """A SYN in the original direction on a connection in TIME_WAIT or CLOSE reopens
+        it (nf_conntrack_tcp_packet: the old entry is killed and the SYN is a NEW packet that
+        goes through nat again). Removes the old entry when so."""
+        if e.proto != "tcp" or direction is not _ORIGINAL or e.tcp_state not in (_TIME_WAIT,
+                                                                                 _CLOSE):
+            return False
+        self._remove(e)
+        return True
+
     def confirm(self, entry: Entry) -> None:
         """Insert a new entry (``__nf_conntrack_confirm``)."""
         self._entries[entry.orig] = entry

@@ -444,6 +444,8 @@ class _Run:
         ct = eng.conntrack
         key = (c.proto, ip_str(c.src), c.sport, ip_str(c.dst), c.dport)
         hit = ct.lookup(key, c.now)
+        if hit is not None and c.tflags == "S" and ct.reopens(hit[0], hit[1]):
+            hit = None  # the old connection is gone; this SYN starts a new one (and NAT)
         if hit is not None:
             entry, direction = hit
             c.ct = entry

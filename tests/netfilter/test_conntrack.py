@@ -146,3 +146,30 @@ def test_masquerade_port_is_in_the_unprivileged_range(flags: str, rng) -> None:
     ports = {nf.prerouting(Packet("tcp", f"10.1.0.{k}", "10.9.9.9", 5000, 80), 0,
                            rng).packet.sport for k in range(1, 50)}
     assert len(ports) == 49 and all(1024 <= p <= 65535 for p in ports)
+
+
+def test_syn_on_a_time_wait_connection_reopens_it(rng) -> None:
+    """A new SYN on a tuple in TIME_WAIT kills the old entry: NEW again, nat walked again."""
+    nf = engine("*nat\n-A PREROUTING -p tcp -m statistic --mode nth --every 2 --packet 0 "
+                "-j DNAT --to-destination 10.0.9.1\n-A PREROUTING -p tcp "
+                "-j DNAT --to-destination 10.0.9.2\nCOMMIT\n")
+    first = nf.prerouting(SYN, 0, rng)
+    back = ("tcp", first.packet.dst, "10.1.0.1", 80, 1000)
+    nf.prerouting(Packet(back[0], back[1], back[2], back[3], back[4], "SA"), 0, rng)
+    nf.prerouting(Packet("tcp", "10.1.0.1", "10.9.9.9", 1000, 80, "A"), 0, rng)
+    nf.prerouting(Packet("tcp", "10.1.0.1", "10.9.9.9", 1000, 80, "FA"), 1, rng)
+    nf.prerouting(Packet(back[0], back[1], back[2], back[3], back[4], "FA"), 1, rng)
+    nf.prerouting(Packet("tcp", "10.1.0.1", "10.9.9.9", 1000, 80, "A"), 1, rng)
+    assert nf.conntrack_entries(1)[0].tcp_state is TcpState.TIME_WAIT
+    again = nf.prerouting(SYN, 2, rng)
+    assert again.ctstate is CtState.NEW and again.packet.dst != first.packet.dst
+
+
+def test_syn_retransmission_keeps_the_connection(rng) -> None:
+    """A repeated SYN in SYN_SENT is the same connection: same NAT, nat not walked again."""
+    nf = engine("*nat\n-A PREROUTING -p tcp -m statistic --mode nth --every 2 --packet 0 "
+                "-j DNAT --to-destination 10.0.9.1\n-A PREROUTING -p tcp "
+                "-j DNAT --to-destination 10.0.9.2\nCOMMIT\n")
+    first = nf.prerouting(SYN, 0, rng)
+    again = nf.prerouting(SYN, 1, rng)
+    assert again.packet.dst == first.packet.dst and again.walk_length == 0
