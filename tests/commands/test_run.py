@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sim.cli import main
+from sim.commands import run as run_cmd
 
 WORLD = Path(__file__).resolve().parents[2] / "scenarios" / "world"
 
@@ -93,3 +95,26 @@ def test_results_do_not_depend_on_python_hash_randomisation(tmp_path):
         outs.append(run_dir)
     for name in ("manifest.json", "metrics.csv", "connections.csv"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+
+
+def test_report_shows_the_node_by_service_nodeport_matrix(tmp_path, capsys):
+    """The NodePort matrix table has one column per node and one row per matrix expectation."""
+    main(["run", str(WORLD / "nodeport-policies.yaml"), "--out", str(tmp_path), "--no-progress"])
+    out = capsys.readouterr().out
+    table = out.split("NODEPORT MATRIX")[1].split("\n\n")[0].splitlines()
+    assert table[1].split()[-3:] == ["node-1", "node-2", "node-3"]
+    assert table[3].startswith("Local policy answers only where a pod runs")
+    assert table[3].split()[-3:] == ["reachable", "reachable", "dropped"]
+
+
+def test_progress_is_printed_once_a_second_of_wall_time(monkeypatch):
+    """Long runs report progress on stderr, at most once per wall-clock second."""
+    clock = iter([0.0, 0.5, 1.2, 1.4, 2.5])
+    monkeypatch.setattr(run_cmd.time, "perf_counter", lambda: next(clock))
+    stream = io.StringIO()
+    show = run_cmd.progress_printer(stream)
+    for now in (1.0, 2.0, 3.0, 4.0):
+        show(now, 4.0, int(now * 10))
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].strip().startswith("[ 50.0%] simulated 2.00/4.00 s, 20 connections")

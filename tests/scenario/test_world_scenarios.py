@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,15 @@ def test_results_directory_layout(tmp_path):
                                                    "metrics.csv", "timing.json"]
     header = (d / "metrics.csv").read_text().splitlines()[0]
     assert header == "metric,node,change_id,time_s,value"
+
+
+def test_manifest_records_what_reproduces_the_run(tmp_path):
+    """manifest.json: scenario hash, seed, resolved parameters, git commit, versions, machine."""
+    sc = load_scenario(WORLD / "nodeport-policies.yaml")
+    d = write_results(run(sc), tmp_path)
+    m = json.loads((d / "manifest.json").read_text())
+    assert m["scenario"]["sha256"] == sc.sha256 and m["seed"] == sc.seed
+    assert [f["name"] for f in m["parameters"]["flows"]][:3] == ["cluster-np@node-1", "cluster-np@node-2", "cluster-np@node-3"]
+    assert m["parameters"]["network"]["node_link"]["latency_s"] == 50e-6
+    assert m["parameters"]["restoreModel"].startswith("calibration")
+    assert len(m["git_commit"]) == 40 and m["versions"]["simpy"] and m["machine"]["python"]
