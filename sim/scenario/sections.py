@@ -56,7 +56,7 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "setPodReady": ("pod", "ready"),
     "apply": ("manifest",),
     "delete": ("kind", "name"),
-    "nodeDown": ("node",),
+    "nodeDown": ("node", "notReadyAfterSeconds"),
     "nodeUp": ("node",),
     "restartKubeProxy": ("node", "downSeconds", "flush"),
     "flushConntrack": ("node",),

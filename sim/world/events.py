@@ -15,7 +15,11 @@ delivered to kube-proxies after the control-plane delay) or acts on the data pla
                       and is ready again ``restartAfterSeconds`` after the crash (default 10).
 ``setPodReady``       the pod's Ready condition.
 ``apply`` / ``delete``  add or update / remove any object (Service, Endpoints, Pod, ...).
-``nodeDown`` / ``nodeUp``  the node stops (drops everything, kube-proxy stops) / comes back.
+``nodeDown``          the node stops at once (drops everything, its kube-proxy stops); the node
+                      lifecycle controller marks it NotReady, and so its pods not ready,
+                      only ``notReadyAfterSeconds`` later (default 40: kube-controller-manager
+                      ``--node-monitor-grace-period``, 40 s before v1.32, 50 s since).
+``nodeUp``            the node is back and Ready.
 ``restartKubeProxy``  kube-proxy exits (``flush``: its rules are removed, default true) and
                       starts again ``downSeconds`` later (default 1) with a full sync.
 ``flushConntrack``    ``conntrack -F`` on the node (``"*"``: every node).
@@ -115,7 +119,9 @@ def _fire(world, ev: EventSpec) -> None:
         world.change(f"delete {p['kind']} {p['name']}", lambda api: api.delete(p["kind"], ns, name))
     elif a == "nodeDown":
         world.node_down(p["node"])
-        world.change(f"node {p['node']} NotReady", lambda api: api.set_node_ready(p["node"], False))
+        world.recorder.notes.append(f"{world.env.now:.3f}s node {p['node']} down")
+        _later(world, p.get("notReadyAfterSeconds", 40.0), lambda: world.change(
+            f"node {p['node']} NotReady", lambda api: api.set_node_ready(p["node"], False)), ev)
     elif a == "nodeUp":
         world.node_up(p["node"])
         world.change(f"node {p['node']} Ready", lambda api: api.set_node_ready(p["node"], True))

@@ -57,13 +57,13 @@ def test_delete_service_rejects_then_nothing():
     assert {o for o, _ in _between(world, 1.0, 5.0)} == {"unresolved"}
 
 
-def test_node_down_drops_the_pods_on_it():
-    """n2 down at 1 s: connections that kube-proxy still sends to web-a (on n2) time out;
-    once the node's pods are reported not ready they go to web-b only."""
-    world = _run([EventSpec(1.0, "nodeDown", {"node": "n2"})])
-    after = _between(world, 1.0, 5.0)
-    assert ("ok", "default/web-a") not in after
-    assert _between(world, 1.5, 5.0).keys() == {("ok", "default/web-b")}
+def test_node_down_drops_the_pods_on_it_until_the_node_is_marked_not_ready():
+    """n2 down at 1 s, NotReady 2 s later: meanwhile connections kube-proxy still sends to
+    web-a (on n2) time out; after the mark and a sync they all go to web-b."""
+    world = _run([EventSpec(1.0, "nodeDown", {"node": "n2", "notReadyAfterSeconds": 2.0})])
+    during, after = _between(world, 1.0, 3.0), _between(world, 3.2, 5.0)
+    assert set(during) == {("timeout", ""), ("ok", "default/web-b")}
+    assert set(after) == {("ok", "default/web-b")}
 
 
 def test_host_network_client_is_masqueraded_to_its_node_address():
