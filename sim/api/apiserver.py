@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import bisect
 import hashlib
 import heapq
 import ipaddress
@@ -154,7 +155,14 @@ class ApiServer:
         self._sched_candidates: set[str] = set()
         self._sched_version = -1
         self._label_index: dict[tuple[str, str, str], set[Key]] = {}
-        self._slice_cache: dict[Key, tuple[Service, tuple[Pod, ...], int, tuple[EndpointSlice, ...]]] = {}
+        # Snapshot caches: each Service's computed slices until a change marks it dirty, and
+        # the effective pods (node readiness applied) until any pod or node changes.
+        self._slice_cache: dict[Key, tuple[Service, tuple[EndpointSlice, ...]]] = {}
+        self._dirty: set[Key] = set()
+        self._service_index: dict[tuple, set[Key]] = {}
+        self._pod_keys: list[Key] = []  # sorted; _pod_view holds the effective pods alongside
+        self._pod_view: list[Pod] = []
+        self._view_nodes_version = -1
         self._nodes_version = 0
         self._snapshot: ClusterState | None = None
 
@@ -276,8 +284,38 @@ class ApiServer:
             return errs
         txn.commit()
         svc = self._build_service(m, old)
+        if old is not None:
+            self._unindex_service(old)
         self._services[key] = svc
+        self._index_service(svc)
         return []
+
+    def _selector_slot(self, svc: Service) -> tuple[str, str, str] | tuple[str]:
+        # Services are indexed by one (key, value) of their selector: a pod can only match a
+        # Service if it carries that label. Empty selectors match every pod of the namespace.
+        if not svc.selector:
+            return (svc.namespace,)
+        k, v = next(iter(svc.selector.items()))
+        return (svc.namespace, k, v)
+
+    def _index_service(self, svc: Service) -> None:
+        if svc.selector is not None:
+            self._service_index.setdefault(self._selector_slot(svc), set()).add((svc.namespace, svc.name))
+        self._dirty.add((svc.namespace, svc.name))
+
+    def _unindex_service(self, svc: Service) -> None:
+        if svc.selector is not None:
+            self._service_index.get(self._selector_slot(svc), set()).discard((svc.namespace, svc.name))
+        self._dirty.add((svc.namespace, svc.name))
+
+    def _touch_pod(self, pod: Pod) -> None:
+        """Mark the Services whose selector matches ``pod`` for recomputation."""
+        slots = [(pod.namespace,)] + [(pod.namespace, k, v) for k, v in pod.labels.items()]
+        for slot in slots:
+            for key in self._service_index.get(slot, ()):
+                svc = self._services.get(key)
+                if svc is not None and svc.selector is not None and svc.selector.matches(pod.labels):
+                    self._dirty.add(key)
 
     def _init_ip_families(self, spec: dict, old: Service | None) -> list[FieldError]:
         """``initIPFamilyFields``: default ipFamilyPolicy and ipFamilies from the cluster."""
@@ -676,6 +714,8 @@ class ApiServer:
     def _schedule(self) -> str:
         """A deterministic stand-in for the scheduler: the ready, schedulable node with the
         fewest pods (ties broken by name)."""
+        if len(self._sched_heap) > 8 * len(self._nodes) + 4096:
+            self._sched_version = -1  # too many stale entries: rebuild
         if self._sched_version != self._nodes_version:
             # Rebuild the (pod count, node name) heap when nodes change; pod changes push
             # fresh entries and stale ones are skipped here.
@@ -747,6 +787,8 @@ class ApiServer:
             self._owned.setdefault(pod.owner, set()).add(key)
         for k, v in pod.labels.items():
             self._label_index.setdefault((pod.namespace, k, v), set()).add(key)
+        self._touch_pod(pod)
+        self._view_put(key, pod)
 
     def _remove_pod(self, key: Key) -> Pod | None:
         pod = self._pods.pop(key, None)
@@ -761,7 +803,21 @@ class ApiServer:
         self._owned.get(pod.owner, set()).discard(key)
         for k, v in pod.labels.items():
             self._label_index.get((pod.namespace, k, v), set()).discard(key)
+        self._touch_pod(pod)
+        i = bisect.bisect_left(self._pod_keys, key)
+        if i < len(self._pod_keys) and self._pod_keys[i] == key:
+            del self._pod_keys[i]
+            del self._pod_view[i]
         return pod
+
+    def _view_put(self, key: Key, pod: Pod) -> None:
+        """Insert or replace ``pod`` in the sorted view of effective pods."""
+        i = bisect.bisect_left(self._pod_keys, key)
+        if i < len(self._pod_keys) and self._pod_keys[i] == key:
+            self._pod_view[i] = self._effective(pod)
+        else:
+            self._pod_keys.insert(i, key)
+            self._pod_view.insert(i, self._effective(pod))
 
     # ------------------------------------------------------------- mutations
 
@@ -773,6 +829,7 @@ class ApiServer:
             svc = self._services.pop(key, None)
             if svc is None:
                 raise self._not_found(kind, namespace, name)
+            self._unindex_service(svc)
             for ip in svc.cluster_ips:
                 if ip != "None":
                     self._ip_release(ip)()
@@ -845,13 +902,17 @@ class ApiServer:
     def set_pod_ready(self, namespace: str, name: str, ready: bool) -> None:
         """The kubelet reports the pod's Ready condition."""
         pod = self._pod(namespace, name)
-        self._pods[(namespace, name)] = replace(pod, ready=bool(ready) and pod.phase == "Running")
+        self._pods[(namespace, name)] = new = replace(pod, ready=bool(ready) and pod.phase == "Running")
+        self._touch_pod(pod)
+        self._view_put((namespace, name), new)
         self._changed()
 
     def set_pod_terminating(self, namespace: str, name: str) -> None:
         """The pod got a deletionTimestamp (graceful deletion started)."""
         pod = self._pod(namespace, name)
-        self._pods[(namespace, name)] = replace(pod, terminating=True)
+        self._pods[(namespace, name)] = new = replace(pod, terminating=True)
+        self._touch_pod(pod)
+        self._view_put((namespace, name), new)
         self._changed()
 
     def delete_pod(self, namespace: str, name: str) -> None:
@@ -873,15 +934,18 @@ class ApiServer:
 
     def pods_for(self, namespace: str, selector: FrozenDict) -> list[Pod]:
         """Pods of ``namespace`` whose labels match ``selector`` (empty selects all)."""
+        return [self._pods[k] for k in self._select(namespace, selector)]
+
+    def _select(self, namespace: str, selector: FrozenDict) -> list[Key]:
         keys: set[Key] | None = None
-        for k, v in sorted(selector.items()):
+        for k, v in selector.items():
             hit = self._label_index.get((namespace, k, v), set())
             keys = set(hit) if keys is None else keys & hit
             if not keys:
                 return []
         if keys is None:
             keys = self._ns_pods.get(namespace, set())
-        return [self._pods[k] for k in sorted(keys)]
+        return sorted(keys)
 
     def _effective(self, pod: Pod) -> Pod:
         node = self._nodes.get(pod.node_name)
@@ -898,24 +962,27 @@ class ApiServer:
         return self._snapshot
 
     def _build_snapshot(self) -> ClusterState:
-        pods = {k: self._effective(p) for k, p in self._pods.items()}
+        if self._view_nodes_version != self._nodes_version:
+            # Node readiness and zones feed every endpoint: recompute everything.
+            self._pod_view = [self._effective(self._pods[k]) for k in self._pod_keys]
+            self._slice_cache.clear()
+            self._view_nodes_version = self._nodes_version
         given_for: dict[Key, list[EndpointSlice]] = {}
         for sl in self._slices.values():
             given_for.setdefault((sl.namespace, sl.service_name), []).append(sl)
         slices: list[EndpointSlice] = list(self._slices.values())
-        cache: dict = {}
+        cache: dict[Key, tuple[Service, tuple[EndpointSlice, ...]]] = {}
         for key, svc in self._services.items():
             if svc.selector is not None:
                 if key in given_for:
                     continue
-                matched = tuple(pods[(p.namespace, p.name)] for p in self.pods_for(svc.namespace, svc.selector))
                 hit = self._slice_cache.get(key)
-                if (hit is not None and hit[0] is svc and hit[2] == self._nodes_version
-                        and len(hit[1]) == len(matched) and all(a is b for a, b in zip(hit[1], matched))):
-                    computed = hit[3]
+                if hit is not None and hit[0] is svc and key not in self._dirty:
+                    computed = hit[1]
                 else:
+                    matched = [self._effective(self._pods[k]) for k in self._select(svc.namespace, svc.selector)]
                     computed = compute_slices(svc, matched, self._nodes)
-                cache[key] = (svc, matched, self._nodes_version, computed)
+                cache[key] = (svc, computed)
                 slices.extend(computed)
             else:
                 ep = self._endpoints.get(key)
@@ -923,13 +990,14 @@ class ApiServer:
                     continue
                 slices.extend(mirror_endpoints(ep, svc))
         self._slice_cache = cache
+        self._dirty.clear()
         by_key = lambda o: (o.namespace, o.name)  # noqa: E731
         return ClusterState(
             config=self.cluster,
             kube_proxy=self.kube_proxy,
             namespaces=tuple(sorted(self._namespaces.values(), key=lambda n: n.name)),
             nodes=tuple(sorted(self._nodes.values(), key=lambda n: n.name)),
-            pods=tuple(sorted(pods.values(), key=by_key)),
+            pods=tuple(self._pod_view),
             services=tuple(sorted(self._services.values(), key=by_key)),
             endpoints=tuple(sorted(self._endpoints.values(), key=by_key)),
             endpoint_slices=tuple(sorted(slices, key=by_key)),
