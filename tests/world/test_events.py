@@ -96,3 +96,13 @@ def test_event_on_a_missing_pod_is_an_error_naming_the_event():
     with pytest.raises(SimError, match=r"spec.events\[0\] \(setPodReady at 1 s\): .*nope"):
         _run([EventSpec(1.0, "setPodReady", {"pod": "default/nope", "ready": False},
                         "spec.events[0]")])
+
+
+def test_crashed_pod_refuses_until_it_leaves_the_rules_then_returns_after_restart():
+    """crashPod at 1 s: web-a's closed port answers RST (refused) until the readiness probe
+    marks it not ready (0.5 s) and kube-proxy syncs; it serves again after the restart (3 s)."""
+    world = _run([EventSpec(1.0, "crashPod", {"pod": "default/web-a", "notReadyAfterSeconds": 0.5,
+                                               "restartAfterSeconds": 3.0})], until=7.0)
+    assert ("refused", "") in _between(world, 1.0, 1.5)
+    assert set(_between(world, 1.7, 4.0)) == {("ok", "default/web-b")}
+    assert ("ok", "default/web-a") in _between(world, 4.2, 6.0)
