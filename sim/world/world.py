@@ -117,7 +117,10 @@ class World:
         """Start namespaces of new pods, tear down those of deleted ones."""
         live = {p.key: p for p in state.pods if p.pod_ip and p.node_name and not p.host_network
                 and p.node_name in self.net.nodes}
-        for key in [k for k in self.pod_hosts if k not in live]:
+        for key in [k for k, h in self.pod_hosts.items()
+                    if k not in live or h.ips != (live[k].pod_ips or (live[k].pod_ip,))
+                    or h.node_name != live[k].node_name]:
+            # Gone, or re-created elsewhere (a new IP or node is a new sandbox).
             self.net.remove_pod(self.pod_hosts.pop(key))
         for key, pod in live.items():
             if key not in self.pod_hosts:

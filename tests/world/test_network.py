@@ -9,7 +9,7 @@ from sim.world.rng import component_rng
 from sim.world.workload import AddressTarget, Client, FlowSpec
 from sim.world.world import World
 
-from worldkit import recording_datapath
+from worldkit import pod_manifest, recording_datapath
 
 
 def _run(api, flows, params=None, until=3.0, before=None):
@@ -129,3 +129,12 @@ def test_ephemeral_ports_are_not_reused_while_bound(small_api):
     host = world.pod_hosts["default/client"]
     ports = {host.bind_ephemeral("tcp", lambda *a: None)[1] for _ in range(100)}
     assert len(ports) == 100
+
+
+def test_pod_recreated_with_a_new_address_moves_its_namespace(small_api):
+    """Re-applying a pod with another podIP tears down the old address and serves the new."""
+
+    world = World(small_api(), NetworkParams(), 1, recording_datapath)
+    world.change("move", lambda api: api.apply(pod_manifest("web-a", 2, 99, {"app": "web"})))
+    assert world.pod_hosts["default/web-a"].ip == "10.244.2.99"
+    assert world.net.route_from_node(world.net.nodes["n2"], "10.244.2.20") is None
