@@ -133,7 +133,6 @@ def test_ephemeral_ports_are_not_reused_while_bound(small_api):
 
 def test_pod_recreated_with_a_new_address_moves_its_namespace(small_api):
     """Re-applying a pod with another podIP tears down the old address and serves the new."""
-
     world = World(small_api(), NetworkParams(), 1, recording_datapath)
     world.change("move", lambda api: api.apply(pod_manifest("web-a", 2, 99, {"app": "web"})))
     assert world.pod_hosts["default/web-a"].ip == "10.244.2.99"
