@@ -77,3 +77,12 @@ def test_affinity_pins_one_pod_in_both():
     assert len(world["sticky"]) == len(kernel["sticky"]) == 1
     (w,), (k,) = world["sticky"], kernel["sticky"]
     assert (w[0], w[2]) == (k[0], k[2])
+
+
+def test_manual_endpoints_and_external_ip_agree_with_the_kernel():
+    """A selector-less Service to its manual Endpoints (pod source kept), and an externalIP
+    routed to node-1 from outside (masqueraded to node-1 or its bridge)."""
+    world, kernel = _kernel_outcomes(WORLD / "manual-endpoints.yaml", ("to-my-service",))
+    assert world == kernel
+    world, kernel = _kernel_outcomes(WORLD / "externalips-loadbalancer.yaml", ("office-externalip",))
+    assert world == kernel
