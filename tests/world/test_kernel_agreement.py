@@ -86,3 +86,13 @@ def test_manual_endpoints_and_external_ip_agree_with_the_kernel():
     assert world == kernel
     world, kernel = _kernel_outcomes(WORLD / "externalips-loadbalancer.yaml", ("office-externalip",))
     assert world == kernel
+
+
+def test_load_balancer_source_ranges_agree_with_the_kernel():
+    """loadBalancerSourceRanges: the allowed source is answered, the other dropped, in both.
+    (The kernel client reaches the ingress address through its gateway node; the world's
+    cloud balancer picks a node per flow, so only the outcomes are compared.)"""
+    world, kernel = _kernel_outcomes(WORLD / "externalips-loadbalancer.yaml", ("office-lb", "cafe-lb"))
+    for flow in ("office-lb", "cafe-lb"):
+        assert {o for o, _, _ in world[flow]} == {o for o, _, _ in kernel[flow]}, flow
+    assert {o for o, _, _ in world["cafe-lb"]} == {"timeout"}
