@@ -9,6 +9,8 @@ the same in the kernel and in the world.
 
 from __future__ import annotations
 
+import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,34 @@ def test_load_balancer_source_ranges_agree_with_the_kernel():
     for flow in ("office-lb", "cafe-lb"):
         assert {o for o, _, _ in world[flow]} == {o for o, _, _ in kernel[flow]}, flow
     assert {o for o, _, _ in world["cafe-lb"]} == {"timeout"}
+
+
+def test_affinity_expiry_agrees_with_the_kernel(tmp_path):
+    """With timeoutSeconds 1, a client coming back every 1.5 s gets a fresh random pod each
+    time in the kernel (``recent --rcheck --seconds 1`` forgets it) as in the world, while
+    quick successive connections stay on one pod in both."""
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    shutil.copytree(WORLD / "manifests", tmp_path / "manifests")
+    text = (WORLD / "affinity.yaml").read_text()
+    text = text.replace("timeoutSeconds: 10", "timeoutSeconds: 1").replace(
+        "rate: 0.0666666667", "rate: 0.6666666667")
+    path = tmp_path / "affinity.yaml"
+    path.write_text(text)
+    sc = load_scenario(path)
+    result = run(sc)
+    assert result.passed, [e.detail for e in result.expectations if not e.passed]
+    state = sc.state()
+    vip = state.service("default", "web").cluster_ip
+    with KernelCluster(spec_from_state(state)) as kc:
+        for n in state.nodes:
+            kc.restore(n.name, bootstrap_payload(state.kube_proxy).render(), noflush=True)
+            kc.restore(n.name, compile_rules(state, n.name, state.kube_proxy).render(), noflush=True)
+        quick = {r.pod for r in kc.probe("client", vip, 80, count=20)}
+        spaced = []
+        for _ in range(8):
+            spaced.extend(r.pod for r in kc.probe("client-2", vip, 80))
+            time.sleep(1.5)
+    assert len(quick) == 1
+    assert len(set(spaced)) > 1
