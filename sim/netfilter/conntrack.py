@@ -12,7 +12,7 @@ established and close-wait timeouts as kube-proxy configures them) and
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sim.model.config import ConntrackConfig
 from sim.netfilter.types import ConntrackSnapshot, CtDir, TcpState
@@ -53,7 +53,6 @@ class Entry:
     mark: int = 0
     fin_dir: CtDir | None = None
     masquerade: bool = False
-    status_extra: set[str] = field(default_factory=set)
 
     @property
     def dnat(self) -> bool:
@@ -78,7 +77,6 @@ class Entry:
             status.add("DST_NAT")
         if self.snat:
             status.add("SRC_NAT")
-        status |= self.status_extra
         return ConntrackSnapshot(self.proto, self.orig[1:], self.reply[1:], frozenset(status),
                                  self.tcp_state, self.expires_at, self.mark)
 
