@@ -187,7 +187,6 @@ class Network:
         self.graph.add_node(FABRIC, kind="switch")
         self.nodes: dict[str, NodeHost] = {}
         self.hosts_by_ip: dict[str, Host] = {}
-        self.node_by_ip: dict[str, NodeHost] = {}
         self.pod_routes: list[tuple[ipaddress._BaseNetwork, NodeHost]] = []
         self.external_routes: list[tuple[ipaddress._BaseNetwork, str]] = []
         self.externals: dict[str, ExternalHost] = {}
@@ -213,7 +212,6 @@ class Network:
         self.graph.add_edge(name, FABRIC, link=self.params.node_link)
         for ip in node.ips:
             self.hosts_by_ip[ip] = node
-            self.node_by_ip[ip] = node
         for cidr in pod_cidrs:
             self.pod_routes.append((ipaddress.ip_network(cidr, strict=False), node))
         self._route_cache.clear()
@@ -421,8 +419,9 @@ class Network:
         if not nodes:
             self.drop("lb-no-backend")
             return
-        # A flow keeps its node: hash the 5-tuple through the balancer's stream once per flow.
-        key = ("lb", packet.src, packet.sport, packet.dst, packet.dport, packet.proto)
+        # A flow keeps its node (balancers hash the 5-tuple): one draw from the balancer's
+        # stream per new flow, remembered for its later packets.
+        key = (packet.src, packet.sport, packet.dst, packet.dport, packet.proto)
         node_name = self._lb_choice.get(key)
         if node_name is None:
             node_name = nodes[int(self.lb_rng.integers(len(nodes)))]
