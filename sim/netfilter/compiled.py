@@ -1,8 +1,9 @@
 """Compiling a :class:`~sim.iptables.ruleset.Ruleset` into match closures and target actions.
 
-Each rule becomes one generated match function testing its conditions in the kernel's order (``ipt_do_table``:
-the IP header part ``-s -d -i -o -p -f`` first, then the matches in the rule's order, stopping
-at the first that fails; only matches that are evaluated have side effects) and a target kind.
+Each rule becomes one generated match function testing its conditions in the kernel's order
+(``ipt_do_table``: the IP header part ``-s -d -i -o -p -f`` first, then the matches in the
+rule's order, stopping at the first that fails; only matches that are evaluated have side
+effects) and a target kind.
 
 Long chains also get an index for the fast path: rules with an exact, non-negated ``-d a/32``
 are listed under that address, rules with an exact ``-p`` and ``--dport`` (and nothing with a
@@ -58,7 +59,6 @@ PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 132: "sctp"}
 # Matches with no side effect: rules whose port match comes only after these may be indexed.
 _PURE_MODULES = frozenset({"comment", "tcp", "udp", "sctp", "icmp", "multiport", "addrtype",
                            "mark", "conntrack", "state"})
-LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 
 
 def tcp_flag_bits(flags: str) -> int:
@@ -93,6 +93,8 @@ class CRule:
 
 @dataclass(slots=True)
 class CChain:
+    """A compiled chain; long chains carry the fast-path index (see the module docstring)."""
+
     name: str
     table: str
     builtin: bool
@@ -126,6 +128,8 @@ class CChain:
 
 @dataclass(slots=True)
 class CTable:
+    """A compiled table."""
+
     name: str
     chains: dict[str, CChain]
 
