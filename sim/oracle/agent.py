@@ -12,7 +12,8 @@ line per command on stdout::
     -> {"results": [{"status": "ok", "pod": "web-1", "peer": "10.0.1.1:40112",
                      "local": "10.244.1.2:80", "sport": 40112}, ...]}
 
-``status`` is ``ok``, ``refused`` (ECONNREFUSED: a REJECT or no listener), ``timeout``
+``status`` is ``ok``, ``refused`` (ECONNREFUSED: a REJECT or no listener; or EPERM: a node's
+own packet rejected in OUTPUT), ``timeout``
 (nothing came back: a DROP), ``unreachable`` (EHOSTUNREACH/ENETUNREACH) or ``error``.
 Probes run one after the other, each on a fresh socket (a fresh source port, so a new conntrack
 entry and a new pass through the nat table).
@@ -80,7 +81,9 @@ class Server(threading.Thread):
 def _classify(exc: OSError) -> str:
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return "timeout"
-    if exc.errno == errno.ECONNREFUSED:
+    if exc.errno in (errno.ECONNREFUSED, errno.EPERM):
+        # EPERM: the node's own packet was rejected in OUTPUT and the kernel fails the send
+        # at once (a UDP send to a Service without endpoints); what TCP reports as refused.
         return "refused"
     if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
         return "unreachable"

@@ -316,6 +316,12 @@ class KernelCluster:
                    timeout_s=10, check=False)
         return parse_recent(proc.stdout) if proc.returncode == 0 else []
 
+    def clear_recent(self, node: str) -> None:
+        """Empty every ``recent`` list of ``node`` (writing ``/`` to each
+        ``/proc/net/xt_recent/<name>``): ClientIP affinity pins are forgotten."""
+        script = 'for f in /proc/net/xt_recent/*; do [ -e "$f" ] && echo / > "$f"; done; true'
+        run(["sh", "-c", script], netns=self.netns(node), timeout_s=10)
+
     # -- traffic -----------------------------------------------------------------------------
     def probe(self, source: str, dst: str, port: int, *, proto: str = "tcp", count: int = 1,
               src_ip: str | None = None, timeout_s: float = 0.5) -> list[ProbeResult]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 from tests.kernel.engine_side import EngineCluster, conntrack_mismatch
 from tests.kernel.probing import Probe
 
-
 def outcome_problems(ec: EngineCluster, record: dict, draws: int = 100, seed: int = 1) -> list[str]:
     """Disagreements between the kernel's outcomes for one probe and the engine's."""
     probe = Probe(**record["probe"])

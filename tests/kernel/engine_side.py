@@ -157,31 +157,20 @@ class EngineCluster:
 
         A run matches a traced connection when its outcome is the same and, where the kernel
         recorded a conntrack entry, it was DNATed to the same endpoint (several endpoints can
-        give one outcome, for example a timeout).
-
-        The capture flushed the ingress node's conntrack before each traced connection, so
-        this does too. The first connection starts from a fresh time and is retried (at a
-        fresh time, so a wrong ``recent`` pin expires) until its outcome is the kernel's;
-        each later one runs 50 ms after the previous on the same state (a ClientIP pin made
-        by the first holds) and is retried at that time until it matches. ``None`` when a
-        connection never matches within ``tries``.
+        give one outcome, for example a timeout). The kernel traced each connection from
+        empty conntrack and ``recent`` state, so each try runs at a :meth:`fresh_time`.
+        ``None`` when a connection never matches within ``tries``.
         """
         rng = np.random.default_rng(seed)
-        nf = self.engines[probe.ingress]
         runs: list[EngineRun] = []
-        now = self.fresh_time()
-        for j, trail in enumerate(trails):
+        for trail in trails:
             for _ in range(tries):
-                if j == 0:
-                    now = self.fresh_time()
-                nf.flush_conntrack()
-                run = self.connect(probe, trail["sport"], now, rng)
+                run = self.connect(probe, trail["sport"], self.fresh_time(), rng)
                 if run.outcome == trail["outcome"] and _same_endpoint(run, trail):
                     runs.append(run)
                     break
             else:
                 return None
-            now += 0.05
         return runs
 
 

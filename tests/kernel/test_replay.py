@@ -21,17 +21,6 @@ from tests.kernel.probing import spec_from_json
 FIXTURES = sorted((Path(__file__).resolve().parents[1] / "fixtures" / "kernel" / "scenarios")
                   .glob("*.json"))
 
-# Kernel behaviour the engine does not reproduce yet, by (fixture, probe label): each is a
-# strict xfail, so the test fails as soon as the engine is fixed and the entry must go.
-KNOWN_TRAIL_DIVERGENCES = {
-    # A node's own connection to 127.0.0.1:NodePort of a Service without endpoints is
-    # REJECTed in filter INPUT. The kernel confirms the conntrack entry at POSTROUTING, before
-    # the packet loops back to INPUT, so `conntrack -L` shows it UNREPLIED; the engine's
-    # local_out confirms only after INPUT accepted, so it keeps no entry.
-    ("world-no-endpoints", "default/empty:80/tcp node node-1 -> localhost:nodePort"),
-    ("world-no-endpoints", "default/empty:80/tcp node node-2 -> localhost:nodePort"),
-    ("world-no-endpoints", "default/empty:80/tcp node node-3 -> localhost:nodePort"),
-}
 
 
 @lru_cache(maxsize=None)
@@ -40,17 +29,10 @@ def _load(path: Path) -> tuple[dict, EngineCluster]:
     return data, EngineCluster(spec_from_json(data["spec"]), data["rules"])
 
 
-def _cases(known: set) -> list:
-    out = []
-    for path in FIXTURES:
-        for i, record in enumerate(json.loads(path.read_text())["probes"]):
-            label = record["probe"]["label"]
-            marks = ()
-            if (path.stem, label) in known:
-                marks = (pytest.mark.xfail(strict=True, reason="known engine divergence, "
-                                           "see KNOWN_TRAIL_DIVERGENCES"),)
-            out.append(pytest.param(path, i, id=f"{path.stem}:{label}", marks=marks))
-    return out
+def _cases() -> list:
+    return [pytest.param(path, i, id=f"{path.stem}:{record['probe']['label']}")
+            for path in FIXTURES
+            for i, record in enumerate(json.loads(path.read_text())["probes"])]
 
 
 def test_fixtures_exist():
@@ -58,18 +40,21 @@ def test_fixtures_exist():
     assert len(FIXTURES) >= 10
 
 
-@pytest.mark.parametrize(("path", "index"), _cases(set()))
+@pytest.mark.parametrize(("path", "index"), _cases())
 def test_engine_outcomes_cover_kernel_outcomes(path, index):
     """Every outcome the kernel gave (pod answered / refused / timed out, source seen) is one
     the engine gives for the same rules and packet; where the engine is deterministic the
     kernel agreed on every connection."""
     data, ec = _load(path)
-    assert outcome_problems(ec, data["probes"][index]) == []
+    problems = outcome_problems(ec, data["probes"][index])
+    assert problems == [], "\n".join(problems)
 
 
-@pytest.mark.parametrize(("path", "index"), _cases(KNOWN_TRAIL_DIVERGENCES))
+@pytest.mark.parametrize(("path", "index"), _cases())
 def test_engine_trails_match_kernel_counters(path, index):
     """For each traced kernel connection, the engine hits the same nat rules (kernel counter
     diff), only filter rules the kernel counted, and leaves the same conntrack entry."""
     data, ec = _load(path)
-    assert trail_problems(ec, data["probes"][index]) == []
+    problems = trail_problems(ec, data["probes"][index])
+    assert problems == [], "\n".join(problems)
+
