@@ -24,10 +24,9 @@ Scope and limitations
     full sync is older than upstream's ``proxyutil.FullSyncPeriod`` (one hour); otherwise they
     are partial, as upstream's ``syncProxyRules`` does since ``MinimizeIPTablesRestore``: the
     top-level chains (KUBE-SERVICES, KUBE-NODEPORTS, the filter chains, ...) are written whole,
-    per-service chains only when they changed. We decide "changed" per chain (upstream per
-    Service, so a changed Service's unchanged endpoint chains are written there but not
-    here: a slight underestimate of the written lines). Restore time follows the written
-    lines. Compilation itself costs no simulated time.
+    all chains of a service port when any of them changed (upstream decides from the
+    Service and endpoint change trackers; a chain-content change is the same event here).
+    Restore time follows the written lines. Compilation itself costs no simulated time.
     The watch delay is the same for every node.
 Validation
     The sync timing (burst, deferral, periodic resync, programming latency) is unit-tested
@@ -64,19 +63,51 @@ class Program:
     nat_chains: frozenset[str]
     chains: dict
     deletions: int
+    groups: tuple = ()  # per service port: the (table, chain) keys of its chains
+
+
+def service_groups(chains: dict) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """The per-service chains of a payload grouped by service port: KUBE-SVC/SVL/EXT/FW
+    chains sharing a hash suffix, plus the KUBE-SEP chains they jump to. Service chains in
+    no group (none in kube-proxy's output) form groups of their own."""
+    by_suffix: dict[str, set[tuple[str, str]]] = {}
+    for key in chains:
+        name = key[1]
+        for prefix in ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-"):
+            if name.startswith(prefix):
+                by_suffix.setdefault(name[len(prefix):], set()).add(key)
+    grouped: set[tuple[str, str]] = set()
+    out = []
+    for suffix in sorted(by_suffix):
+        members = set(by_suffix[suffix])
+        for table, name in list(members):
+            for line in chains[(table, name)]:
+                target = line.rsplit(" -j ", 1)[-1]
+                if target.startswith("KUBE-SEP-"):
+                    members.add((table, target))
+        grouped |= members
+        out.append(tuple(sorted(members)))
+    out.extend((k,) for k in sorted(chains) if is_service_chain_name(k[1]) and k not in grouped)
+    return tuple(out)
 
 
 def partial_written(prev: Program | None, new: Program) -> int:
-    """Rule lines a partial sync from ``prev`` to ``new`` writes: every line of the
-    top-level chains, the lines of per-service chains that are new or changed, and one line
-    per stale chain deleted."""
+    """Rule lines a partial sync from ``prev`` to ``new`` writes.
+
+    Upstream's ``syncProxyRules`` with ``tryPartialSync`` writes every top-level chain whole,
+    skips the chains of service ports whose Service and endpoints did not change, and writes
+    *all* chains of a changed service port; stale chains cost one ``-X`` line each.
+    """
     if prev is None:
         return new.rules + new.deletions
     old = prev.chains
     total = new.deletions
     for (table, chain), lines in new.chains.items():
-        if not is_service_chain_name(chain) or old.get((table, chain)) != lines:
+        if not is_service_chain_name(chain):
             total += len(lines)
+    for group in new.groups:
+        if any(old.get(k) != new.chains[k] for k in group):
+            total += sum(len(new.chains[k]) for k in group)
     return total
 
 
@@ -160,8 +191,9 @@ class RulesCache:
                     if line.startswith("-A "):
                         by_chain.setdefault((t.name, line[3:line.index(" ", 3)]), []).append(line)
             rules = sum(len(v) for v in by_chain.values())
-            prog = Program(ruleset, rules, chains, {k: tuple(v) for k, v in by_chain.items()},
-                           len(deleted))
+            chain_lines = {k: tuple(v) for k, v in by_chain.items()}
+            prog = Program(ruleset, rules, chains, chain_lines, len(deleted),
+                           service_groups(chain_lines))
             self._applied[text] = prog
             self.applies += 1
         self._by_key[key] = prog

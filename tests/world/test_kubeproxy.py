@@ -89,22 +89,36 @@ def test_changes_while_kube_proxy_is_down_count_the_downtime():
     assert world.net.nodes["n1"].datapath.loaded[1] is None  # the flush
 
 
-def test_changes_are_partial_syncs_writing_top_level_and_changed_chains():
-    """web-b not ready: the sync is partial; it writes every top-level rule, the changed
-    KUBE-SVC chain and deletes web-b's KUBE-SEP chain, not the unchanged ones."""
+def test_changes_are_partial_syncs_writing_top_level_and_the_changed_service():
+    """web-b not ready: the sync is partial; it writes every top-level rule, every chain of
+    Service web (its KUBE-SVC chain and web-a's unchanged KUBE-SEP chain) and deletes
+    web-b's KUBE-SEP chain; nothing else."""
     world = _world(small_cluster())
-    before = world.kube_proxies["n1"].loaded
     _at(world, 5.0, lambda: _toggle(world, False))
     world.run(6.0)
     (sync,) = [s for s in world.recorder.syncs if s.node == "n1"]
     after = world.kube_proxies["n1"].loaded
     top = sum(len(v) for (t, c), v in after.chains.items() if not c.startswith(("KUBE-SVC-", "KUBE-SEP-")))
-    changed = [c for (t, c), v in after.chains.items()
-               if c.startswith(("KUBE-SVC-", "KUBE-SEP-")) and before.chains.get((t, c)) != v]
+    service = sum(len(v) for (t, c), v in after.chains.items() if c.startswith(("KUBE-SVC-", "KUBE-SEP-")))
     assert not sync.full
-    assert [c[:9] for c in changed] == ["KUBE-SVC-"]
-    assert sync.written == top + len(after.chains[("nat", changed[0])]) + after.deletions
-    assert after.deletions == 1 and sync.written < sync.rules
+    assert [len(g) for g in after.groups] == [2]  # KUBE-SVC + the remaining KUBE-SEP
+    assert after.deletions == 1
+    assert sync.written == top + service + 1
+
+
+def test_unchanged_services_are_not_rewritten_by_a_partial_sync():
+    """A Service whose endpoints did not change costs nothing in a partial sync."""
+    world = _world(small_cluster(extra=[pod_manifest("solo", 2, 50, {"app": "solo"}),
+                                        service_manifest("other", {"app": "solo"}, port=81)]))
+    _at(world, 5.0, lambda: _toggle(world, False))
+    world.run(6.0)
+    (sync,) = [s for s in world.recorder.syncs if s.node == "n1"]
+    after = world.kube_proxies["n1"].loaded
+    top = sum(len(v) for (t, c), v in after.chains.items() if not c.startswith(("KUBE-SVC-", "KUBE-SEP-")))
+    web = next(g for g in after.groups if any("10.244.2.20" in line for k in g for line in after.chains[k]))
+    assert len(after.groups) == 2
+    assert sync.written == top + sum(len(after.chains[k]) for k in web) + after.deletions
+    assert sync.written < sync.rules
 
 
 def test_first_sync_after_a_restart_is_full():
