@@ -18,8 +18,9 @@ Scope and limitations
     SYN-ACK, request, response without teardown or retransmission; ICMP errors from REJECT go
     straight back to the sender without traversing netfilter, and ICMP errors from pods are
     not modelled; hostNetwork pods are not attached; a partial kube-proxy sync rewrites a
-    service port when any of its chains changed (upstream: when its change trackers say so); compilation costs no simulated time; at t=0 the cluster is in
-    steady state (the initial objects are programmed on every node).
+    service port when any of its chains changed (upstream: when its change trackers say
+    so); compilation costs no simulated time; at t=0 the cluster is in steady state (the
+    initial objects are programmed on every node).
 Validation
     ``tests/world``: routing and delivery on hand-built clusters, sync timing against
     hand-computed schedules, soundness of the shared-compilation key (equal node views give
