@@ -20,9 +20,11 @@ Scope and limitations
     does not enforce it at admission). Pod names, EndpointSlice names and pod-template hashes
     are deterministic stand-ins for upstream's random suffixes.
 Validation
-    ``tests/api`` checks every defaulting and validation rule with the exact message text,
-    allocator collisions and ranges, the controllers' endpoint conditions against
-    ``podToEndpoint``, and determinism of snapshots for a given seed.
+    ``tests/api`` checks every defaulting and validation rule with the exact message text
+    (written from upstream's sources, not from our output), allocator collisions and ranges,
+    the controllers' endpoint conditions against ``podToEndpoint``, strict decoding of a real
+    ``kubectl get -o yaml`` dump, determinism (same seed, any ``PYTHONHASHSEED``), and, with
+    hypothesis, that incremental snapshots equal snapshots built from scratch.
 """
 
 from sim.api.apiserver import ApiServer

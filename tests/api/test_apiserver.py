@@ -341,3 +341,21 @@ def test_rollout_leaves_other_workloads_alone():
     api.apply(deployment(replicas=1))
     api.apply(deployment(replicas=1, hostname="x"))
     assert sorted(p.owner.split("/")[1].startswith("web-abc") for p in api.snapshot().pods) == [False, True]
+
+
+def test_type_change_to_external_name_releases_cluster_ip():
+    """ClusterIP -> ExternalName frees the cluster IP for another Service."""
+    api = server()
+    api.apply(service(name="a", clusterIP="10.96.0.10"))
+    api.apply(service(name="a", type="ExternalName", externalName="db.example.com", ports=[]))
+    api.apply(service(name="b", clusterIP="10.96.0.10"))
+    state = api.snapshot()
+    assert (state.service("default", "a").cluster_ip, state.service("default", "b").cluster_ip) == ("", "10.96.0.10")
+
+
+def test_external_name_to_cluster_ip_allocates():
+    """ExternalName -> ClusterIP allocates a cluster IP."""
+    api = server()
+    api.apply(service(type="ExternalName", externalName="db.example.com", ports=[]))
+    api.apply(service())
+    assert api.snapshot().services[0].has_cluster_ip
