@@ -400,3 +400,60 @@ def test_cluster_ip_range_full_is_an_internal_error():
     api.apply(service(name="b"))
     with pytest.raises(SimError, match="failed to allocate a serviceIP: range is full"):
         api.apply(service(name="c"))
+
+
+DUAL = {"service_cidrs": ("10.96.0.0/12", "fd00:10:96::/112")}
+
+
+def test_cluster_ips_first_must_match_cluster_ip():
+    """clusterIPs[0] must equal clusterIP."""
+    assert refused(server(**DUAL), service(clusterIP="10.96.0.10", clusterIPs=["10.96.0.11"])) == [
+        'spec.clusterIPs: Invalid value: []string{"10.96.0.11"}: first value must match `clusterIP`']
+
+
+def test_cluster_ips_one_per_family():
+    """Two cluster IPs must be of different families."""
+    assert refused(server(**DUAL), service(ipFamilyPolicy="PreferDualStack",
+                                           clusterIPs=["10.96.0.10", "10.96.0.11"])) == [
+        'spec.clusterIPs: Invalid value: []string{"10.96.0.10", "10.96.0.11"}: '
+        "may specify no more than one IP for each IP family"]
+
+
+def test_none_must_be_only_cluster_ip():
+    """'None' cannot be combined with an address."""
+    assert refused(server(**DUAL), service(clusterIPs=["None", "fd00:10:96::10"])) == [
+        'spec.clusterIPs: Invalid value: []string{"None", "fd00:10:96::10"}: '
+        "'None' must be the first and only value"]
+
+
+def test_single_stack_with_two_cluster_ips():
+    """SingleStack cannot carry two cluster IPs."""
+    assert refused(server(**DUAL), service(ipFamilyPolicy="SingleStack",
+                                           clusterIPs=["10.96.0.10", "fd00:10:96::10"])) == [
+        "spec.ipFamilyPolicy: Invalid value: \"SingleStack\": must be 'RequireDualStack' or "
+        "'PreferDualStack' when multiple cluster IPs are specified"]
+
+
+def test_cluster_ip_family_must_match_ip_families():
+    """An IPv6 clusterIP under ipFamilies [IPv4] is refused."""
+    assert refused(server(**DUAL), service(clusterIP="fd00:10:96::10", ipFamilies=["IPv4"])) == [
+        'spec.clusterIPs[0]: Invalid value: "fd00:10:96::10": expected an IPv4 value as indicated by `ipFamilies[0]`']
+
+
+def test_duplicate_ip_family():
+    """An IP family may not repeat."""
+    assert refused(server(**DUAL), service(ipFamilyPolicy="PreferDualStack", ipFamilies=["IPv4", "IPv4"])) == [
+        'spec.ipFamilies[1]: Duplicate value: "IPv4"']
+
+
+def test_unsupported_ip_family_policy():
+    """ipFamilyPolicy has three values."""
+    assert refused(server(), service(ipFamilyPolicy="DualStack")) == [
+        'spec.ipFamilyPolicy: Unsupported value: "DualStack": supported values: "PreferDualStack", '
+        '"RequireDualStack", "SingleStack"']
+
+
+def test_ipv6_cluster_ip_not_configured_on_ipv4_cluster():
+    """An IPv6 clusterIP on an IPv4-only cluster is refused."""
+    assert refused(server(), service(clusterIP="fd00::10")) == [
+        'spec.clusterIPs[0]: Invalid value: []string{"fd00::10"}: IPv6 is not configured on this cluster']
