@@ -12,11 +12,14 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy.stats import chi2_contingency, chisquare
 
 from tests.kernel.compare import outcome_problems, trail_problems
 from tests.kernel.engine_side import EngineCluster
-from tests.kernel.probing import spec_from_json
+from tests.kernel.probing import Probe, spec_from_json
+from tests.kernel.stat_cluster import ALPHA
 
 FIXTURES = sorted((Path(__file__).resolve().parents[1] / "fixtures" / "kernel" / "scenarios")
                   .glob("*.json"))
@@ -58,3 +61,21 @@ def test_engine_trails_match_kernel_counters(path, index):
     problems = trail_problems(ec, data["probes"][index])
     assert problems == [], "\n".join(problems)
 
+
+
+def test_engine_spread_matches_captured_kernel_spread():
+    """The engine's endpoint counts over 1,500 connections to a 3-endpoint Service are
+    consistent with the kernel's captured counts (chi-square contingency, alpha 0.001) and
+    with 1/3 each."""
+    data = json.loads((FIXTURES[0].parent.parent / "spread.json").read_text())
+    ec = EngineCluster(spec_from_json(data["spec"]), data["rules"])
+    kernel = data["counts"]
+    total = sum(kernel.values())
+    dist = ec.distribution(Probe(**data["probe"]), total, seed=11)
+    engine = {k.split("|")[1] if k.startswith("ok|") else k.split("|")[0]: n
+              for k, n in dist.items()}
+    names = sorted(set(kernel) | set(engine))
+    table = np.array([[kernel.get(n, 0) for n in names], [engine.get(n, 0) for n in names]])
+    assert names == ["web-0", "web-1", "web-2"]
+    assert chi2_contingency(table).pvalue > ALPHA, table
+    assert chisquare(table[1]).pvalue > ALPHA, table

@@ -33,18 +33,28 @@ def _params() -> list:
             for s in shipped_scenarios()]
 
 
-@pytest.mark.parametrize("scenario", _params())
-def test_kernel_and_engine_agree_on_scenario(scenario):
-    """Which pod answered, refused, timed out and the source seen agree for every probe; the
-    nat rules hit, filter rules hit and conntrack entries of traced connections agree."""
+def _agree(scenario: str, backend: str) -> list[str]:
     state, spec = scenario_cluster(str(ROOT / scenario))
     probes = probes_for(state, spec)
     if not probes:
         pytest.skip(f"{scenario}: kube-proxy programs nothing for it (headless/ExternalName)")
     rules = compiled_rules(state, bootstrap_payload(), compile_rules)
-    with KernelCluster(spec) as kc:
+    with KernelCluster(spec, backend=backend) as kc:
         load_rules(kc, rules)
         records = capture(kc, probes, count=8)
     ec = EngineCluster(spec, rules)
-    problems = [p for r in records for p in outcome_problems(ec, r) + trail_problems(ec, r)]
+    return [p for r in records for p in outcome_problems(ec, r) + trail_problems(ec, r)]
+
+
+@pytest.mark.parametrize("scenario", _params())
+def test_kernel_and_engine_agree_on_scenario(scenario):
+    """Which pod answered, refused, timed out and the source seen agree for every probe; the
+    nat rules hit, filter rules hit and conntrack entries of traced connections agree."""
+    problems = _agree(scenario, "nft")
+    assert problems == [], "\n".join(problems)
+
+
+def test_legacy_backend_agrees_on_nodeport_policies():
+    """The same agreement holds with iptables-legacy loading the rules."""
+    problems = _agree("scenarios/world/nodeport-policies.yaml", "legacy")
     assert problems == [], "\n".join(problems)

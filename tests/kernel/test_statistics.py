@@ -1,8 +1,6 @@
 """Live: spread over endpoints and ClientIP affinity, kernel and engine side by side (root only).
 
-One cluster: node-1 runs web-0, node-2 runs web-1 and web-2; ``default/web`` (10.96.0.10:80)
-spreads over the three, ``default/sticky`` (10.96.0.11:80) has ClientIP affinity with a
-one-second timeout. The outside client has twelve addresses and routes via node-1.
+The cluster is :mod:`tests.kernel.stat_cluster`.
 """
 
 from __future__ import annotations
@@ -15,69 +13,30 @@ import pytest
 from scipy.stats import chi2_contingency, chisquare
 
 from sim.kubeproxy.iptables import bootstrap_payload, compile_rules
-from sim.model import (
-    ClusterState,
-    ContainerPort,
-    Endpoint,
-    EndpointPort,
-    EndpointSlice,
-    KubeProxyConfig,
-    Node,
-    NodeAddress,
-    Pod,
-    Service,
-    ServicePort,
-    SessionAffinity,
-)
 from sim.oracle import KernelCluster
 from tests.kernel.engine_side import EngineCluster
-from tests.kernel.probing import Probe, cluster_spec, compiled_rules, load_rules
+from tests.kernel.probing import cluster_spec, compiled_rules, load_rules
+from tests.kernel.stat_cluster import (
+    AFFINITY_S,
+    ALPHA,
+    CLIENT_IPS,
+    CONNECTIONS,
+    PODS,
+    probe_to,
+    stat_state,
+)
 
 pytestmark = pytest.mark.kernel
-
-ALPHA = 0.001  # fixed significance of every chi-square test here
-CONNECTIONS = 1500
-CLIENT_IPS = tuple(f"198.51.100.{10 + i}" for i in range(12))
-AFFINITY_S = 1
-PODS = ("web-0", "web-1", "web-2")
-
-
-def _state() -> ClusterState:
-    nodes = (Node("node-1", addresses=(NodeAddress("InternalIP", "192.168.0.2"),),
-                  pod_cidr="10.244.1.0/24"),
-             Node("node-2", addresses=(NodeAddress("InternalIP", "192.168.0.3"),),
-                  pod_cidr="10.244.2.0/24"))
-    placed = (("web-0", "node-1", "10.244.1.10"), ("web-1", "node-2", "10.244.2.10"),
-              ("web-2", "node-2", "10.244.2.11"))
-    pods = tuple(Pod("default", n, node_name=node, pod_ip=ip, pod_ips=(ip,),
-                     container_ports=(ContainerPort(8080),)) for n, node, ip in placed)
-    eps = tuple(Endpoint((ip,), node_name=node) for _, node, ip in placed)
-    services, slices = [], []
-    for name, vip, affinity in (("web", "10.96.0.10", False), ("sticky", "10.96.0.11", True)):
-        services.append(Service(
-            "default", name, ports=(ServicePort(80, name="http", target_port=8080),),
-            cluster_ip=vip, cluster_ips=(vip,),
-            session_affinity=SessionAffinity.CLIENT_IP if affinity else SessionAffinity.NONE,
-            affinity_timeout_s=AFFINITY_S if affinity else 0))
-        slices.append(EndpointSlice("default", f"{name}-x", name, endpoints=eps,
-                                    ports=(EndpointPort(8080, name="http"),)))
-    return ClusterState(kube_proxy=KubeProxyConfig(cluster_cidr="10.244.0.0/16"), nodes=nodes,
-                        pods=pods, services=tuple(services), endpoint_slices=tuple(slices))
-
 
 @pytest.fixture(scope="module")
 def world():
     """The kernel cluster (rules loaded) and the engine cluster with the same rules."""
-    state = _state()
+    state = stat_state()
     spec = cluster_spec(state, CLIENT_IPS)
     rules = compiled_rules(state, bootstrap_payload(), compile_rules)
     with KernelCluster(spec) as kc:
         load_rules(kc, rules)
         yield kc, EngineCluster(spec, rules)
-
-
-def _probe(src_ip: str, vip: str) -> Probe:
-    return Probe(f"{src_ip} -> {vip}", "ext", src_ip, "external", "node-1", "tcp", vip, 80)
 
 
 def _kernel_pods(kc, src_ip: str, vip: str, count: int) -> list[str | None]:
@@ -94,7 +53,7 @@ def test_spread_is_uniform_in_kernel_and_engine(world):
     alpha 0.001)."""
     kc, ec = world
     kernel = _counts(_kernel_pods(kc, CLIENT_IPS[0], "10.96.0.10", CONNECTIONS))
-    dist = ec.distribution(_probe(CLIENT_IPS[0], "10.96.0.10"), CONNECTIONS, seed=7)
+    dist = ec.distribution(probe_to(CLIENT_IPS[0], "10.96.0.10"), CONNECTIONS, seed=7)
     engine = np.array([sum(n for k, n in dist.items() if k.split("|")[1] == name)
                        for name in PODS])
     assert kernel.sum() == engine.sum() == CONNECTIONS
@@ -118,7 +77,7 @@ _SPORTS = itertools.count(30000)
 def _engine_pods(ec: EngineCluster, src_ip: str, times: list[float], rng) -> list[str]:
     # Every connection from a new source port, as the kernel's sockets do (a reused tuple
     # would be the same conntrack entry, keeping its endpoint whatever the pins say).
-    probe = _probe(src_ip, "10.96.0.11")
+    probe = probe_to(src_ip, "10.96.0.11")
     return [ec.connect(probe, next(_SPORTS), t, rng).outcome.split("|")[1] for t in times]
 
 
