@@ -16,9 +16,11 @@ Model
 
 Scope and limitations
     IPv4 ``iptables`` only (no ip6tables). Matches: tcp, udp, sctp, icmp, multiport, comment,
-    addrtype, mark, conntrack, state, statistic, recent, nfacct. Targets: ACCEPT, DROP, RETURN,
-    user chains (jump and goto), REJECT, MARK, DNAT, SNAT, MASQUERADE, REDIRECT, LOG. Anything
-    else is refused with an error naming the line (never silently ignored). Port numbers
+    addrtype, mark, conntrack, state, statistic, recent, nfacct, limit, iprange, connmark.
+    Targets: ACCEPT, DROP, RETURN, user chains (jump and goto), REJECT, MARK, DNAT, SNAT,
+    MASQUERADE, REDIRECT, LOG, CONNMARK, NOTRACK and ``CT --notrack``. Anything else (ipset's
+    ``-m set``, ``physdev``, ``owner``...) is refused with an error naming the line (never
+    silently ignored). Port numbers
     must be numeric (service names depend on the host's /etc/services). The save form is that
     of iptables 1.8.9 with the nf_tables backend (the default ``iptables`` on current
     distributions); ``iptables-legacy-save`` differs in table order and in icmp type names.
@@ -30,7 +32,8 @@ Validation
     asserts ``render_save(apply_payload(parse_restore(text)))`` equals the real
     ``iptables-save`` output; the captured outputs are fixtures replayed everywhere. Error
     cases (unknown chain, name too long, deleting a referenced chain...) are checked to be
-    refused by both the kernel and :func:`apply_payload`.
+    refused by both the kernel and :func:`apply_payload`; restore modes and commands
+    (``--noflush``, counters, ``-I/-D/-X/-F/-P``, empty blocks) by comparing final states.
 """
 
 from sim.iptables.restore import (

@@ -604,6 +604,90 @@ def _check_nfacct(o: dict[str, Option], ctx: RuleContext) -> None:
     _want("--nfacct-name" in o, "nfacct: option \"--nfacct-name\" must be specified")
 
 
+LIMIT_SCALE = 10000  # XT_LIMIT_SCALE: periods are in 1/10000 s
+# libxt_limit's units, largest first, and the spellings parse_rate accepts.
+LIMIT_UNITS = (("day", LIMIT_SCALE * 24 * 60 * 60), ("hour", LIMIT_SCALE * 60 * 60),
+               ("min", LIMIT_SCALE * 60), ("sec", LIMIT_SCALE))
+_LIMIT_SPELLINGS = {"d": "day", "day": "day", "h": "hour", "hour": "hour", "m": "min",
+                    "min": "min", "minute": "min", "s": "sec", "sec": "sec", "second": "sec"}
+
+
+def limit_period(o: dict[str, Option]) -> int:
+    """``--limit N/unit`` as the kernel's period between packets in 1/10000 s (libxt_limit
+    parse_rate: default 3/hour, unit second when omitted)."""
+    text = o["--limit"].values[0] if "--limit" in o else "3/hour"
+    num, _, unit = text.partition("/")
+    unit = _LIMIT_SPELLINGS.get(unit.lower() if unit else "sec")
+    if not num.isdigit() or int(num) == 0 or unit is None:
+        raise ExtensionError(f"bad rate \"{text}\"'")
+    mult = dict(LIMIT_UNITS)[unit]
+    period = mult // int(num)
+    if period == 0:
+        raise ExtensionError(f"Rate too fast \"{text}\"")
+    return period
+
+
+def limit_burst(o: dict[str, Option]) -> int:
+    return int(o["--limit-burst"].values[0]) if "--limit-burst" in o else 5
+
+
+def _check_limit(o: dict[str, Option], ctx: RuleContext) -> None:
+    limit_period(o)
+    if "--limit-burst" in o:
+        b = o["--limit-burst"].values[0]
+        _want(b.isdigit() and 0 < int(b) <= 10000, f"bad --limit-burst `{b}'")
+
+
+def _save_limit(o: dict[str, Option]) -> list[str]:
+    period = limit_period(o)
+    # print_rate: the largest unit whose count is exact enough.
+    i = 1
+    while i < len(LIMIT_UNITS):
+        mult = LIMIT_UNITS[i][1]
+        if period > mult or mult // period < mult % period:
+            break
+        i += 1
+    name, mult = LIMIT_UNITS[i - 1]
+    out = ["--limit", f"{mult // period}/{name}"]
+    if limit_burst(o) != 5:
+        out += ["--limit-burst", str(limit_burst(o))]
+    return out
+
+
+def ip_range(text: str) -> tuple[int, int]:
+    """``a.b.c.d[-e.f.g.h]`` of ``-m iprange`` as integers."""
+    lo, _, hi = text.partition("-")
+    try:
+        a = int(ipaddress.IPv4Address(lo))
+        b = int(ipaddress.IPv4Address(hi)) if hi else a
+    except ValueError:
+        raise ExtensionError(f"iprange: bad range \"{text}\"") from None
+    return a, b
+
+
+def _check_iprange(o: dict[str, Option], ctx: RuleContext) -> None:
+    _want(bool(o), "iprange match: You must specify `--src-range' or `--dst-range'")
+    for opt in o.values():
+        ip_range(opt.values[0])
+
+
+def _save_iprange(o: dict[str, Option]) -> list[str]:
+    out: list[str] = []
+    for name in ("--src-range", "--dst-range"):
+        if name in o:
+            a, b = ip_range(o[name].values[0])
+            out += _neg(o[name]) + [name, f"{ipaddress.IPv4Address(a)}-{ipaddress.IPv4Address(b)}"]
+    return out
+
+
+def _save_connmark(o: dict[str, Option]) -> list[str]:
+    return _neg(o["--mark"]) + ["--mark", render_mark(*parse_value_mask(o["--mark"].values[0]))]
+
+
+def _check_connmark(o: dict[str, Option], ctx: RuleContext) -> None:
+    _want("--mark" in o, "connmark match: option \"--mark\" must be specified")
+
+
 MATCHES: dict[str, Extension] = {
     e.name: e for e in (
         _l4_match("tcp", (OptSpec("--tcp-flags", (), 2, True), OptSpec("--syn", (), 0, True),
@@ -653,6 +737,13 @@ MATCHES: dict[str, Extension] = {
             check=_check_recent, save=_save_recent),
         Extension("nfacct", "match", (OptSpec("--nfacct-name"),), check=_check_nfacct,
                   save=_save_nfacct),
+        Extension("limit", "match", (OptSpec("--limit"), OptSpec("--limit-burst")),
+                  check=_check_limit, save=_save_limit),
+        Extension("iprange", "match", (OptSpec("--src-range", (), 1, True),
+                                       OptSpec("--dst-range", (), 1, True)),
+                  check=_check_iprange, save=_save_iprange),
+        Extension("connmark", "match", (OptSpec("--mark", (), 1, True, _check_value_mask),),
+                  check=_check_connmark, save=_save_connmark),
     )
 }
 
@@ -789,6 +880,41 @@ def _save_log(o: dict[str, Option]) -> list[str]:
     return out
 
 
+CONNMARK_OPS = MARK_OPS + ("--save-mark", "--restore-mark")
+
+
+def connmark_op(o: dict[str, Option]) -> tuple[str, int, int]:
+    """A CONNMARK target as ``("set", value, mask)`` (ct mark = (ct mark & ~mask) ^ value),
+    ``("save", nfmask, ctmask)`` or ``("restore", nfmask, ctmask)`` (libxt_CONNMARK)."""
+    ops = [n for n in CONNMARK_OPS if n in o]
+    _want(len(ops) == 1, "CONNMARK target: No operation specified")
+    op = ops[0]
+    if op in MARK_OPS:
+        v, m = mark_xset({op: o[op]})
+        return "set", v, m
+    mask = parse_u32(o["--mask"].values[0]) if "--mask" in o else U32
+    nfmask = parse_u32(o["--nfmask"].values[0]) if "--nfmask" in o else mask
+    ctmask = parse_u32(o["--ctmask"].values[0]) if "--ctmask" in o else mask
+    return ("save" if op == "--save-mark" else "restore"), nfmask, ctmask
+
+
+def _check_connmark_target(o: dict[str, Option], ctx: RuleContext) -> None:
+    kind = connmark_op(o)[0]
+    _want(kind != "set" or not ({"--mask", "--nfmask", "--ctmask"} & set(o)),
+          "CONNMARK target: --mask/--nfmask/--ctmask only go with --save-mark/--restore-mark")
+
+
+def _save_connmark_target(o: dict[str, Option]) -> list[str]:
+    kind, a, b = connmark_op(o)
+    if kind == "set":
+        return ["--set-xmark", f"{a:#x}/{b:#x}"]
+    return [f"--{kind}-mark", "--nfmask", f"{a:#x}", "--ctmask", f"{b:#x}"]
+
+
+def _check_ct_target(o: dict[str, Option], ctx: RuleContext) -> None:
+    _want("--notrack" in o, "CT target: only --notrack is supported by kube-netsim")
+
+
 TARGETS: dict[str, Extension] = {
     e.name: e for e in (
         Extension("ACCEPT", "target"),
@@ -821,6 +947,13 @@ TARGETS: dict[str, Extension] = {
             OptSpec("--log-tcp-sequence", (), 0), OptSpec("--log-tcp-options", (), 0),
             OptSpec("--log-ip-options", (), 0), OptSpec("--log-uid", (), 0)),
             check=_check_log, save=_save_log),
+        Extension("NOTRACK", "target", tables=("raw",)),
+        Extension("CT", "target", (OptSpec("--notrack", (), 0),), check=_check_ct_target,
+                  save=lambda o: ["--notrack"], tables=("raw",)),
+        Extension("CONNMARK", "target", (
+            *(OptSpec(n) for n in MARK_OPS), OptSpec("--save-mark", (), 0),
+            OptSpec("--restore-mark", (), 0), OptSpec("--mask"), OptSpec("--nfmask"),
+            OptSpec("--ctmask")), check=_check_connmark_target, save=_save_connmark_target),
     )
 }
 

@@ -468,14 +468,19 @@ def apply_payload(payload: Payload, current: Ruleset | None = None, noflush: boo
             clines = tuple(range(base + 1, base + 1 + len(tp.chains)))
             cmdlines = tuple(range(base + 1 + len(tp.chains),
                                    base + 1 + len(tp.chains) + len(tp.lines)))
+        if not tp.chains and not tp.lines:
+            if not noflush:
+                # An empty block: iptables-nft-restore flushes the table and deletes it, so
+                # iptables-save no longer lists it (legacy would list it empty).
+                tables.pop(tp.name, None)
+            continue
         try:
             new = _apply_table(tp, tables.get(tp.name), noflush, counters, source, clines,
                                cmdlines)
         except RestoreError as exc:
             exc.committed = Ruleset(_ordered_tables(tables))
             raise
-        if new is not None:
-            tables[tp.name] = new
+        tables[tp.name] = new
     return Ruleset(_ordered_tables(tables))
 
 
@@ -484,14 +489,10 @@ def _ordered_tables(tables: dict[str, Table]) -> dict[str, Table]:
 
 
 def _apply_table(tp: TablePayload, existing: Table | None, noflush: bool, counters: bool,
-                 source: str, clines: tuple[int, ...], cmdlines: tuple[int, ...]) -> Table | None:
+                 source: str, clines: tuple[int, ...], cmdlines: tuple[int, ...]) -> Table:
     name = tp.name
     if noflush and existing is not None:
         chains = _working(existing)
-    elif not tp.chains and not tp.lines:
-        # iptables-nft does not create a table for an empty block; a full restore of an empty
-        # block flushes an existing one.
-        return None if existing is None else _freeze(name, _fresh_table(name))
     else:
         chains = _fresh_table(name)
     builtin = BUILTIN_CHAINS[name]

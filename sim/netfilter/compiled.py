@@ -25,6 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 from sim.iptables.extensions import (
     CT_STATES,
+    LIMIT_SCALE,
+    connmark_op,
+    ip_range,
+    limit_burst,
+    limit_period,
     log_level,
     mark_xset,
     parse_multiport,
@@ -51,7 +56,7 @@ Pred = Callable[["PacketContext"], bool]
 
 # Target kinds.
 T_NONE, T_ACCEPT, T_DROP, T_RETURN, T_JUMP, T_GOTO, T_REJECT, T_MARK, T_DNAT, T_SNAT, \
-    T_MASQ, T_REDIRECT, T_LOG = range(13)
+    T_MASQ, T_REDIRECT, T_LOG, T_NOTRACK, T_CONNMARK = range(15)
 
 INDEX_MIN_RULES = 8
 TCP_BITS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20}
@@ -148,8 +153,8 @@ class CompiledRuleset:
     @property
     def shareable(self) -> bool:
         """Whether several engines may execute this compiled form at once: it holds no
-        per-engine state (only ``statistic --mode nth`` counters are such state)."""
-        return self.hooks is None or not self.hooks.nth_counters
+        per-engine state (``statistic --mode nth`` counters and ``limit`` buckets are)."""
+        return self.hooks is None or not (self.hooks.nth_counters or self.hooks.limits)
 
 
 # ------------------------------------------------------------------------------ predicates
@@ -267,6 +272,19 @@ def _module_preds(m: Match, eng_hooks: "_Hooks") -> list[Expr]:
             out.append(_call(eng_hooks.nth(every, start, o["--every"].negated)))
     elif mod == "recent":
         out.append(_call(_recent_pred(o)))
+    elif mod == "limit":
+        out.append(_call(eng_hooks.limit(limit_period(o) / LIMIT_SCALE, limit_burst(o))))
+    elif mod == "iprange":
+        for name, attr in (("--src-range", "src"), ("--dst-range", "dst")):
+            if name in o:
+                lo, hi = ip_range(o[name].values[0])
+                out.append((_neg(f"__a <= c.{attr} <= __b", o[name].negated),
+                            {"__a": lo, "__b": hi}))
+    elif mod == "connmark":
+        v, mask = parse_value_mask(o["--mark"].values[0])
+        # connmark_mt: no conntrack entry, no match (whatever the "!").
+        op = "!=" if o["--mark"].negated else "=="
+        out.append((f"c.ct is not None and (c.ct.mark & __m) {op} __v", {"__m": mask, "__v": v}))
     elif mod == "nfacct":
         out.append(("c.nfacct(__s)", {"__s": o["--nfacct-name"].values[0]}))
     else:  # pragma: no cover - the parser refuses unknown modules
@@ -365,6 +383,25 @@ class _Hooks:
 
     def __init__(self) -> None:
         self.nth_counters: list[int] = []
+        self.limits: list[list[float]] = []  # per limit rule: [credit_s, last time or -1]
+
+    def limit(self, period_s: float, burst: int) -> Pred:
+        # xt_limit's token bucket in seconds: the credit grows with elapsed time up to
+        # period * burst; a packet that finds one period of credit matches and spends it.
+        # The bucket starts full at the rule's first evaluation.
+        cap = period_s * burst
+        state = [cap, -1.0]
+        self.limits.append(state)
+
+        def pred(c: "PacketContext") -> bool:
+            if state[1] >= 0:
+                state[0] = min(cap, state[0] + (c.now - state[1]))
+            state[1] = c.now
+            if state[0] >= period_s:
+                state[0] -= period_s
+                return True
+            return False
+        return pred
 
     def nth(self, every: int, packet: int, neg: bool) -> Pred:
         # xt_statistic nth mode: libxt_statistic stores every-1 and starts the counter at
@@ -414,6 +451,10 @@ def _target(rule: Rule) -> tuple[int, Any]:
     if name == "REDIRECT":
         ports = parse_ports_dash(o["--to-ports"].values[0]) if "--to-ports" in o else (0, 0)
         return T_REDIRECT, ports
+    if name in ("NOTRACK", "CT"):
+        return T_NOTRACK, None
+    if name == "CONNMARK":
+        return T_CONNMARK, connmark_op(o)
     if name == "LOG":
         prefix = o["--log-prefix"].values[0] if "--log-prefix" in o else ""
         return T_LOG, (prefix, log_level(o))

@@ -187,11 +187,11 @@ class ConntrackTable:
 
     # ------------------------------------------------------------------ state machines
 
-    def new_entry(self, orig: Tuple4, reply: Tuple4, now: float, tcp_flags: str,
-                  mark: int) -> Entry:
-        """A fresh entry for the first packet of a connection (not yet confirmed)."""
+    def new_entry(self, orig: Tuple4, reply: Tuple4, now: float, tcp_flags: str) -> Entry:
+        """A fresh entry for the first packet of a connection (not yet confirmed); its mark
+        (``ct->mark``) is 0 until CONNMARK sets it."""
         proto = orig[0]
-        e = Entry(proto, orig, reply, now, now, mark=mark)
+        e = Entry(proto, orig, reply, now, now)
         if proto == "tcp":
             e.tcp_state = _SYN_SENT if "S" in tcp_flags else _ESTABLISHED
             e.expires_at = now + self._tcp_timeout(e.tcp_state)

@@ -40,8 +40,10 @@ from sim.netfilter.compiled import (
     T_JUMP,
     T_LOG,
     T_MARK,
+    T_CONNMARK,
     T_MASQ,
     T_NONE,
+    T_NOTRACK,
     T_REDIRECT,
     T_REJECT,
     T_RETURN,
@@ -98,6 +100,7 @@ class PacketContext:
 
     __slots__ = ("proto", "src", "dst", "sport", "dport", "flags", "mark", "in_iface",
                  "out_iface", "icmp_type", "length", "ct", "is_reply", "confirmed", "invalid",
+                 "notrack",
                  "now", "rng", "eng", "recent", "logs", "tflags")
 
     def addr_type(self, addr: int) -> str:
@@ -332,6 +335,7 @@ class NodeNetfilter:
         c.is_reply = False
         c.confirmed = False
         c.invalid = False
+        c.notrack = False
         c.now = now
         c.rng = rng
         c.eng = self
@@ -443,6 +447,8 @@ class _Run:
         eng = self.eng
         ct = eng.conntrack
         key = (c.proto, ip_str(c.src), c.sport, ip_str(c.dst), c.dport)
+        if c.notrack:
+            return  # NOTRACK / CT --notrack in raw: ctstate UNTRACKED, no NAT
         hit = ct.lookup(key, c.now)
         if hit is not None and c.tflags == "S" and ct.reopens(hit[0], hit[1]):
             hit = None  # the old connection is gone; this SYN starts a new one (and NAT)
@@ -459,7 +465,7 @@ class _Run:
         if not ct.make_room(c.now):
             raise _Stop(_DROP, "conntrack-full")
         entry = ct.new_entry(key, (c.proto, key[3], c.dport, key[1], c.sport), c.now,
-                             c.tflags, c.mark)
+                             c.tflags)
         c.ct = entry
         self.new_entry = entry
 
@@ -518,7 +524,6 @@ class _Run:
         e = self.new_entry
         if e is None:
             return
-        e.mark = self.c.mark
         e.masquerade = self.masq
         self.eng.conntrack.confirm(e)
         self.new_entry = None
@@ -582,6 +587,12 @@ class _Run:
                     c.logs.append(LogRecord(r.arg[0], r.arg[1], r.table, r.chain, r.number,
                                             self.packet()))
                     continue
+                if kind == T_NOTRACK:
+                    c.notrack = True  # raw table: conntrack will leave this packet alone
+                    continue
+                if kind == T_CONNMARK:
+                    self.connmark(r.arg)
+                    continue
                 walk += i + 1 - pos
                 if kind == T_GOTO:
                     chain = chains[r.arg]
@@ -619,6 +630,20 @@ class _Run:
                     self._policy(start)
                     return
                 chain, pos = stack.pop()
+
+    def connmark(self, op: tuple[str, int, int]) -> None:
+        """CONNMARK (xt_connmark connmark_tg): set, save or restore the connection mark."""
+        c = self.c
+        e = c.ct
+        if e is None:
+            return
+        kind, a, b = op
+        if kind == "set":
+            e.mark = ((e.mark & ~b) ^ a) & 0xFFFFFFFF
+        elif kind == "save":
+            e.mark = ((e.mark & ~b) ^ (c.mark & a)) & 0xFFFFFFFF
+        else:
+            c.mark = ((c.mark & ~a) ^ (e.mark & b)) & 0xFFFFFFFF
 
     def _policy(self, chain: CChain) -> None:
         if self.trail is not None:

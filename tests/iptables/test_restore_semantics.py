@@ -42,6 +42,9 @@ CASES: dict[str, tuple[str, list[tuple[str, tuple[str, ...]]]]] = {
         "*filter\n:INPUT ACCEPT [10:20]\n[3:4] -A INPUT -j ACCEPT\nCOMMIT\n", ("-c",))]),
     "counters-ignored-without-c": ("nft", [(
         "*filter\n:INPUT ACCEPT [10:20]\n[3:4] -A INPUT -j ACCEPT\nCOMMIT\n", ())]),
+    "empty-block-deletes-the-table": ("nft", [(BASE, ()), ("*filter\nCOMMIT\n", ())]),
+    "empty-block-with-noflush-changes-nothing": ("nft", [(BASE, ()), ("*filter\nCOMMIT\n",
+                                                                       ("--noflush",))]),
     "late-chain-line-creates-chain": ("nft", [(
         "*filter\n-A INPUT -j ACCEPT\n:LATE - [0:0]\n-A LATE -j DROP\nCOMMIT\n", ())]),
 }

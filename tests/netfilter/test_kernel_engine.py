@@ -1,5 +1,6 @@
 """The engine and the real kernel agree on hand-written rules beyond kube-proxy's: statistic
-nth, recent hitcount, goto/RETURN with MARK and SNAT, REJECT and DROP, policies.
+nth, recent hitcount and expiry, goto/RETURN with MARK and SNAT, REJECT and DROP, policies,
+NOTRACK, limit, connmark/CONNMARK, iprange, UDP, the OUTPUT path.
 
 One oracle cluster (``sim.oracle``): an outside client whose gateway is node-a, three pods on
 node-a. Each case restores its rules on node-a, opens connections from the client to
@@ -110,6 +111,34 @@ COMMIT
 -A PREROUTING -d {NODE}/32 -p tcp -m tcp --dport 9007 {_dnat(1)}
 COMMIT
 """, 9007, 4),
+    "notrack-skips-nat": (f"""*raw
+-A PREROUTING -p tcp -m tcp --dport 9030 -j CT --notrack
+COMMIT
+*nat
+-A PREROUTING -d {NODE}/32 -p tcp -m tcp --dport 9030 {_dnat(1)}
+COMMIT
+""", 9030, 1),
+    "limit-burst-then-drop": (f"""*nat
+-A PREROUTING -d {NODE}/32 -p tcp -m tcp --dport 9031 {_dnat(1)}
+COMMIT
+*filter
+-A FORWARD -p tcp -m tcp --syn -m limit --limit 1/min --limit-burst 2 -j ACCEPT
+-A FORWARD -p tcp -m tcp --syn -j DROP
+COMMIT
+""", 9031, 4),
+    "connmark-selects-snat": (f"""*mangle
+-A PREROUTING -p tcp -m tcp --dport 9032 -m conntrack --ctstate NEW -j CONNMARK --set-mark 0x7
+COMMIT
+*nat
+-A PREROUTING -d {NODE}/32 -p tcp -m tcp --dport 9032 {_dnat(2)}
+-A POSTROUTING -m connmark --mark 0x7 -j SNAT --to-source {BRIDGE}
+COMMIT
+""", 9032, 2),
+    "iprange-picks-endpoint": (f"""*nat
+-A PREROUTING -d {NODE}/32 -p tcp -m iprange --src-range 203.0.113.1-203.0.113.9 -m tcp --dport 9033 {_dnat(3)}
+-A PREROUTING -d {NODE}/32 -p tcp -m tcp --dport 9033 {_dnat(1)}
+COMMIT
+""", 9033, 1),
 })
 
 # name -> (rules, proto, port, [(connections, pause after them in seconds)])
@@ -174,6 +203,8 @@ def _connect(nf: NodeNetfilter, proto: str, sport: int, port: int, now: float, r
         return "refused"
     if first.verdict is Verdict.NF_DROP:
         return "timeout"
+    if first.local:
+        return "refused"  # nothing listens on the node itself
     p = first.packet
     answer = nf.prerouting(Packet(proto, p.dst, p.src, p.dport, p.sport, "SA" if tcp else ""),
                            now, rng, "cni0")
@@ -248,6 +279,8 @@ def test_engine_agrees_with_kernel(name: str, cluster) -> None:
     else:
         rules, port, count = CASES[name]
         proto, batches = "tcp", [(count, 0.0)]
+    # Empty blocks delete every table first: no rule of an earlier case survives.
+    cluster.restore("node-a", "*raw\nCOMMIT\n*mangle\nCOMMIT\n*filter\nCOMMIT\n*nat\nCOMMIT\n")
     cluster.restore("node-a", rules)
     cluster.flush_conntrack("node-a")
     cluster.clear_recent("node-a")

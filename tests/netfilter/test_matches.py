@@ -130,3 +130,38 @@ class _Fixed:
 
     def random(self) -> float:
         return self.u
+
+
+def test_limit_refills_one_packet_per_period(rng) -> None:
+    """``--limit 1/sec --limit-burst 2``: two at once, then one per elapsed second."""
+    nf = engine("*filter\n-A FORWARD -m limit --limit 1/sec --limit-burst 2 -j ACCEPT\n"
+                "-A FORWARD -j DROP\nCOMMIT\n")
+    times = [0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 5.0, 5.0, 5.0]
+    got = [nf.prerouting(P.with_(sport=k), t, rng).verdict is Verdict.NF_ACCEPT
+           for k, t in enumerate(times)]
+    assert got == [True, True, False, False, True, False, True, True, False]
+
+
+def test_notrack_packets_are_untracked_and_never_nated(rng) -> None:
+    """``-j CT --notrack`` in raw: ctstate UNTRACKED, no entry, the DNAT rule is not used."""
+    from sim.netfilter import CtState
+
+    nf = engine("*raw\n-A PREROUTING -j NOTRACK\nCOMMIT\n*nat\n-A PREROUTING -p tcp "
+                "-j DNAT --to-destination 10.0.9.9\nCOMMIT\n*filter\n-A FORWARD -m conntrack "
+                "--ctstate UNTRACKED -j LOG --log-prefix untracked\nCOMMIT\n")
+    res = nf.prerouting(P, 0, rng)
+    assert res.ctstate is CtState.UNTRACKED and res.packet.dst == P.dst
+    assert [log.prefix for log in res.logs] == ["untracked"]
+    assert nf.conntrack_entries(0) == []
+
+
+def test_connmark_restore_copies_the_connection_mark_to_packets(rng) -> None:
+    """CONNMARK --set-mark on the first packet, --restore-mark on later ones: every packet of
+    the connection carries the mark (and ``-m connmark`` sees it)."""
+    nf = engine("*mangle\n-A PREROUTING -m conntrack --ctstate NEW -j CONNMARK --set-mark 0x5\n"
+                "-A PREROUTING -j CONNMARK --restore-mark\nCOMMIT\n*filter\n"
+                "-A FORWARD -m connmark ! --mark 0x5 -j DROP\nCOMMIT\n")
+    assert nf.prerouting(P, 0, rng).packet.mark == 0x5  # restore replaces all 32 bits
+    later = nf.prerouting(P.with_(tcp_flags="A", mark=0), 1, rng)
+    assert later.accepted and later.packet.mark == 0x5
+    assert nf.conntrack_entries(1)[0].mark == 0x5
