@@ -197,3 +197,22 @@ def conntrack_mismatch(run: EngineRun, kernel_entry: dict) -> list[str]:
         want["reply.dport"] = r["dport"]
         got["reply.dport"] = ct.reply[3]
     return [f"{k}: kernel {want[k]} engine {got[k]}" for k in want if want[k] != got[k]]
+
+
+def tracer_branches(ec: EngineCluster, probe: Probe, sport: int) -> list[tuple]:
+    """``(verdict, destination, nat rules hit, probability)`` of every fresh-client branch
+    (probability not ``None``) that :func:`sim.netfilter.tracer.trace_packet` enumerates for
+    ``probe`` on its ingress node."""
+    from sim.netfilter.tracer import trace_packet
+
+    node = next(n for n in ec.spec.nodes if n.name == probe.ingress)
+    flags = "S" if probe.proto == "tcp" else ""
+    pkt = Packet(probe.proto, probe.src_ip, probe.dst, sport, probe.port, tcp_flags=flags)
+    outcomes = trace_packet(ec.engines[node.name].ruleset, [node.ip, node.bridge_ip], pkt,
+                            local_out=probe.from_kind == "node",
+                            in_iface="cni0" if probe.from_kind == "pod" else "eth0",
+                            route=ec._router(node))
+    return [(o.verdict, o.destination,
+             frozenset((s.table, s.chain, s.rule_number) for s in o.trail
+                       if s.kind == "rule" and s.table == "nat"), o.probability)
+            for o in outcomes if o.probability is not None]

@@ -17,7 +17,7 @@ import pytest
 from scipy.stats import chi2_contingency, chisquare
 
 from tests.kernel.compare import outcome_problems, trail_problems
-from tests.kernel.engine_side import EngineCluster
+from tests.kernel.engine_side import EngineCluster, tracer_branches
 from tests.kernel.probing import Probe, spec_from_json
 from tests.kernel.stat_cluster import ALPHA
 
@@ -79,3 +79,34 @@ def test_engine_spread_matches_captured_kernel_spread():
     assert names == ["web-0", "web-1", "web-2"]
     assert chi2_contingency(table).pvalue > ALPHA, table
     assert chisquare(table[1]).pvalue > ALPHA, table
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
+def test_tracer_branches_cover_kernel_connections(path):
+    """``kube-netsim trace``'s enumeration agrees with the kernel: every traced kernel
+    connection (from fresh state) took the nat path of a branch the tracer lists with
+    non-zero probability, with a compatible verdict and the same endpoint; and the
+    fresh-client branches' probabilities add up to exactly 1."""
+    data, ec = _load(path)
+    problems = []
+    for record in data["probes"]:
+        probe = Probe(**record["probe"])
+        for trail in record["trails"]:
+            branches = tracer_branches(ec, probe, trail["sport"])
+            total = sum(b[3] for b in branches)
+            if total != 1:
+                problems.append(f"{probe.label}: branch probabilities sum to {total}")
+            nat = frozenset(tuple(r[:3]) for r in trail["rules"] if r[0] == "nat")
+            endpoint = None
+            if trail["conntrack"] and trail["conntrack"][0]["reply"]["src"] != probe.dst:
+                reply = trail["conntrack"][0]["reply"]
+                endpoint = f"{reply['src']}:{reply['sport']}"
+            # refused: a REJECT, or accepted to where nothing listens; timeout: a DROP, or
+            # accepted to where nothing answers; ok: accepted.
+            verdicts = {"refused||": {"REJECT", "ACCEPT"},
+                        "timeout||": {"DROP", "ACCEPT"}}.get(trail["outcome"], {"ACCEPT"})
+            if not any(b[2] == nat and b[3] > 0 and b[0].value in verdicts
+                       and (endpoint is None or b[1] == endpoint) for b in branches):
+                problems.append(f"{probe.label}: kernel path {sorted(nat)} ({trail['outcome']},"
+                                f" endpoint {endpoint}) is no tracer branch")
+    assert problems == [], "\n".join(problems)
