@@ -155,3 +155,20 @@ def test_unknown_backend_is_an_error():
     with pytest.raises(OracleError, match="backend"):
         KernelCluster(ClusterSpec(nodes=(NodeSpec("n", "192.168.0.2", "10.244.0.0/24"),)),
                       backend="xtables")
+
+
+def test_recent_lists_are_read_and_cleared():
+    """``recent`` shows the addresses a --set rule recorded (per client address), and
+    clear_recent empties the list."""
+    rules = ("*filter\n:INPUT ACCEPT [0:0]\n"
+             "-A INPUT -p tcp --dport 9 -m recent --set --name probe --rsource\nCOMMIT\n")
+    with KernelCluster(SPEC) as kc:
+        kc.restore("node-a", rules)
+        for ip in ("203.0.113.7", "203.0.113.8"):
+            [r] = kc.probe("ext", "192.168.0.2", 9, src_ip=ip)
+            assert r.status == "refused"
+        seen = sorted(e["src"] for e in kc.recent("node-a", "probe"))
+        kc.clear_recent("node-a")
+        after = kc.recent("node-a", "probe")
+    assert seen == ["203.0.113.7", "203.0.113.8"]
+    assert after == []
