@@ -26,6 +26,9 @@ MODULES = [
     "-m mark --mark 0x1/0x1",
     "-m conntrack --ctstate NEW",
     "-m addrtype --dst-type LOCAL",
+    "-m limit --limit 1/sec --limit-burst 2",
+    "-m iprange --src-range 10.1.0.1-10.1.0.1",
+    "-m connmark --mark 0x1/0x1",
 ]
 
 
@@ -51,7 +54,8 @@ def rule(draw, targets: list[str]) -> str:
 
 
 FILTER_TARGETS = ["-j ACCEPT", "-j DROP", "-j RETURN", "-j REJECT", "-j MARK --or-mark 0x1",
-                  "-j LOG --log-prefix x", "", "-j U1", "-j U2", "-g U2", ""]
+                  "-j LOG --log-prefix x", "", "-j U1", "-j U2", "-g U2", "",
+                  "-j CONNMARK --set-mark 0x1", "-j CONNMARK --restore-mark"]
 U1_TARGETS = ["-j ACCEPT", "-j RETURN", "-j MARK --xor-mark 0x1", "", "-j U2", "-j DROP"]
 U2_TARGETS = ["-j RETURN", "-j MARK --or-mark 0x2", "", "-j ACCEPT"]
 NAT_TARGETS = ["-j DNAT --to-destination 10.0.9.9", "-j RETURN", "",
