@@ -12,6 +12,7 @@ must have shown only that.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -41,14 +42,20 @@ def _cases() -> list:
 
 def _traced(ec: EngineCluster, probe: Probe) -> set[str]:
     """The outcome words of every traced branch."""
+    in_iface = "cni0" if probe.from_kind == "pod" else "eth0"
+    owner = next((n.name for n in ec.spec.nodes if probe.dst in (n.ip, n.bridge_ip)), None)
+    if owner is not None and owner != probe.ingress and probe.from_kind != "node":
+        # A pod's connection to another node's address (its NodePort): the pod's own node
+        # only routes it (its dst is not LOCAL there); the owner of the address decides.
+        probe = replace(probe, ingress=owner)
+        in_iface = "eth0"
     nf = ec.engines[probe.ingress]
     node = ec.spec.node(probe.ingress)
     flags = "S" if probe.proto == "tcp" else ""
     pkt = Packet(probe.proto, probe.src_ip, probe.dst, 40000, probe.port, tcp_flags=flags)
     local_out = probe.from_kind == "node"
     outs = trace_packet(nf.ruleset, [node.ip, node.bridge_ip], pkt, local_out=local_out,
-                        in_iface="cni0" if probe.from_kind == "pod" else "eth0",
-                        route=nf.route_fn)
+                        in_iface=in_iface, route=nf.route_fn)
     rng = np.random.default_rng(0)
     # Outcome has the verdict/packet/local a Result has: the oracle's mapping applies as is.
     return {ec._outcome(probe, o, ec.fresh_time(), rng) for o in outs}
