@@ -23,7 +23,8 @@ Scope and limitations
     silently ignored). Port numbers
     must be numeric (service names depend on the host's /etc/services). The save form is that
     of iptables 1.8.9 with the nf_tables backend (the default ``iptables`` on current
-    distributions); ``iptables-legacy-save`` differs in table order and in icmp type names.
+    distributions); ``iptables-legacy-save`` lists tables in another order (and every loaded
+    table); :func:`canonicalise` gives both backends' output one form (kernel-checked).
     Rule index commands (``-I CHAIN n``, ``-D CHAIN n``) count the rules as they are at that
     line (legacy semantics; iptables-nft-restore counts only committed rules).
 Validation
