@@ -43,6 +43,7 @@ class Outcome:
     packet: Packet
     local: bool
     walk_length: int
+    result: Result  # the engine's full result for this branch
 
     def to_json(self) -> dict:
         """The JSON form used by ``kube-netsim trace --json``."""
@@ -156,4 +157,4 @@ def _outcome(res: Result, script: _Script) -> Outcome:
     pkt = res.packet
     dest = f"{pkt.dst}:{pkt.dport}" if res.dnat else None
     return Outcome(res.verdict, res.reject_with, dest, res.masqueraded, prob, tuple(conditions),
-                   res.trail, pkt, res.local, res.walk_length)
+                   res.trail, pkt, res.local, res.walk_length, res)

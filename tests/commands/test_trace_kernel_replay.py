@@ -57,8 +57,7 @@ def _traced(ec: EngineCluster, probe: Probe) -> set[str]:
     outs = trace_packet(nf.ruleset, [node.ip, node.bridge_ip], pkt, local_out=local_out,
                         in_iface=in_iface, route=nf.route_fn)
     rng = np.random.default_rng(0)
-    # Outcome has the verdict/packet/local a Result has: the oracle's mapping applies as is.
-    return {ec._outcome(probe, o, ec.fresh_time(), rng) for o in outs}
+    return {ec._outcome(probe, o.result, ec.fresh_time(), rng) for o in outs}
 
 
 def test_fixtures_exist() -> None:
