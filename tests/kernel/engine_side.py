@@ -6,12 +6,13 @@ the oracle topology's addresses and routes (pod CIDR -> ``cni0`` with the bridge
 everything else -> ``eth0`` with the node's LAN address). :meth:`EngineCluster.connect` sends a
 probe's first packet through the ingress node (``output`` for a node's own connection,
 ``prerouting`` otherwise) and, when it is forwarded to a pod on another node, through that
-node's ``prerouting`` too, then maps the result to the kernel's outcome words:
+node's ``prerouting`` too (likewise for a NodePort of another node: that node's
+``prerouting`` decides), then maps the result to the kernel's outcome words:
 
 - REJECT -> ``refused``; DROP -> ``timeout``;
 - accepted to a pod that serves the port -> ``ok|pod|seen`` (``seen`` = the source the pod
   gets, ``client`` when it is the probe's own source), unless the pod's reply is routed
-  around the node that NATed the request (an outside client's un-masqueraded connection to
+  around a node that NATed the request (an outside client's un-masqueraded connection to
   a pod on another node: the reply goes straight over the LAN, is never un-DNATed, and the
   client times out); to a pod that does not serve it, or
   delivered to the node itself (nothing listens there) -> ``refused``; to any other address
@@ -64,6 +65,7 @@ class EngineCluster:
         self.clock = 0.0
         self.pod_by_ip = {p.ip: p for p in spec.pods}
         self.node_of_pod = {p.ip: p.node for p in spec.pods}
+        self.node_by_ip = {n.ip: n.name for n in spec.nodes}
 
     @staticmethod
     def _router(node):
@@ -96,30 +98,35 @@ class EngineCluster:
         return EngineRun(outcome, nat, filt, res.conntrack)
 
     def _outcome(self, probe: Probe, res, now: float, rng) -> str:
-        if res.verdict is Verdict.REJECT:
-            return "refused||"
-        if res.verdict is Verdict.NF_DROP:
-            return "timeout||"
-        out = res.packet
-        if res.local:
-            return "refused||"
-        pod = self.pod_by_ip.get(out.dst)
-        if pod is None:
-            return "timeout||"
-        owner = self.node_of_pod[out.dst]
-        if owner != probe.ingress:
-            # Forwarded over the LAN: the pod's own node sees it arrive on eth0.
-            res2 = self.engines[owner].prerouting(out.with_(mark=0), now, rng, in_iface="eth0")
-            if res2.verdict is Verdict.REJECT:
+        # Follow the packet hop by hop: a node address (a NodePort on another node) or a
+        # pod on another node is reached over the LAN, arriving on that node's eth0.
+        node = probe.ingress
+        hops = [(node, res)]
+        for _ in range(len(self.spec.nodes) + 1):
+            if res.verdict is Verdict.REJECT:
                 return "refused||"
-            if res2.verdict is Verdict.NF_DROP:
+            if res.verdict is Verdict.NF_DROP:
                 return "timeout||"
-            out = res2.packet
+            out = res.packet
+            if res.local:
+                return "refused||"  # nothing listens on the nodes
+            nxt = self.node_of_pod.get(out.dst) or self.node_by_ip.get(out.dst)
+            if nxt is None:
+                return "timeout||"  # nobody on the LAN has that address
+            if nxt == node:
+                break
+            res = self.engines[nxt].prerouting(out.with_(mark=0), now, rng, in_iface="eth0")
+            node = nxt
+            hops.append((node, res))
+        else:
+            return "timeout||"
+        pod = self.pod_by_ip[out.dst]
         if (probe.proto, out.dport) not in pod.ports:
             return "refused||"
-        if owner != probe.ingress and self._reply_hop(owner, out.src) != probe.ingress:
-            # The reply does not pass the node that NATed the request, so it is never
-            # un-DNATed: the caller sees an answer from an address it never called.
+        natted = {n for n, r in hops if r.dnat or r.snat}
+        if not natted <= {node, self._reply_hop(node, out.src)}:
+            # The reply does not pass a node that NATed the request, so it is never
+            # un-NATed: the caller sees an answer from an address it never called.
             return "timeout||"
         seen = "client" if out.src == probe.src_ip else out.src
         return f"ok|{pod.name}|{seen}"

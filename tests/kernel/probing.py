@@ -3,8 +3,8 @@ the JSON capture that replay tests read without root.
 
 A *probe* is a (source host, destination, port, protocol) to try ``count`` times. For every
 Service port kube-proxy programs, :func:`probes_for` asks the questions of issue 4: the first
-pod of every node, every node and the external client to the ClusterIP; the client to every
-node's NodePort (and each node to its own 127.0.0.1:NodePort); the client to externalIPs and
+pod of every node, every node and the external client to the ClusterIP; the client and one pod to every node's
+NodePort (and each node to its own 127.0.0.1:NodePort); the client to externalIPs and
 load-balancer ingress IPs.
 
 A *capture* (:func:`capture`) runs the probes against a :class:`KernelCluster` and records per
@@ -58,6 +58,13 @@ def probes_for(state: ClusterState, spec: ClusterSpec) -> list[Probe]:
         first_pod.setdefault(pod.node, (pod.name, pod.ip))
     client = spec.clients[0]
     gateway = client.gateway
+    # One pod also calls every node's NodePort (a pod's traffic to a Local NodePort
+    # short-circuits to the cluster-wide chain on its own node).
+    pod_probe = None
+    for node in spec.nodes:
+        if node.name in first_pod:
+            pod_probe = (*first_pod[node.name], node.name)
+            break
     out: list[Probe] = []
     for svc in sorted(state.services, key=lambda s: s.key):
         if not svc.has_cluster_ip:
@@ -81,6 +88,10 @@ def probes_for(state: ClusterState, spec: ClusterSpec) -> list[Probe]:
                     out.append(Probe(f"{name} external -> {node.name}:nodePort", CLIENT,
                                      client.ips[0], "external", node.name, proto, node.ip,
                                      sp.node_port))
+                    if pod_probe is not None:
+                        pod, ip, home = pod_probe
+                        out.append(Probe(f"{name} pod {pod} -> {node.name}:nodePort", pod, ip,
+                                         "pod", home, proto, node.ip, sp.node_port))
                     if proto == "tcp":
                         out.append(Probe(f"{name} node {node.name} -> localhost:nodePort",
                                          node.name, "127.0.0.1", "node", node.name, proto,
