@@ -22,9 +22,24 @@ from sim.iptables.ruleset import Option
 
 U32 = 0xFFFFFFFF
 
-# Protocol numbers iptables accepts by name (/etc/protocols subset kube-proxy and users write).
-PROTOCOLS: dict[str, int] = {"icmp": 1, "tcp": 6, "udp": 17, "sctp": 132, "all": 0}
-PROTOCOL_NAMES: dict[int, str] = {v: k for k, v in PROTOCOLS.items()}
+# iptables' own protocol names (xtables_chain_protos), printed in preference to
+# /etc/protocols; then Debian's /etc/protocols (the names -p accepts and iptables-save prints
+# for other numbers; embedded so the output does not depend on the host).
+_XT_PROTOS = {"tcp": 6, "sctp": 132, "udp": 17, "udplite": 136, "icmp": 1, "esp": 50,
+              "ah": 51, "all": 0}
+_ETC_PROTOCOLS = (
+    "hopopt 0;icmp 1;igmp 2;ggp 3;ipencap 4;st 5;tcp 6;egp 8;igp 9;pup 12;udp 17;hmp 20;"
+    "xns-idp 22;rdp 27;iso-tp4 29;dccp 33;xtp 36;ddp 37;idpr-cmtp 38;ipv6 41;ipv6-route 43;"
+    "ipv6-frag 44;idrp 45;rsvp 46;gre 47;esp 50;ah 51;skip 57;ipv6-icmp 58;ipv6-nonxt 59;"
+    "ipv6-opts 60;rspf 73;vmtp 81;eigrp 88;ospf 89;ax.25 93;ipip 94;etherip 97;encap 98;"
+    "pim 103;ipcomp 108;vrrp 112;l2tp 115;isis 124;sctp 132;fc 133;mobility-header 135;"
+    "udplite 136;mpls-in-ip 137;manet 138;hip 139;shim6 140;wesp 141;rohc 142;ethernet 143")
+PROTOCOLS: dict[str, int] = {n: int(v) for n, v in (e.split() for e in _ETC_PROTOCOLS.split(";"))}
+PROTOCOLS.update(_XT_PROTOS)
+PROTOCOL_NAMES: dict[int, str] = {}
+for _name, _num in list(PROTOCOLS.items())[::-1]:
+    PROTOCOL_NAMES[_num] = _name  # the first /etc/protocols name of a number wins ...
+PROTOCOL_NAMES.update({v: k for k, v in _XT_PROTOS.items()})  # ... after iptables' own
 
 # ip_conntrack state bits in the print order of libxt_conntrack's conntrack_dump_states.
 CT_STATES = ("INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED", "SNAT", "DNAT")

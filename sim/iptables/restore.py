@@ -30,6 +30,7 @@ from functools import lru_cache
 from sim.iptables.extensions import (
     IMPLICIT_PROTO_MATCHES,
     MATCHES,
+    PROTOCOL_NAMES,
     STANDARD_TARGETS,
     TARGETS,
     Extension,
@@ -245,9 +246,10 @@ def _parse_rule(chain: str, text: str, line: int, table: str) -> Rule:
         raise ExtensionError("no argument following `!'")
 
     proto_m = builtins.get("-p")
-    proto = proto_m.options[0].values[0].lower() if proto_m else ""
-    if proto.isdigit():
-        proto = {6: "tcp", 17: "udp", 132: "sctp", 1: "icmp", 0: "all"}.get(int(proto), proto)
+    proto = ""
+    if proto_m:
+        num = proto_number(proto_m.options[0].values[0])
+        proto = PROTOCOL_NAMES.get(num, str(num))
     ctx = RuleContext(table, chain, "" if proto == "all" else proto,
                       bool(proto_m and proto_m.options[0].negated))
     built: list[Match] = []
@@ -311,8 +313,8 @@ def _find_owner(tok: str, target_ext: Extension | None, target_opts: list[Option
             return MATCHES[module], opts
     proto_m = builtins.get("-p")
     if proto_m is not None:
-        proto = proto_m.options[0].values[0].lower()
-        proto = {"6": "tcp", "17": "udp", "132": "sctp", "1": "icmp"}.get(proto, proto)
+        num = proto_number(proto_m.options[0].values[0])
+        proto = PROTOCOL_NAMES.get(num, str(num))
         if proto in IMPLICIT_PROTO_MATCHES and tok in MATCHES[proto].by_name:
             opts: list[Option] = []
             matches.append((proto, opts))

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sim.iptables.extensions import (
     CT_STATES,
     LIMIT_SCALE,
+    PROTOCOL_NAMES,
     connmark_op,
     ip_range,
     limit_burst,
@@ -60,7 +61,6 @@ T_NONE, T_ACCEPT, T_DROP, T_RETURN, T_JUMP, T_GOTO, T_REJECT, T_MARK, T_DNAT, T_
 
 INDEX_MIN_RULES = 8
 TCP_BITS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20}
-PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 132: "sctp"}
 # Matches with no side effect: rules whose port match comes only after these may be indexed.
 _PURE_MODULES = frozenset({"comment", "tcp", "udp", "sctp", "icmp", "multiport", "addrtype",
                            "mark", "conntrack", "state"})
@@ -196,7 +196,7 @@ def _proto_pred(text: str, neg: bool) -> Expr | None:
     num = proto_number(text)
     if num == 0:
         return ("False", {}) if neg else None
-    name = PROTO_NAMES.get(num, str(num))
+    name = PROTOCOL_NAMES.get(num, str(num))
     return f"c.proto {'!=' if neg else '=='} __s", {"__s": name}
 
 
@@ -333,7 +333,7 @@ def _conntrack_preds(o: dict) -> list[Expr]:
             preds.append(lambda c, b=bits, n=neg: bool(c.state_bits() & b) != n)
         elif name == "--ctproto":
             num = proto_number(v)
-            pname = PROTO_NAMES.get(num, str(num))
+            pname = PROTOCOL_NAMES.get(num, str(num))
             preds.append(lambda c, p=pname, n=neg: (c.ct is not None and c.ct.proto == p) != n)
         elif name in ("--ctorigsrc", "--ctorigdst", "--ctreplsrc", "--ctrepldst"):
             net, mask = _net(v)
@@ -479,7 +479,7 @@ def _index_keys(rule: Rule) -> tuple[int | None, tuple[str, int] | None]:
                 dst = int(n.network_address)
         elif opt.name == "-p":
             num = proto_number(opt.values[0])
-            proto = PROTO_NAMES.get(num) if num else None
+            proto = PROTOCOL_NAMES.get(num) if num else None
     pd = None
     if proto in ("tcp", "udp", "sctp"):
         for m in rule.matches:
