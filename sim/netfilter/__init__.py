@@ -26,8 +26,11 @@ Model
     Time (``now``, float seconds) and randomness (``rng``, a ``numpy.random.Generator``) are
     arguments. ``statistic --mode random`` matches when ``rng.random() * 2**31 < P31`` where
     P31 is the kernel's 31-bit probability, i.e. with the kernel's exact probability.
-    :func:`trace_packet` enumerates every branch that ``statistic`` creates with its exact
-    probability (``fractions.Fraction(P31, 2**31)``).
+    :func:`trace_packet` enumerates every branch that ``statistic`` (and ``recent``) creates,
+    each an :class:`Outcome` with its exact probability (``fractions.Fraction(P31, 2**31)``
+    products; ``None`` for "client already pinned" branches) and the engine ``Result``.
+    A SYN on a connection in TIME_WAIT/CLOSE starts a new connection (new NAT), as the
+    kernel's TCP tracker does.
 Scope and limitations
     IPv4. No routing table beyond "local address or not" plus the caller's ``route``
     function; no fragments (``-f`` never matches), no TCP options, no ICMP error generation
