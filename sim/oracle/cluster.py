@@ -7,9 +7,12 @@ Topology (see ../shared/notes/kernel-oracle.md for why each piece is there)::
              bridge cni0 with the first address of its pod CIDR, routes to the other nodes'
              pod CIDRs via their InternalIP, default route on eth0 (covers the service CIDR),
              ip_forward=1, bridge-nf-call-iptables=1, route_localnet=1, icmp_ratelimit=0,
-             icmp_msgs_per_sec and icmp_msgs_burst raised
+             icmp_msgs_per_sec and icmp_msgs_burst raised, ICMP redirects off
     <p>pK    pod K: eth0 (veth into its node's cni0, hairpin on), pod IP, default via cni0
     <p>cJ    client J: eth0 on the LAN with its addresses, default route via its gateway node
+             (so it can reach ClusterIPs through that node, as the note's reference does)
+
+(<p> is ``kns<pid>-<k>-``.)
 
 One agent process (:mod:`sim.oracle.agent`) runs in every pod, node and client namespace; a
 probe is one JSON line over its pipes, so thousands of connections cost no process start.

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 from sim.model.errors import SimError
@@ -149,10 +148,6 @@ class Namespace:
         """:func:`run` inside this namespace."""
         return run(argv, netns=self.name, **kwargs)
 
-    def ip(self, *args: str) -> None:
-        """``ip -n <ns> args`` (no process start inside the namespace needed)."""
-        run(["ip", "-n", self.name, *args], timeout_s=10)
-
     def sysctl(self, values: dict[str, str]) -> None:
         """Set sysctls in this namespace by writing /proc/sys from one process inside it."""
         script = "; ".join(
@@ -164,13 +159,3 @@ class Namespace:
         """Delete the namespace (and kill anything still running in it)."""
         delete_namespace(self.name)
 
-
-def wait_until(predicate, timeout_s: float, interval_s: float = 0.02) -> bool:
-    """Poll ``predicate`` until true or ``timeout_s`` passes; returns its last value."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval_s)
