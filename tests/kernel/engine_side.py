@@ -30,6 +30,7 @@ import numpy as np
 from sim.iptables import apply_payload, parse_restore
 from sim.model import Packet
 from sim.netfilter import NodeNetfilter, Route, Verdict
+from sim.netfilter.tracer import trace_packet
 from sim.oracle import ClusterSpec
 from tests.kernel.probing import Probe
 
@@ -210,8 +211,6 @@ def tracer_branches(ec: EngineCluster, probe: Probe, sport: int) -> list[tuple]:
     """``(verdict, destination, nat rules hit, probability)`` of every fresh-client branch
     (probability not ``None``) that :func:`sim.netfilter.tracer.trace_packet` enumerates for
     ``probe`` on its ingress node."""
-    from sim.netfilter.tracer import trace_packet
-
     node = next(n for n in ec.spec.nodes if n.name == probe.ingress)
     flags = "S" if probe.proto == "tcp" else ""
     pkt = Packet(probe.proto, probe.src_ip, probe.dst, sport, probe.port, tcp_flags=flags)

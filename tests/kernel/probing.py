@@ -18,13 +18,23 @@ ClientIP affinity over consecutive connections is tested on its own (``test_stat
 
 from __future__ import annotations
 
+import platform
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 
 from sim.iptables import Payload
 from sim.model import ClusterState, Protocol
-from sim.oracle import ClientSpec, ClusterSpec, KernelCluster, counter_diff, spec_from_state
+from sim.oracle import (
+    ClientSpec,
+    ClusterSpec,
+    KernelCluster,
+    NodeSpec,
+    PodSpec,
+    counter_diff,
+    spec_from_state,
+)
+from sim.scenario.spec import load_scenario
 
 CLIENT = "ext"
 DEFAULT_CLIENT_IPS = ("198.51.100.7", "198.51.100.8")
@@ -191,8 +201,6 @@ def spec_json(spec: ClusterSpec) -> dict:
 
 def spec_from_json(data: dict) -> ClusterSpec:
     """Inverse of :func:`spec_json`."""
-    from sim.oracle import NodeSpec, PodSpec
-
     return ClusterSpec(
         nodes=tuple(NodeSpec(**n) for n in data["nodes"]),
         pods=tuple(PodSpec(p["name"], p["node"], p["ip"], tuple(tuple(x) for x in p["ports"]))
@@ -205,8 +213,6 @@ def spec_from_json(data: dict) -> ClusterSpec:
 def scenario_cluster(path: str):
     """``(state, spec)`` of a shipped scenario: its ``spec.network.externalHosts`` addresses
     become the external client's (the default client addresses otherwise)."""
-    from sim.scenario.spec import load_scenario
-
     scenario = load_scenario(path)
     state = scenario.state()
     hosts = tuple(h["ip"] for h in scenario.network.get("externalHosts", []) if "ip" in h)
@@ -217,8 +223,6 @@ def capture_fixture(source: str, state: ClusterState, spec: ClusterSpec,
                     rules: dict[str, list[str]], *, backend: str = "nft",
                     count: int = 10) -> dict:
     """Build the cluster, load ``rules``, run :func:`probes_for` and return the fixture."""
-    import platform
-
     probes = probes_for(state, spec)
     with KernelCluster(spec, backend=backend) as kc:
         load_rules(kc, rules)
