@@ -10,7 +10,8 @@ Topology (see ../shared/notes/kernel-oracle.md for why each piece is there)::
              icmp_msgs_per_sec and icmp_msgs_burst raised, ICMP redirects off
     <p>pK    pod K: eth0 (veth into its node's cni0, hairpin on), pod IP, default via cni0
     <p>cJ    client J: eth0 on the LAN with its addresses, default route via its gateway node
-             (so it can reach ClusterIPs through that node, as the note's reference does)
+             (so it can reach ClusterIPs through that node, as the note's reference does);
+             its ``spread`` addresses via every node (ECMP, layer-4 hash), like a cloud LB
 
 (<p> is ``kns<pid>-<k>-``.)
 
@@ -72,6 +73,8 @@ NODE_SYSCTLS = {
     **ICMP_SYSCTLS,
 }
 HOST_SYSCTLS = {**ICMP_SYSCTLS, **NO_REDIRECTS}
+# Multipath routes (ClientSpec.spread) hash on the 5-tuple, so connections spread over nodes.
+ECMP_SYSCTLS = {"net.ipv4.fib_multipath_hash_policy": "1"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,13 +222,15 @@ class KernelCluster:
             cmds.append("route add default dev eth0")
             batches[ns.name] = cmds
         for j, client in enumerate(spec.clients):
-            ns = self._ns(f"c{j}", HOST_SYSCTLS)
+            ns = self._ns(f"c{j}", {**HOST_SYSCTLS, **ECMP_SYSCTLS})
             self.ns_of[client.name] = ns.name
             sw_cmds += [f"link add m{j} type veth peer name eth0 netns {ns.name}",
                         f"link set m{j} master br0", f"link set m{j} up"]
             cmds = [f"addr add {ip}/32 dev eth0" for ip in client.ips] + ["link set eth0 up"]
             cmds += [f"route add {ip}/32 dev eth0" for ip in lan_ips if ip not in client.ips]
             cmds.append(f"route add default via {spec.node(client.gateway).ip} dev eth0")
+            hops = " ".join(f"nexthop via {n.ip} dev eth0" for n in spec.nodes)
+            cmds += [f"route add {ip}/32 {hops}" for ip in client.spread]
             batches[ns.name] = cmds
         self._batch(sw.name, sw_cmds)
         for k, pod in enumerate(spec.pods):

@@ -49,11 +49,17 @@ class PodSpec:
 @dataclass(frozen=True, slots=True)
 class ClientSpec:
     """A host outside the cluster on the node LAN; ``gateway`` is the node its default route
-    (and so any ClusterIP traffic) goes through. Several addresses model several clients."""
+    (and so any ClusterIP traffic) goes through. Several addresses model several clients.
+
+    ``spread`` lists addresses (load-balancer ingress IPs) the client reaches through every
+    node by equal-cost multipath with a layer-4 hash: each connection (a new source port)
+    enters at a node chosen by the hash, as a cloud load balancer in front of the nodes does.
+    """
 
     name: str
     ips: tuple[str, ...]
     gateway: str
+    spread: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

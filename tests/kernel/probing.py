@@ -55,10 +55,11 @@ class Probe:
 
 
 def cluster_spec(state: ClusterState, client_ips: tuple[str, ...] = DEFAULT_CLIENT_IPS,
-                 ) -> ClusterSpec:
-    """The oracle topology of ``state`` plus one external client routed via the first node."""
+                 spread: tuple[str, ...] = ()) -> ClusterSpec:
+    """The oracle topology of ``state`` plus one external client routed via the first node
+    (and to ``spread`` addresses via every node)."""
     first = sorted(n.name for n in state.nodes)[0]
-    return spec_from_state(state, (ClientSpec(CLIENT, client_ips, first),))
+    return spec_from_state(state, (ClientSpec(CLIENT, client_ips, first, spread),))
 
 
 def probes_for(state: ClusterState, spec: ClusterSpec) -> list[Probe]:
@@ -210,13 +211,20 @@ def spec_from_json(data: dict) -> ClusterSpec:
     )
 
 
-def scenario_cluster(path: str):
+def scenario_cluster(path: str, lb_spread: bool = False):
     """``(state, spec)`` of a shipped scenario: its ``spec.network.externalHosts`` addresses
-    become the external client's (the default client addresses otherwise)."""
+    become the external client's (the default client addresses otherwise). With
+    ``lb_spread`` the client reaches load-balancer ingress IPs through every node (as the
+    world's load balancer does); otherwise through its gateway, like everything else, so
+    each probe has one ingress node."""
     scenario = load_scenario(path)
     state = scenario.state()
     hosts = tuple(h["ip"] for h in scenario.network.get("externalHosts", []) if "ip" in h)
-    return state, cluster_spec(state, hosts or DEFAULT_CLIENT_IPS)
+    spread = ()
+    if lb_spread:
+        spread = tuple(sorted({i.ip for s in state.services for i in s.load_balancer_ingress
+                               if i.ip}))
+    return state, cluster_spec(state, hosts or DEFAULT_CLIENT_IPS, spread)
 
 
 def capture_fixture(source: str, state: ClusterState, spec: ClusterSpec,

@@ -1,11 +1,13 @@
 """Live: the kernel-oracle topology agrees with the simulated world (root only).
 
-For the NodePort, affinity and no-endpoint scenarios of issue 5, the world runs the scenario
+For the NodePort, affinity and no-endpoint scenarios of issue 5 (and the externalIPs /
+LoadBalancer and manual-Endpoints ones), the world runs the scenario
 (``sim.scenario.runner.run``) and the kernel oracle builds the same cluster with the same
 compiled rules; every flow is then replayed on the kernel from the same client to the same
 address, and the two are compared per flow: the set of ``(outcome, pod, source seen)`` they
-produced (both sides open at least 20 connections per flow, so a pod that either side can
-reach shows up with probability above 1 - 2**-19), and for ClientIP affinity the pinning.
+produced, and for ClientIP affinity the pinning. The world's run is fixed by its seed (at
+least 20 connections per flow); the kernel opens 100 per flow, so with at most six equally
+likely outcomes it misses one with probability below 1e-7.
 """
 
 from __future__ import annotations
@@ -40,25 +42,28 @@ def _world_key(rec) -> tuple:
     return (rec.outcome, pod, rec.source_seen)
 
 
-def _kernel_source(flow) -> str:
-    """The oracle host of a flow's client (the scenarios here have one external host)."""
+def _kernel_source(flow, result) -> tuple[str, str | None]:
+    """The oracle host of a flow's client, and the source address to bind (an external
+    host is one of the oracle client's addresses)."""
     if flow.client_kind == "external":
-        return CLIENT
+        hosts = {h["name"]: h["ip"] for h in result.scenario.network["externalHosts"]}
+        return CLIENT, hosts[flow.client]
     if flow.client_kind == "pod":
-        return flow.client.split("/", 1)[1]
-    return flow.client
+        return flow.client.split("/", 1)[1], None
+    return flow.client, None
 
 
-def _kernel_keys(kc, flow, state, count: int) -> Counter:
+def _kernel_keys(kc, flow, result, state, count: int) -> Counter:
     dst, port = flow.target.resolve(state)
-    results = kc.probe(_kernel_source(flow), dst, port, proto=flow.proto, count=count,
+    source, src_ip = _kernel_source(flow, result)
+    results = kc.probe(source, dst, port, proto=flow.proto, src_ip=src_ip, count=count,
                        timeout_s=min(flow.connect_timeout_s, KERNEL_TIMEOUT_S))
     return Counter((r.status, r.pod or "", r.peer_ip or "") for r in results)
 
 
 def _agreement(path: str) -> list[str]:
     result, by_flow = _world(path)
-    state, spec = scenario_cluster(path)
+    state, spec = scenario_cluster(path, lb_spread=True)
     rules = compiled_rules(state, bootstrap_payload(), compile_rules)
     problems = []
     with KernelCluster(spec) as kc:
@@ -67,7 +72,7 @@ def _agreement(path: str) -> list[str]:
             world = Counter(_world_key(r) for r in by_flow[flow.name])
             assert sum(world.values()) >= 20, flow.name
             timeouts = all(k[0] == "timeout" for k in world)
-            kernel = _kernel_keys(kc, flow, state, 3 if timeouts else 40)
+            kernel = _kernel_keys(kc, flow, result, state, 3 if timeouts else 100)
             if set(world) != set(kernel):
                 problems.append(f"{flow.name}: world {dict(world)} kernel {dict(kernel)}")
     return problems
@@ -89,6 +94,21 @@ def test_no_endpoints_agree():
     assert problems == [], "\n".join(problems)
 
 
+def test_external_ips_and_load_balancer_agree():
+    """externalIPs routed to node-1 and a LoadBalancer in front of every node with source
+    ranges: the office (inside the ranges) reaches the same pods with the same sources in the
+    world and the kernel (entering at every node), the cafe (outside) is dropped in both."""
+    problems = _agreement(str(ROOT / "scenarios/world/externalips-loadbalancer.yaml"))
+    assert problems == [], "\n".join(problems)
+
+
+def test_manual_endpoints_agree():
+    """A Service without selector routed to manual Endpoints answers from the same pod with
+    the same source in the world and the kernel."""
+    problems = _agreement(str(ROOT / "scenarios/world/manual-endpoints.yaml"))
+    assert problems == [], "\n".join(problems)
+
+
 def test_affinity_pins_like_the_kernel():
     """The affinity scenario's sticky client gets one pod for all its 100 connections in the
     world and in the kernel, and both see the client's own pod IP as source."""
@@ -99,7 +119,7 @@ def test_affinity_pins_like_the_kernel():
     world = Counter(_world_key(r) for r in by_flow["sticky"])
     with KernelCluster(spec) as kc:
         load_rules(kc, compiled_rules(state, bootstrap_payload(), compile_rules))
-        kernel = _kernel_keys(kc, flow, state, len(by_flow["sticky"]))
+        kernel = _kernel_keys(kc, flow, result, state, len(by_flow["sticky"]))
     client_ip = state.pods_by_key[flow.client].pod_ip
     assert len(world) == 1 and len(kernel) == 1, (world, kernel)
     [(w_outcome, _, w_seen)] = world
