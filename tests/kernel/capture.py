@@ -2,9 +2,9 @@
 
 ``PYTHONPATH=. .venv/bin/python -m tests.kernel.capture [SCENARIO ...]`` writes
 ``tests/fixtures/kernel/scenarios/<dir>-<name>.json`` for each scenario (default: every
-scenario under ``scenarios/seed`` and ``scenarios/world``), and, when no scenario is named,
-``tests/fixtures/kernel/spread.json``: the endpoint counts of 1,500 kernel connections to the
-3-endpoint Service of :mod:`tests.kernel.stat_cluster`. Review the diff before committing:
+scenario under ``scenarios/seed``, ``scenarios/world`` and ``scenarios/dns``), and, when no
+scenario is named, ``tests/fixtures/kernel/spread.json``: the endpoint counts of 1,500 kernel
+connections to the 3-endpoint Service of :mod:`tests.kernel.stat_cluster`. Review the diff before committing:
 the replay tests (``tests/kernel/test_replay.py``) hold the engine to these outcomes.
 """
 
@@ -29,7 +29,7 @@ from tests.kernel.stat_cluster import CLIENT_IPS, CONNECTIONS, probe_to, stat_st
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests" / "fixtures" / "kernel" / "scenarios"
-SHIPPED = ("scenarios/seed", "scenarios/world")
+SHIPPED = ("scenarios/seed", "scenarios/world", "scenarios/dns")
 
 
 def shipped_scenarios() -> list[str]:
