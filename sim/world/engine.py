@@ -12,9 +12,10 @@ Nodes share compiled rules: most of a ruleset is identical on every node, and
 ``sim.world.kubeproxy.RulesCache`` already hands nodes with the same view the *same*
 ``Ruleset`` object. :class:`SharedCompilation` compiles each distinct ruleset once
 (``NodeNetfilter.load``) and lets the other nodes adopt that compiled form, with their own
-rule counters, conntrack and ``recent`` lists. A compiled ruleset is shareable when it holds
-no per-engine state: the only such state is ``statistic --mode nth`` counters, which
-kube-proxy never writes; a ruleset that has them is compiled per node.
+rule counters, conntrack and ``recent`` lists. A compiled ruleset is shareable
+(``CompiledRuleset.shareable``) when it holds no per-engine state: ``statistic --mode nth``
+counters and ``limit`` token buckets are such state (kube-proxy writes neither); a ruleset
+that has them is compiled per node.
 ``tests/world/test_engine_adapter.py`` checks that an adopting node behaves exactly like one
 that compiled for itself.
 """
@@ -26,6 +27,7 @@ import ipaddress
 from sim.iptables.ruleset import Ruleset
 from sim.model.config import KubeProxyConfig
 from sim.model.packet import Packet
+from sim.netfilter import CompiledRuleset
 from sim.netfilter.engine import NodeNetfilter
 from sim.netfilter.types import Route
 from sim.world.datapath import Verdict
@@ -38,30 +40,21 @@ class SharedCompilation:
     """One compiled form per distinct ruleset object, adopted by every node that loads it."""
 
     def __init__(self) -> None:
-        # id(ruleset) -> (ruleset, compiled, hooks); the ruleset is kept so its id stays unique.
-        self._by_id: dict[int, tuple[Ruleset, object, object]] = {}
+        # id(ruleset) -> (ruleset, compiled); the ruleset is kept so its id stays unique.
+        self._by_id: dict[int, tuple[Ruleset, CompiledRuleset]] = {}
         self.compiles = 0
 
     def load(self, nf: NodeNetfilter, ruleset: Ruleset) -> None:
-        """``nf.load(ruleset)``, compiling only the first time this ruleset is seen."""
+        """``nf.load(ruleset)``, compiling only the first time this ruleset is seen; a
+        ruleset whose compiled form is not shareable is compiled for every node."""
         entry = self._by_id.get(id(ruleset))
         if entry is None or entry[0] is not ruleset:
             nf.load(ruleset)
             self.compiles += 1
-            if not nf._hooks.nth_counters:
-                self._by_id[id(ruleset)] = (ruleset, nf._compiled, nf._hooks)
+            if nf.compiled.shareable:
+                self._by_id[id(ruleset)] = (ruleset, nf.compiled)
             return
-        _, compiled, hooks = entry
-        # What NodeNetfilter.load does after compiling: fresh counters from the ruleset's own
-        # values.
-        nf._hooks = hooks
-        nf._compiled = compiled
-        nf.counters_packets = [r.rule.packets for r in compiled.rules]
-        nf.counters_bytes = [r.rule.bytes for r in compiled.rules]
-        nf.policy_counters = {
-            (t, c.name): [ruleset.tables[t].chains[c.name].packets,
-                          ruleset.tables[t].chains[c.name].bytes]
-            for t, tab in compiled.tables.items() for c in tab.chains.values() if c.builtin}
+        nf.adopt(entry[1])
 
 
 class NetfilterDatapath:

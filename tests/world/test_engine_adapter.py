@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sim.iptables import apply_payload, parse_restore
+from sim.model.config import KubeProxyConfig
 from sim.model.packet import Packet
 from sim.world.engine import NetfilterDatapath, SharedCompilation
 from sim.world.kubeproxy import RulesCache
@@ -59,3 +61,28 @@ def test_counters_and_conntrack_stay_per_node():
     assert sum(adopter.nf.counters_packets) == 0
     assert len(first.nf.conntrack_entries(0.0)) == 1
     assert adopter.nf.conntrack_entries(0.0) == []
+
+
+_LIMITED = """*filter
+:FORWARD DROP [0:0]
+-A FORWARD -p tcp -m tcp --syn -m limit --limit 1/min --limit-burst 2 -j ACCEPT
+COMMIT
+"""
+
+
+def test_limit_buckets_are_per_node_not_shared():
+    """A ruleset with a ``limit`` rule is compiled per node: a burst spent on one node leaves
+    the other node's token bucket full (two SYNs pass on each, the third is dropped)."""
+    ruleset = apply_payload(parse_restore(_LIMITED))
+    shared = SharedCompilation()
+    config = KubeProxyConfig()
+    nodes = [NetfilterDatapath(("192.168.0.1",), config, component_rng(1, "x"), shared)
+             for _ in range(2)]
+    for node in nodes:
+        node.load(ruleset)
+    assert shared.compiles == 2
+    for node in nodes:
+        verdicts = [node.ingress(Packet("tcp", "10.1.0.5", "10.2.0.5", 40000 + k, 80,
+                                        tcp_flags="S"), 0.0, "eth0").action
+                    for k in range(3)]
+        assert verdicts == ["ACCEPT", "ACCEPT", "DROP"]
