@@ -122,6 +122,9 @@ class ApiServer:
     """
 
     def __init__(self, cluster: ClusterConfig, kube_proxy: KubeProxyConfig, seed: int) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            # numpy's SeedSequence takes non-negative integers only (spec.seed's schema agrees).
+            raise SimError(f"seed: Invalid value: {seed!r}: must be an integer greater than or equal to 0")
         self.cluster = cluster
         self.kube_proxy = kube_proxy
         self.seed = seed
@@ -492,7 +495,16 @@ class ApiServer:
             if old is not None and old.type == ServiceType.LOAD_BALANCER and old.load_balancer_ingress:
                 ingress = old.load_balancer_ingress
             else:
-                ingress = (LoadBalancerIngress(ip=self._lb_address(spec.get("loadBalancerIP") or ""), ip_mode="VIP"),)
+                address = self._lb_address(spec.get("loadBalancerIP") or "")
+                if address:
+                    ingress = (LoadBalancerIngress(ip=address, ip_mode="VIP"),)
+                else:
+                    # A real cloud controller that cannot provision leaves status.loadBalancer
+                    # empty (EXTERNAL-IP <pending>) and kube-proxy writes no LB rules for it.
+                    self.warnings.append(
+                        f'Service {meta["namespace"]}/{meta["name"]}: the simulated load-balancer '
+                        f"pool is exhausted ({', '.join(self.cluster.load_balancer_pool)}, "
+                        "spec.cluster.loadBalancerPool): no ingress address, EXTERNAL-IP <pending>")
         for ip in old_lb:
             if ip not in {i.ip for i in ingress}:
                 self._lb_used.discard(ip)
@@ -538,7 +550,8 @@ class ApiServer:
 
     def _lb_address(self, requested: str) -> str:
         """The simulated cloud provider: honour ``loadBalancerIP`` when given (as providers
-        that support it do), else hand out the next free address of the pool."""
+        that support it do), else hand out the next free address of the pool; ``""`` when the
+        pool is exhausted (the Service stays pending)."""
         if requested:
             return requested
         for cidr in self.cluster.load_balancer_pool:
@@ -547,8 +560,7 @@ class ApiServer:
             for addr in hosts:
                 if str(addr) not in self._lb_used:
                     return str(addr)
-        raise SimError("the simulated load-balancer pool is exhausted: "
-                       f"{', '.join(self.cluster.load_balancer_pool)} (spec.cluster.loadBalancerPool)")
+        return ""
 
     # -- Endpoints / EndpointSlice
 

@@ -1,7 +1,9 @@
 """``kube-netsim validate SCENARIO...``: check scenarios as the apiserver would.
 
 Prints every error as ``file:line: Kind namespace/name: field.path: Type: value: detail``
-(warnings, such as skipped unknown kinds, on stderr) and exits 1 if any scenario has an error.
+(warnings, such as skipped unknown kinds or a LoadBalancer left pending, on stderr) and exits
+1 if any scenario has an error. Schema and strict-decoding errors do not hide the apiserver's
+errors for the objects that decoded: everything found is printed at once.
 """
 
 from __future__ import annotations
@@ -9,8 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sim.model.errors import SimError, ValidationError
-from sim.scenario.spec import load_scenario
+from sim.scenario.spec import check_scenario
 
 HELP = "check scenario files (schema, strict decoding, apiserver validation and allocation)"
 
@@ -22,26 +23,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     failed = False
     for path in args.scenarios:
-        try:
-            scenario = load_scenario(path)
-        except ValidationError as exc:
-            for e in exc.errors:
-                print(e)
-            failed = True
-            continue
-        except SimError as exc:
-            print(exc)
-            failed = True
-            continue
-        errors, warnings = scenario.check()
-        for w in warnings:
+        result = check_scenario(path)
+        for w in result.warnings:
             print(f"warning: {w}", file=sys.stderr)
-        for e in errors:
+        for e in result.errors:
             print(e)
-        if errors:
+        if result.errors:
             failed = True
-            n = len(errors)
+            n = len(result.errors)
             print(f"{path}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
         else:
-            print(f"{path}: valid ({len(scenario.manifests)} objects)")
+            assert result.scenario is not None
+            print(f"{path}: valid ({len(result.scenario.manifests)} objects)")
     return 1 if failed else 0

@@ -28,7 +28,7 @@ import jsonschema
 import yaml
 
 from sim.api.apiserver import ApiServer, gc_paused
-from sim.api.fielderrors import invalid, required, unknown_field
+from sim.api.fielderrors import invalid, not_supported, required, unknown_field
 from sim.model.cluster import ClusterState
 from sim.model.config import ClusterConfig, ConntrackConfig, KubeProxyConfig
 from sim.model.errors import FieldError, SimError, ValidationError
@@ -132,6 +132,8 @@ def _documents(text: bytes, name: str) -> list[tuple[Any, yaml.Node]]:
     for node in nodes:
         try:
             out.append((construct(node), node))
+        except DuplicateKeyError:
+            raise ValidationError(duplicate_keys(node, name)) from None
         except yaml.constructor.ConstructorError as exc:
             mark = exc.problem_mark
             where = f"{name}:{mark.line + 1}" if mark else name
@@ -177,8 +179,52 @@ def construct(node: yaml.Node, _memo: dict[int, Any] | None = None) -> Any:
         if isinstance(key, list | dict):
             raise yaml.constructor.ConstructorError(
                 None, None, "a mapping key must be a scalar", k.start_mark)
+        if key in mapping:
+            # Strict decoding (sigs.k8s.io/yaml YAMLToJSONStrict, as kubectl and the apiserver
+            # use) refuses a repeated key instead of letting the last one win.
+            raise DuplicateKeyError(None, None, f"key {json.dumps(str(key))} already set in map",
+                                    k.start_mark)
         mapping[key] = construct(v, memo)
     return mapping
+
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping repeats a key (refused as strict decoding refuses it)."""
+
+
+def duplicate_keys(node: yaml.Node, file: str) -> list[FieldError]:
+    """Every repeated mapping key under ``node`` as a field error with its line and path.
+
+    >>> [str(e) for e in duplicate_keys(yaml.compose("a:\n  b: 1\n  b: 2\n"), "f.yaml")]
+    ['f.yaml:3: a.b: Duplicate value: "b": strict decoding error: yaml: key "b" already set in map (first set at line 2)']
+    """
+    out: list[FieldError] = []
+    stack: list[tuple[yaml.Node, str]] = [(node, "")]
+    seen_nodes: set[int] = set()
+    while stack:
+        n, path = stack.pop()
+        if id(n) in seen_nodes:
+            continue
+        seen_nodes.add(id(n))
+        if isinstance(n, yaml.SequenceNode):
+            stack.extend((c, f"{path}[{i}]") for i, c in reversed(list(enumerate(n.value))))
+        elif isinstance(n, yaml.MappingNode):
+            first: dict[str, int] = {}
+            children = []
+            for k, v in n.value:
+                if not isinstance(k, yaml.ScalarNode):
+                    continue
+                p = f"{path}.{k.value}" if path else k.value
+                line = k.start_mark.line + 1
+                if k.value in first:
+                    detail = (f"strict decoding error: yaml: key {json.dumps(k.value)} "
+                              f"already set in map (first set at line {first[k.value]})")
+                    out.append(FieldError(p, "Duplicate value", detail, k.value, True, file, line))
+                else:
+                    first[k.value] = line
+                children.append((v, p))
+            stack.extend(reversed(children))
+    return sorted(out, key=lambda e: e.line or 0)
 
 
 def line_of(node: yaml.Node | None, path: str) -> int | None:
@@ -232,6 +278,7 @@ class Scenario:
     dns: dict = field(default_factory=dict)
     sha256: str = ""
     _nodes: tuple = field(default=(), compare=False, repr=False)
+    _config_ok: bool = field(default=True, compare=False, repr=False)
 
     def api(self, seed: int | None = None) -> ApiServer:
         """An :class:`ApiServer` with every manifest applied.
@@ -289,11 +336,61 @@ def load_scenario(path: str | Path) -> Scenario:
         Missing file, malformed YAML, or a scenario that does not match the schema
         (a :class:`ValidationError` listing every problem with its line).
     """
+    problems: list[FieldError | str] = []
     with gc_paused():
-        return _load(Path(path))
+        scenario = _load(Path(path), problems)
+    if problems:
+        if all(isinstance(p, FieldError) for p in problems):
+            raise ValidationError(problems)  # type: ignore[arg-type]
+        raise SimError("\n".join(str(p) for p in problems))
+    assert scenario is not None
+    return scenario
 
 
-def _load(path: Path) -> Scenario:
+@dataclass
+class CheckResult:
+    """What :func:`check_scenario` found: every error (a :class:`FieldError`, or the text of
+    a file-level problem such as a missing manifest file) and every warning, in file order."""
+
+    errors: list[FieldError | str]
+    warnings: list[str]
+    scenario: Scenario | None
+
+
+def check_scenario(path: str | Path) -> CheckResult:
+    """Check a scenario as ``validate`` does: every problem at once.
+
+    Schema and strict-decoding errors are collected; the objects that decoded are then applied
+    to the simulated apiserver when ``spec.cluster`` itself is valid (the apiserver cannot be
+    configured otherwise), so a file with an unknown field and a
+    refused nodePort reports both, as issue 2 asks.
+    """
+    problems: list[FieldError | str] = []
+    with gc_paused():
+        try:
+            scenario = _load(Path(path), problems)
+        except SimError as exc:
+            return CheckResult(problems + _as_problems(exc), [], None)
+    warnings: list[str] = []
+    if scenario is None:
+        return CheckResult(problems, warnings, None)
+    if scenario._config_ok:
+        errors, warnings = scenario.check()
+        problems.extend(errors)
+    elif scenario.manifests:
+        warnings.append(f"{path}: objects not checked by the apiserver until spec.cluster is valid")
+    return CheckResult(problems, warnings, scenario)
+
+
+def _as_problems(exc: SimError) -> list[FieldError | str]:
+    if isinstance(exc, ValidationError):
+        return list(exc.errors)
+    return [str(exc)]
+
+
+def _load(path: Path, problems: list[FieldError | str]) -> Scenario | None:
+    """Load ``path``, appending every problem to ``problems``; ``None`` when nothing past the
+    top level could be read. Raises :class:`SimError` only when the file itself is unusable."""
     docs = read_documents(path)
     display = str(path)
     if len(docs) != 1:
@@ -302,47 +399,84 @@ def _load(path: Path) -> Scenario:
     if not isinstance(data, dict):
         raise SimError(f"{display}:{root.start_mark.line + 1}: a scenario must be a mapping "
                        "with apiVersion, kind, metadata and spec")
-    errors = _schema_errors(data, root, display)
-    if errors:
-        raise ValidationError(errors)
-    spec = data["spec"]
-    cluster = _cluster(spec.get("cluster") or {}, root, display)
-    kube_proxy = _kube_proxy(spec.get("kubeProxy") or {}, root, display)
+    schema_errors = _schema_errors(data, root, display)
+    problems.extend(schema_errors)
+    spec = data.get("spec")
+    if not isinstance(spec, dict):
+        return None
+    bad = {e.field for e in schema_errors}
+
+    def broken(prefix: str) -> bool:
+        return any(f == prefix or f.startswith(prefix + ".") or f.startswith(prefix + "[") for f in bad)
+
+    config_ok = True
+    cluster, kube_proxy = ClusterConfig(), KubeProxyConfig()
+    for prefix, build in (("spec.cluster", _cluster), ("spec.kubeProxy", _kube_proxy)):
+        if broken(prefix):
+            # Only spec.cluster configures the apiserver; kubeProxy is carried alongside.
+            config_ok = config_ok and prefix != "spec.cluster"
+            continue
+        try:
+            value = build(spec.get(prefix.split(".")[1]) or {}, root, display)
+        except ValidationError as exc:
+            problems.extend(exc.errors)
+            config_ok = config_ok and prefix != "spec.cluster"
+            continue
+        if prefix == "spec.cluster":
+            cluster = value
+        else:
+            kube_proxy = value
 
     manifests: list[tuple[dict, Source]] = []
     nodes: list[yaml.Node] = []
     digest = hashlib.sha256(path.read_bytes())
     obj_nodes = _child(_child(root, "spec"), "objects")
-    for i, obj in enumerate(spec.get("objects") or []):
+    objects = spec.get("objects") if isinstance(spec.get("objects"), list) else []
+    for i, obj in enumerate(objects):
         node = obj_nodes.value[i] if obj_nodes is not None else None
-        _add_manifest(obj, node, display, manifests, nodes)
-    for i, rel in enumerate(spec.get("manifests") or []):
+        if isinstance(obj, dict):  # the schema reported the others
+            _add_manifest(obj, node, display, manifests, nodes, problems)
+    files = spec.get("manifests") if isinstance(spec.get("manifests"), list) else []
+    for i, rel in enumerate(files):
+        if not isinstance(rel, str) or not rel:
+            continue  # the schema reported it
         mpath = (path.parent / rel)
         shown = str(mpath) if not Path(rel).is_absolute() else rel
         try:
             mdocs = read_documents(mpath, shown)
         except SimError as exc:
             line = line_of(root, f"spec.manifests[{i}]")
-            raise SimError(f"{display}:{line}: spec.manifests[{i}]: {exc}") from None
+            if isinstance(exc, ValidationError):
+                problems.extend(exc.errors)
+            else:
+                problems.append(f"{display}:{line}: spec.manifests[{i}]: {exc}")
+            continue
         digest.update(b"\x00" + rel.encode() + b"\x00" + mpath.read_bytes())
         for obj, node in mdocs:
-            _add_manifest(obj, node, shown, manifests, nodes)
+            _add_manifest(obj, node, shown, manifests, nodes, problems)
 
+    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
     return Scenario(
-        name=data["metadata"]["name"],
+        name=str(metadata.get("name") or ""),
         path=path,
-        seed=int(spec.get("seed", 0)),
+        seed=spec["seed"] if "spec.seed" not in bad and isinstance(spec.get("seed"), int) else 0,
         cluster=cluster,
         kube_proxy=kube_proxy,
         manifests=tuple(manifests),
-        network=spec.get("network") or {},
-        traffic=spec.get("traffic") or {},
-        events=spec.get("events") or [],
-        expect=spec.get("expect") or [],
-        dns=spec.get("dns") or {},
+        network=_section(spec, "network", dict, bad),
+        traffic=_section(spec, "traffic", dict, bad),
+        events=_section(spec, "events", list, bad),
+        expect=_section(spec, "expect", list, bad),
+        dns=_section(spec, "dns", dict, bad),
         sha256=digest.hexdigest(),
         _nodes=tuple(nodes),
+        _config_ok=config_ok,
     )
+
+
+def _section(spec: dict, name: str, kind: type, bad: set[str]) -> Any:
+    value = spec.get(name)
+    return value if isinstance(value, kind) and f"spec.{name}" not in bad else kind()
 
 
 def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
@@ -354,18 +488,75 @@ def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
 
 
 def _add_manifest(obj: Any, node: yaml.Node | None, file: str,
-                  manifests: list[tuple[dict, Source]], nodes: list) -> None:
+                  manifests: list[tuple[dict, Source]], nodes: list,
+                  problems: list[FieldError | str]) -> None:
     """Queue one manifest; a ``kind: List`` is expanded so each item keeps its own line."""
     line = node.start_mark.line + 1 if node is not None else None
     if not isinstance(obj, dict):
-        raise SimError(f"{file}:{line}: a manifest must be a mapping, not {type(obj).__name__}")
+        problems.append(f"{file}:{line}: a manifest must be a mapping, not {type(obj).__name__}")
+        return
     items_node = _child(node, "items")
     if obj.get("kind") == "List" and isinstance(obj.get("items"), list) and items_node is not None:
         for j, item in enumerate(obj["items"]):
-            _add_manifest(item, items_node.value[j], file, manifests, nodes)
+            _add_manifest(item, items_node.value[j], file, manifests, nodes, problems)
         return
     manifests.append((obj, (file, line)))
     nodes.append(node)
+
+
+# The words users see for the schema's patterns, as the apiserver words the same checks
+# (apimachinery validation.IsDNS1123Label; metav1.Duration's time.ParseDuration;
+# utilnet.ParsePortRange) instead of the regular expression itself.
+_PATTERN_WORDS = {
+    "duration": 'must be a duration such as "1s", "500ms", "2m"',
+    "nodePortRange": "must be a port range such as 30000-32767 (base-max or base+size)",
+    "name": ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
+             "'-', and must start and end with an alphanumeric character (e.g. 'my-name', or "
+             "'123-abc')"),
+}
+_TYPE_WORDS = {"array": "an array", "object": "an object", "string": "a string",
+               "integer": "an integer", "number": "a number", "boolean": "a boolean"}
+
+
+class _Json:
+    """A list or mapping value shown compactly in a message, as JSON."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        text = json.dumps(self.value, separators=(",", ":"), default=str)
+        return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _shown(value: Any) -> Any:
+    return _Json(value) if isinstance(value, list | dict) else value
+
+
+def _schema_error(err: jsonschema.ValidationError, path: str) -> FieldError:
+    """One schema error in the apiserver's words (``field.Invalid``/``NotSupported``/...)."""
+    v, rule, value = err.validator, err.validator_value, _shown(err.instance)
+    if v == "const":
+        return not_supported(path, value, [rule])
+    if v == "enum":
+        return not_supported(path, value, [x for x in rule if x != ""])
+    if v == "type":
+        kinds = rule if isinstance(rule, list) else [rule]
+        return invalid(path, value, "must be " + " or ".join(_TYPE_WORDS.get(k, k) for k in kinds))
+    if v == "pattern":
+        if err.schema is schema()["$defs"]["duration"]:
+            return invalid(path, value, _PATTERN_WORDS["duration"])
+        last = path.rsplit(".", 1)[-1]
+        return invalid(path, value, _PATTERN_WORDS.get(last, "is not in the expected format"))
+    if v == "minimum":
+        return invalid(path, value, f"must be greater than or equal to {rule}")
+    if v == "maximum":
+        return invalid(path, value, f"must be less than or equal to {rule}")
+    if v == "minLength":
+        return required(path) if rule == 1 else invalid(path, value, f"must be at least {rule} characters")
+    if v == "maxLength":
+        return FieldError(path, "Too long", f"may not be more than {rule} bytes")
+    return invalid(path, value, "is not valid here (see sim/scenario/schema/scenario.schema.json)")
 
 
 def _schema_errors(data: dict, root: yaml.Node, file: str) -> list[FieldError]:
@@ -384,8 +575,8 @@ def _schema_errors(data: dict, root: yaml.Node, file: str) -> list[FieldError]:
             p = f"{path}.{missing}" if path else missing
             out.append(replace(required(p), file=file, line=line_of(root, path)))
             continue
-        out.append(FieldError(path, "Invalid value", err.message, file=file, line=line_of(root, path)))
-    return out
+        out.append(replace(_schema_error(err, path), file=file, line=line_of(root, path)))
+    return sorted(out, key=lambda e: e.line or 0)
 
 
 def _json_path(parts) -> str:

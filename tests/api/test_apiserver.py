@@ -176,13 +176,28 @@ def test_load_balancer_status_kept():
     assert [i.ip for i in api.snapshot().services[0].load_balancer_ingress] == ["146.148.47.155"]
 
 
-def test_load_balancer_pool_exhausted():
-    """An empty pool is a clear error."""
+def test_load_balancer_pool_exhausted_leaves_service_pending():
+    """When the pool is used up the Service is still created, with no ingress address
+    (EXTERNAL-IP <pending>, as a cloud controller that cannot provision leaves it), and a
+    warning names the Service and the pool."""
     api = server(load_balancer_pool=("198.51.100.0/30",))
     api.apply(service(name="a", type="LoadBalancer"))
     api.apply(service(name="b", type="LoadBalancer"))
-    with pytest.raises(SimError, match="load-balancer pool is exhausted"):
-        api.apply(service(name="c", type="LoadBalancer"))
+    api.apply(service(name="c", type="LoadBalancer"))
+    by_name = {s.name: s for s in api.snapshot().services}
+    assert [i.ip for i in by_name["a"].load_balancer_ingress] == ["198.51.100.1"]
+    assert [i.ip for i in by_name["b"].load_balancer_ingress] == ["198.51.100.2"]
+    assert by_name["c"].load_balancer_ingress == ()
+    assert api.warnings == ["Service default/c: the simulated load-balancer pool is exhausted "
+                            "(198.51.100.0/30, spec.cluster.loadBalancerPool): no ingress "
+                            "address, EXTERNAL-IP <pending>"]
+
+
+def test_negative_seed_refused():
+    """A negative seed is a user error naming the value, not a numpy traceback."""
+    with pytest.raises(SimError, match=r"seed: Invalid value: -1: must be an integer greater "
+                                       r"than or equal to 0"):
+        server(seed=-1)
 
 
 def test_deployment_makes_pods_from_template():

@@ -56,15 +56,100 @@ def test_missing_file_exit_1(tmp_path, capsys):
 
 
 def test_schema_errors_printed_with_lines(tmp_path, capsys):
-    """Scenario-format errors are printed one per line with their line numbers."""
+    """Scenario-format errors are printed one per line with their line numbers, in file order,
+    in the apiserver's words."""
     p = tmp_path / "s.yaml"
     p.write_text("apiVersion: kube-netsim/v1\nkind: Scenario\nmetadata: {name: s}\nspec:\n  seed: -1\n  foo: 1\n")
     assert main(["validate", str(p)]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert out == [f'{p}:6: spec.foo: Unknown field: strict decoding error: unknown field "spec.foo"',
-                   f"{p}:5: spec.seed: Invalid value: -1 is less than the minimum of 0"]
+    assert out == [f"{p}:5: spec.seed: Invalid value: -1: must be greater than or equal to 0",
+                   f'{p}:6: spec.foo: Unknown field: strict decoding error: unknown field "spec.foo"']
 
 
 def test_mixed_valid_and_invalid_exit_1(capsys):
     """One bad scenario among good ones makes the exit code 1."""
     assert main(["validate", str(ROOT / "seed" / "headless.yaml"), str(ROOT / "invalid" / "nodeport-80.yaml")]) == 1
+
+
+def _scenario(tmp_path, spec: str) -> Path:
+    p = tmp_path / "s.yaml"
+    p.write_text("apiVersion: kube-netsim/v1\nkind: Scenario\nmetadata: {name: s}\nspec:\n" + spec)
+    return p
+
+
+def test_duplicate_key_in_manifest_file_refused_with_its_line(tmp_path, capsys):
+    """A key repeated inside a manifest file is refused (strict decoding) with that file's
+    line and the field path, not silently resolved to the last value."""
+    (tmp_path / "m.yaml").write_text("apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n"
+                                     "  name: b\nspec:\n  ports: [{port: 80}]\n")
+    p = _scenario(tmp_path, "  manifests: [m.yaml]\n")
+    assert main(["validate", str(p)]) == 1
+    assert capsys.readouterr().out == (
+        f'{tmp_path / "m.yaml"}:5: metadata.name: Duplicate value: "name": strict decoding error: '
+        'yaml: key "name" already set in map (first set at line 4)\n')
+
+
+def test_schema_errors_do_not_hide_apiserver_errors(capsys):
+    """An unknown scenario field and a refused nodePort in one file: both are printed."""
+    path = ROOT / "invalid" / "schema-and-apiserver.yaml"
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(": ", 2)[1] for line in out] == ["spec.bogusField", "Service default/my-nodeport-service"]
+
+
+def test_unsupported_kube_proxy_mode_is_an_error(tmp_path, capsys):
+    """``mode: ipvs`` (which ``rules`` and ``run`` cannot compile) is refused by validate with
+    its line and the supported values."""
+    p = _scenario(tmp_path, "  kubeProxy:\n    mode: ipvs\n")
+    assert main(["validate", str(p)]) == 1
+    assert capsys.readouterr().out == \
+        f'{p}:6: spec.kubeProxy.mode: Unsupported value: "ipvs": supported values: "iptables"\n'
+
+
+def test_unsupported_detect_local_mode_is_an_error(tmp_path, capsys):
+    """``detectLocalMode: BridgeInterface`` (refused when compiling rules) is refused by validate."""
+    p = _scenario(tmp_path, "  kubeProxy:\n    detectLocalMode: BridgeInterface\n")
+    assert main(["validate", str(p)]) == 1
+    assert capsys.readouterr().out == (
+        f'{p}:6: spec.kubeProxy.detectLocalMode: Unsupported value: "BridgeInterface": '
+        'supported values: "ClusterCIDR", "NodeCIDR"\n')
+
+
+def test_load_balancer_pool_exhaustion_is_a_warning(tmp_path, capsys):
+    """More LoadBalancer Services than pool addresses: valid (exit 0), and a warning names the
+    Service left pending."""
+    svc = ("  - {apiVersion: v1, kind: Service, metadata: {name: %s}, "
+           "spec: {type: LoadBalancer, ports: [{port: 80}]}}\n")
+    p = _scenario(tmp_path, "  cluster: {loadBalancerPool: [203.0.113.7/32]}\n  objects:\n"
+                  + svc % "first" + svc % "second")
+    assert main(["validate", str(p)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == f"{p}: valid (2 objects)\n"
+    assert captured.err == ("warning: Service default/second: the simulated load-balancer pool is "
+                            "exhausted (203.0.113.7/32, spec.cluster.loadBalancerPool): no ingress "
+                            "address, EXTERNAL-IP <pending>\n")
+
+
+def test_wrong_api_version_is_an_unsupported_value(tmp_path, capsys):
+    """A wrong apiVersion reads as the apiserver's NotSupported error."""
+    p = tmp_path / "s.yaml"
+    p.write_text("apiVersion: kube-netsim/v2\nkind: Scenario\nmetadata: {name: s}\nspec: {}\n")
+    assert main(["validate", str(p)]) == 1
+    assert capsys.readouterr().out == \
+        f'{p}:1: apiVersion: Unsupported value: "kube-netsim/v2": supported values: "kube-netsim/v1"\n'
+
+
+def test_wrong_type_in_apiserver_words(tmp_path, capsys):
+    """A value of the wrong type: ``Invalid value: 5: must be an array``, no jsonschema text."""
+    p = _scenario(tmp_path, "  objects: 5\n")
+    assert main(["validate", str(p)]) == 1
+    assert capsys.readouterr().out == f"{p}:5: spec.objects: Invalid value: 5: must be an array\n"
+
+
+def test_bad_duration_in_apiserver_words(tmp_path, capsys):
+    """A bad duration names the expected form with examples, not the schema's regex."""
+    p = _scenario(tmp_path, "  kubeProxy:\n    iptables: {minSyncPeriod: 5x}\n")
+    assert main(["validate", str(p)]) == 1
+    assert capsys.readouterr().out == (
+        f'{p}:6: spec.kubeProxy.iptables.minSyncPeriod: Invalid value: "5x": must be a duration '
+        'such as "1s", "500ms", "2m"\n')

@@ -214,7 +214,8 @@ def test_wrong_type_names_field_and_line(tmp_path):
     with pytest.raises(ValidationError) as info:
         load_scenario(p)
     (e,) = info.value.errors
-    assert (e.field, e.line, e.detail) == ("spec.kubeProxy.iptables.masqueradeBit", 16, "'high' is not of type 'integer'")
+    assert (e.field, e.line, e.message()) == ("spec.kubeProxy.iptables.masqueradeBit", 16,
+                                              'spec.kubeProxy.iptables.masqueradeBit: Invalid value: "high": must be an integer')
 
 
 def test_unknown_spec_field_refused(tmp_path):
