@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import signal
 import sys
 import threading
 from dataclasses import replace
@@ -62,19 +63,30 @@ def run(args: argparse.Namespace) -> int:
     records = options.cluster_dns(scenario.state(args.seed))
     server = DNSServer(DNSHandler(records, cache=options.make_cache(),
                                   loadbalance=options.loadbalance), host=args.host, port=args.port)
+    stop = threading.Event()
+    # SIGTERM (kill, systemd, a test harness) stops as cleanly as Ctrl-C: a process started in
+    # the background or under nohup ignores SIGINT, so SIGTERM is the signal that must work.
+    # Installed before the "serving" line, so a SIGTERM sent on seeing it is never lost.
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
         server.start()
     except OSError as exc:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         raise SimError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     print(f"serving zone {records.zone}. for {scenario.name} on {args.host}:{server.port} "
           "(udp, tcp)", flush=True)
-    stop = threading.Event()
     try:
-        stop.wait(args.duration)
+        if stop.wait(args.duration):
+            print("stopped (SIGTERM)", file=sys.stderr)
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
     finally:
         server.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import select
 import shutil
 import signal
 import socket
@@ -80,17 +81,48 @@ def scenario(tmp_path):
     return path
 
 
+def _start(scenario, ignore_sigint: bool = False) -> tuple[subprocess.Popen, int]:
+    """Start the server in a child process; its port once it says it serves (bounded wait)."""
+    def no_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under nohup or `&` in a script
+
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(scenario), "--port", "0",
+                             "--duration", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=no_sigint if ignore_sigint else None)
+    ready, _, _ = select.select([proc.stdout], [], [], 30)
+    line = proc.stdout.readline() if ready else ""
+    if "serving zone cluster.local." not in line:
+        _stop(proc)
+        pytest.fail(f"server did not start: {line!r}")
+    return proc, int(line.rsplit(":", 1)[1].split()[0])
+
+
+def _stop(proc: subprocess.Popen) -> int:
+    """SIGTERM, then SIGKILL if it has not exited within 10 s; its exit status."""
+    proc.terminate()
+    try:
+        return proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+        raise
+
+
 @pytest.fixture()
 def served(scenario):
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(scenario), "--port", "0",
-                             "--duration", "60"], stdout=subprocess.PIPE, text=True)
+    proc, port = _start(scenario)
     try:
-        line = proc.stdout.readline()
-        assert "serving zone cluster.local." in line, line
-        yield int(line.rsplit(":", 1)[1].split()[0])
+        yield port
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
+        _stop(proc)
+
+
+def test_sigterm_stops_the_server_cleanly_when_sigint_is_ignored(scenario):
+    """Under nohup / in the background SIGINT is ignored; SIGTERM still stops the server, with
+    exit status 0 and its "stopped" line (not killed by the signal)."""
+    proc, _ = _start(scenario, ignore_sigint=True)
+    assert _stop(proc) == 0
+    assert "stopped" in proc.stderr.read()
 
 
 def test_serves_scenario_records_with_scenario_ttl(served):
