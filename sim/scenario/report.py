@@ -39,11 +39,11 @@ def render(result: RunResult, *, brief: bool = False) -> str:
         ok = [c.elapsed_s for c in cs if c.outcome == "ok"]
         flows.append([f.name, f"{f.client_kind}:{f.client}", f.target.label, f.proto.upper(),
                       str(len(cs)), str(n["ok"]), str(n["refused"]), str(n["timeout"]),
-                      str(n["unresolved"]), _ms(percentile(ok, 50)) if ok else "-"])
+                      str(n["unresolved"]), str(n["error"]), _ms(percentile(ok, 50)) if ok else "-"])
     if not result.plan.flows:
         out += ["", "(no spec.traffic: nothing was sent; add flows to exercise the Services)"]
     out += ["", "FLOWS", table(["FLOW", "CLIENT", "TARGET", "PROTO", "CONN", "OK", "REFUSED",
-                                 "TIMEOUT", "UNRESOLVED", "TTFB-P50-MS"], flows)]
+                                 "TIMEOUT", "UNRESOLVED", "ERROR", "TTFB-P50-MS"], flows)]
     if not brief:
         servers = Counter((c.flow, c.server, c.source_seen) for c in rec.connections if c.outcome == "ok")
         rows = [[f, s, seen, str(n)] for (f, s, seen), n in sorted(servers.items())]

@@ -31,7 +31,7 @@ from sim.scenario.runner import RunResult
 
 PACKAGES = ("kube-netsim", "simpy", "networkx", "numpy", "pyyaml", "dnspython", "jsonschema")
 CONNECTION_FIELDS = ("id", "flow", "client", "client_ip", "proto", "target", "start_s",
-                     "outcome", "server", "server_node", "source_seen", "elapsed_s")
+                     "outcome", "server", "server_node", "source_seen", "elapsed_s", "error")
 
 
 def run_id(result: RunResult) -> str:
@@ -150,7 +150,8 @@ def write_results(result: RunResult, out_root: Path) -> Path:
     w.writerow(CONNECTION_FIELDS)
     for c in result.recorder.connections:
         w.writerow((c.id, c.flow, c.client, c.client_ip, c.proto, c.target, _num(c.start_s),
-                    c.outcome, c.server, c.server_node, c.source_seen, _num(c.elapsed_s)))
+                    c.outcome, c.server, c.server_node, c.source_seen, _num(c.elapsed_s),
+                    c.error))
     (d / "connections.csv").write_text(buf.getvalue())
     (d / "timing.json").write_text(json.dumps({"wall_s": result.wall_s}, indent=2) + "\n")
     return d

@@ -32,7 +32,13 @@ Scope and limitations
     deleted pod's address is lost (the node has no route to it any more). Ephemeral ports are
     handed out in sequence per host; since connections are never torn down, a client that
     opens more than 28,232 connections to one target reuses a 4-tuple whose conntrack entry
-    is still ESTABLISHED (spread heavy load over several client pods).
+    is still ESTABLISHED (spread heavy load over several client pods). A port is free again
+    as soon as its connection ends (answered, refused or timed out): TIME_WAIT is not
+    modelled (Linux holds a closed connection's 4-tuple for 60 s, ``TCP_TIMEWAIT_LEN``).
+    When all 28,232 ports of an address are held by open connections, ``connect()`` fails
+    with ``EADDRNOTAVAIL`` (``__inet_hash_connect`` finds no port) and the connection is
+    recorded as an ``error`` (Linux counts ports per destination; here per source address,
+    which only makes exhaustion earlier for a client talking to many destinations).
 Validation
     Routing and delivery are unit-tested on hand-built topologies in ``tests/world``; the
     hooks and NAT are the engine's, checked against the kernel by ``tests/netfilter``.
@@ -91,9 +97,10 @@ class Host:
         self.alive = True
         self._next_port = EPHEMERAL_PORTS[0]
 
-    def bind_ephemeral(self, proto: str, fn: SocketFn, ip: str = "") -> tuple[str, int]:
+    def bind_ephemeral(self, proto: str, fn: SocketFn, ip: str = "") -> tuple[str, int] | None:
         """Bind a client socket to the next free ephemeral port (Linux hands them out from
-        ``ip_local_port_range``; sequential here so runs are reproducible)."""
+        ``ip_local_port_range``; sequential here so runs are reproducible); ``None`` when
+        every port is taken (``connect()`` fails with ``EADDRNOTAVAIL``)."""
         ip = ip or self.ip
         lo, hi = EPHEMERAL_PORTS
         for _ in range(hi - lo + 1):
@@ -103,7 +110,7 @@ class Host:
             if key not in self.sockets:
                 self.sockets[key] = fn
                 return ip, port
-        raise RuntimeError(f"{self.name}: no free ephemeral port")
+        return None
 
     def unbind(self, proto: str, ip: str, port: int) -> None:
         self.sockets.pop((proto, ip, port), None)

@@ -14,8 +14,9 @@ class ConnectionRecord:
     """One connection attempt (TCP) or datagram exchange (UDP) and its outcome.
 
     ``outcome`` is ``ok`` (a server answered), ``refused`` (RST or ICMP port unreachable),
-    ``timeout`` (nothing came back in time) or ``unresolved`` (the target did not exist when
-    the client tried). ``elapsed_s`` is the time to the first byte of the answer for ``ok``,
+    ``timeout`` (nothing came back in time), ``unresolved`` (the target did not exist when
+    the client tried) or ``error`` (the client's own ``connect()`` failed; ``error`` holds the
+    errno name, ``EADDRNOTAVAIL`` when no ephemeral port was free). ``elapsed_s`` is the time to the first byte of the answer for ``ok``,
     to the error for ``refused`` and the timeout for ``timeout``. ``source_seen`` is the
     address the server saw as the peer; ``entry_node`` the node the first packet entered.
     """
@@ -32,6 +33,7 @@ class ConnectionRecord:
     server_node: str = ""
     source_seen: str = ""
     elapsed_s: float = 0.0
+    error: str = ""
 
 
 @dataclass(frozen=True, slots=True)

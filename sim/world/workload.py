@@ -160,7 +160,13 @@ class Connection:
     def start(self, env) -> None:
         self.env = env
         proto = self.spec.proto
-        self.src, self.sport = self.host.bind_ephemeral(proto, self.on_packet)
+        bound = self.host.bind_ephemeral(proto, self.on_packet)
+        if bound is None:
+            # connect() fails at once: every ephemeral port of the address is in use.
+            self.done = True
+            self.rec.outcome, self.rec.error = "error", "EADDRNOTAVAIL"
+            return
+        self.src, self.sport = bound
         if proto == "tcp":
             pkt = Packet("tcp", self.src, self.dst, self.sport, self.dport, tcp_flags="S",
                          length=TCP_SYN_BYTES)

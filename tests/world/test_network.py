@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from sim.world.network import EPHEMERAL_PORTS
 from sim.world.params import ExternalHost, NetworkParams, Route
 from sim.world.rng import component_rng
 from sim.world.workload import AddressTarget, Client, FlowSpec
@@ -137,3 +138,22 @@ def test_pod_recreated_with_a_new_address_moves_its_namespace(small_api):
     world.change("move", lambda api: api.apply(pod_manifest("web-a", 2, 99, {"app": "web"})))
     assert world.pod_hosts["default/web-a"].ip == "10.244.2.99"
     assert world.net.route_from_node(world.net.nodes["n2"], "10.244.2.20") is None
+
+
+def test_connect_without_a_free_ephemeral_port_fails_with_eaddrnotavail(small_api):
+    """When every ephemeral port of the client's address is held, connect() fails at once:
+    the connection is recorded as an ``error`` with ``EADDRNOTAVAIL``, the run carries on, and
+    once a port is free again the next connection is answered."""
+    lo, hi = EPHEMERAL_PORTS
+
+    def fill(w):
+        host = w.pod_hosts["default/client"]
+        for _ in range(hi - lo + 1):
+            host.bind_ephemeral("tcp", lambda *a: None)
+        t = w.env.timeout(0.5)
+        t.callbacks.append(lambda _e: host.unbind("tcp", host.ip, lo))
+    world = _run(small_api(), [_flow("f", AddressTarget("10.244.2.20", 80), count=2, rate_per_s=1)],
+                 before=fill)
+    first, second = world.recorder.connections
+    assert (first.outcome, first.error, first.elapsed_s) == ("error", "EADDRNOTAVAIL", 0.0)
+    assert (second.outcome, second.error) == ("ok", "")
