@@ -56,6 +56,8 @@ def format_stats(payload) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.node == "":
+        raise SimError('--node: Required value: an empty node name (omit --node for the first node)')
     scenario = load_scenario(args.scenario)
     state = scenario.state()
     names = [n.name for n in state.nodes]

@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     who.add_argument("--from-pod", metavar="NAME",
                      help="the source is this pod ([NAMESPACE/]NAME; its IP unless --src)")
     who.add_argument("--external", action="store_true",
-                     help=f"the source is outside the cluster (default {EXTERNAL_CLIENT})")
+                     help=f"the source is outside the cluster: --src's address, else {EXTERNAL_CLIENT}")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -94,6 +94,8 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
     from sim.kubeproxy.iptables import bootstrap_payload, compile_rules
     from sim.scenario.spec import load_scenario
 
+    if args.node == "":
+        raise SimError('--node: Required value: an empty node name (omit --node for the first node)')
     state = load_scenario(args.scenario).state()
     names = [n.name for n in state.nodes]
     if not names:
@@ -132,9 +134,15 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
 def _from_rules(args: argparse.Namespace) -> _Setup:
     path = Path(args.rules)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as exc:
         raise SimError(f"--rules: cannot read {args.rules}: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SimError(f"--rules: {args.rules}:{line}: not UTF-8 text: byte 0x{data[exc.start]:02x} "
+                       f"at offset {exc.start} (iptables-save writes UTF-8; re-encode the file)") from None
     ruleset = apply_payload(parse_restore(text, str(path)))
     local = [_check_ip("--local-ip", ip) for ip in args.local_ip]
     note = ""
@@ -220,12 +228,20 @@ def run(args: argparse.Namespace) -> int:
         ip, on_node = setup.pod_ips[args.from_pod]
         src, sport = _split_src(args.src) if args.src else (ip, DEFAULT_SPORT)
         in_iface = "cni0" if on_node else "eth0"
+    elif args.external:
+        # --external --src IP: a client outside the cluster with that address, arriving on
+        # eth0. An address of this node or of a pod cannot be outside the cluster.
+        src, sport = _split_src(args.src) if args.src else (EXTERNAL_CLIENT, DEFAULT_SPORT)
+        if src in setup.local or src.startswith("127."):
+            raise SimError(f"--external with --src {args.src}: the address is this node's own, "
+                           "not outside the cluster (drop --external to trace a local packet)")
+        if any(ip == src for ip, _ in setup.pod_ips.values()):
+            raise SimError(f"--external with --src {args.src}: the address is a pod's, not "
+                           "outside the cluster (use --from-pod or drop --external)")
     elif args.src:
         src, sport = _split_src(args.src)
         if any(ip == src and on_node for ip, on_node in setup.pod_ips.values()):
             in_iface = "cni0"  # a pod of this node, named by its address
-    elif args.external:
-        src, sport = EXTERNAL_CLIENT, DEFAULT_SPORT
     else:
         raise SimError("--src is required (or --from-pod NAME / --external)")
     local_out = src in setup.local or src.startswith("127.")

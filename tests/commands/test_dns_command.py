@@ -208,3 +208,11 @@ def test_port_in_use_is_a_user_error(scenario):
         port = busy.getsockname()[1]
         with pytest.raises(SimError, match=f"cannot listen on 127.0.0.1:{port}"):
             _run([str(scenario), "--port", str(port), "--duration", "0"])
+
+
+def test_negative_seed_is_a_user_error(scenario):
+    """--seed -1 is refused with a message naming the value (numpy takes no negative seed)."""
+    with pytest.raises(SimError, match="seed: Invalid value: -1"):
+        dns_cmd.run(argparse.Namespace(scenario=str(scenario), lookup="my-service",
+                                       pod="default/client", seed=-1, resolver="glibc",
+                                       family="UNSPEC"))

@@ -87,3 +87,18 @@ def test_slice_endpoints_truncated_after_three():
     """ENDPOINTS lists three addresses then '+ N more...'."""
     sl = EndpointSlice("d", "s", "a", endpoints=tuple(Endpoint((f"10.0.0.{i}",)) for i in range(5)))
     assert slice_endpoints(sl) == "10.0.0.0,10.0.0.1,10.0.0.2 + 2 more..."
+
+
+def test_show_pending_when_load_balancer_pool_is_exhausted(tmp_path, capsys):
+    """A LoadBalancer Service the pool cannot serve is listed with EXTERNAL-IP <pending>; the
+    one served first keeps its address."""
+    svc = ("  - {apiVersion: v1, kind: Service, metadata: {name: %s}, "
+           "spec: {type: LoadBalancer, ports: [{port: 80}]}}\n")
+    p = tmp_path / "s.yaml"
+    p.write_text("apiVersion: kube-netsim/v1\nkind: Scenario\nmetadata: {name: s}\nspec:\n"
+                 "  cluster: {loadBalancerPool: [203.0.113.7/32]}\n  objects:\n"
+                 + svc % "first" + svc % "second")
+    assert main(["show", str(p)]) == 0
+    external = {r[1]: r[4] for r in rows(capsys.readouterr().out) if r[0] == "default"
+                and r[1].startswith("service/")}
+    assert external == {"service/first": "203.0.113.7", "service/second": "<pending>"}

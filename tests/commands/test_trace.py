@@ -106,3 +106,40 @@ def test_src_that_is_a_local_pod_arrives_on_the_pod_bridge(capsys) -> None:
     assert main(["trace", NODEPORT, "--node", "node-1", "--src", "10.244.1.5", "--dst",
                  "192.168.49.2", "--dport", "30036"]) == 0
     assert "PREROUTING (arriving on cni0)" in capsys.readouterr().out
+
+
+def test_non_utf8_rules_file_names_file_line_and_offset(tmp_path, capsys) -> None:
+    """A --rules file that is not UTF-8 is a user error with file, line and byte offset."""
+    f = tmp_path / "latin.rules"
+    data = b"*filter\n-A INPUT -m comment --comment \"caf\xe9\" -j ACCEPT\nCOMMIT\n"
+    f.write_bytes(data)
+    assert main(["trace", "--rules", str(f), "--src", "10.0.0.2", "--dst", "10.0.0.1",
+                 "--dport", "80"]) == 1
+    offset = data.index(b"\xe9")
+    assert f"--rules: {f}:2: not UTF-8 text: byte 0xe9 at offset {offset}" in capsys.readouterr().err
+
+
+def test_external_honours_src_as_the_outside_client(capsys) -> None:
+    """--external --src IP: the outside client has that address (not silently ignored)."""
+    data = _json(capsys, NODEPORT, "--external", "--src", "198.51.100.7:5555", "--dst",
+                 "192.168.49.2", "--dport", "30036")
+    assert data["path"] == "PREROUTING"
+    assert data["packet"]["src"] == "198.51.100.7:5555"
+
+
+@pytest.mark.parametrize("src,message", [
+    ("192.168.49.2", "the address is this node's own"),
+    ("10.244.1.5", "the address is a pod's"),
+])
+def test_external_with_an_inside_src_is_refused(src: str, message: str, capsys) -> None:
+    """--external with a --src that is the node's own or a pod's address contradicts itself."""
+    assert main(["trace", NODEPORT, "--node", "node-1", "--external", "--src", src, "--dst",
+                 "192.168.49.2", "--dport", "30036"]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_empty_node_name_refused(capsys) -> None:
+    """--node "" is refused instead of silently tracing on the first node."""
+    assert main(["trace", NODEPORT, "--node", "", "--src", "10.0.0.2", "--dst", "192.168.49.2",
+                 "--dport", "30036"]) == 1
+    assert "--node: Required value" in capsys.readouterr().err
