@@ -72,6 +72,7 @@ class Lookup:
     candidates: list[tuple[str, str]]  # (fqdn, role): "as-is-first" | "search" | "as-is-last"
     flavour: str
     sequential: bool = False  # glibc `options single-request` / `single-request-reopen`
+    unencodable: frozenset[int] = frozenset()  # candidates res_mkquery cannot encode
     done: bool = False
     addresses: tuple[str, ...] = ()
     error: str = ""
@@ -95,6 +96,26 @@ class Lookup:
 
     def __post_init__(self) -> None:
         self._to_send = list(self.qtypes)
+        self._skip_unencodable()
+
+    def _skip_unencodable(self) -> None:
+        """Candidates that cannot be put in a query are failed without sending anything.
+
+        glibc: ``__res_context_query`` gets no query from ``res_nmkquery`` (``ns_name_pton``
+        refuses an empty label, a label over 63 bytes or a name over 255 bytes on the wire;
+        ``__res_context_querydomain`` refuses an empty name), sets ``NO_RECOVERY`` and the
+        search loop treats that like any hard failure: it stops. musl: ``__res_mkquery``
+        returns -1 and ``name_from_dns`` gives no result, so the next candidate is tried.
+        """
+        while not self.done and self._index < len(self.candidates) \
+                and self._index in self.unencodable:
+            name, role = self.candidates[self._index]
+            if self.flavour == "glibc":
+                self._advance_glibc(name, role, (), "NO_RECOVERY")
+            else:
+                self._index += 1
+                if self._index >= len(self.candidates):
+                    self._finish(name, (), "EAI_NONAME")
 
     def pending(self) -> list[tuple[str, str]]:
         """The queries to send now (each is returned once); empty while waiting or when done.
@@ -146,6 +167,7 @@ class Lookup:
             self._advance_glibc(name, role, answers)
         else:
             self._advance_musl(name, answers)
+        self._skip_unencodable()
 
     def _finish(self, name: str, answers: Sequence[Answer | None], error: str = "") -> None:
         self.done = True
@@ -166,12 +188,15 @@ class Lookup:
             # res_search succeeded, getaddrinfo finds nothing to return.
             self.error = "NO_DATA" if self.flavour == "glibc" else "EAI_NODATA"
 
-    def _advance_glibc(self, name: str, role: str, answers: Sequence[Answer | None]) -> None:
+    def _advance_glibc(self, name: str, role: str, answers: Sequence[Answer | None],
+                       herr: str = "") -> None:
         if any(a is not None and a.rcode == NOERROR and a.answer for a in answers):
             self._finish(name, answers)
             return
-        first = answers[0]
-        if first is None:
+        first = answers[0] if answers else None
+        if herr:
+            pass  # decided without a reply (the query could not be built)
+        elif first is None:
             herr = "TRY_AGAIN_TIMEOUT"
         elif first.rcode == NXDOMAIN:
             herr = "HOST_NOT_FOUND"
@@ -227,6 +252,23 @@ class Lookup:
             self._finish(name, answers, "EAI_NODATA")
 
 
+def encodable(text: str) -> bool:
+    """Whether a query can carry ``text`` (``ns_name_pton`` into a 255-byte buffer, after
+    ``__res_context_querydomain``'s empty-name check): the root ``.``, or labels of 1 to 63
+    bytes, at most 255 bytes on the wire. Backslash escapes are not interpreted.
+
+    >>> encodable("my-service.default"), encodable("."), encodable("a..b"), encodable("")
+    (True, True, False, False)
+    >>> encodable("x" * 63 + ".com"), encodable("x" * 64 + ".com")
+    (True, False)
+    """
+    if text == ".":
+        return True
+    bare = text[:-1] if text.endswith(".") else text
+    labels = bare.split(".")
+    return all(0 < len(label.encode()) <= 63 for label in labels) and len(bare.encode()) + 2 <= 255
+
+
 def _public(herr: str) -> str:
     # A timeout is TRY_AGAIN to the caller; internally it differs from SERVFAIL because glibc
     # keeps searching after SERVFAIL but not after a timeout.
@@ -261,21 +303,23 @@ class StubResolver:
         self.flavour = flavour
         self.hosts = tuple((ip, tuple(n.lower() for n in names)) for ip, names in hosts)
 
-    def _plan(self, name: str) -> list[tuple[str, str]]:
+    def _plan(self, name: str) -> list[tuple[str, str, str]]:
+        """``(fqdn, role, text)`` per candidate; ``text`` is the string the libc hands to its
+        query builder (the name as given, or ``name.domain``), which decides if it encodes."""
         ndots = self.resolv_conf.ndots
         trailing = name.endswith(".")
         bare = name.rstrip(".")
         dots = bare.count(".")
         as_is = bare + "."
-        plan: list[tuple[str, str]] = []
+        plan: list[tuple[str, str, str]] = []
         if self.flavour == "musl":
             if not (dots >= ndots or trailing):
-                plan.extend((f"{bare}.{d.strip('.')}.", "search")
+                plan.extend((f"{bare}.{d.strip('.')}.", "search", f"{name}.{d.strip('.')}")
                             for d in self.resolv_conf.searches if d.strip("."))
-            plan.append((as_is, "as-is-last"))
+            plan.append((as_is, "as-is-last", name))
             return plan
         if dots >= ndots or trailing:
-            plan.append((as_is, "as-is-first"))
+            plan.append((as_is, "as-is-first", name))
             if trailing:
                 return plan
         root_on_list = False
@@ -285,19 +329,20 @@ class StubResolver:
                 # "." on the search list means the name as is, in that position (queried again
                 # even if it was tried first), and no final as-is attempt.
                 root_on_list = True
-                plan.append((as_is, "search"))
+                plan.append((as_is, "search", name))
                 continue
-            plan.append((f"{bare}.{domain}.", "search"))
-        searched = any(role == "search" for _, role in plan)
+            plan.append((f"{bare}.{domain}.", "search", f"{name}.{domain}"))
+        searched = any(role == "search" for _, role, _ in plan)
         no_tld = "no-tld-query" in self.resolv_conf.options
         if not (plan and plan[0][1] == "as-is-first") and not root_on_list \
                 and (dots or not searched or not no_tld):
-            plan.append((as_is, "as-is-last"))
+            plan.append((as_is, "as-is-last", name))
         return plan
 
     def candidates(self, name: str) -> list[str]:
-        """Every name this resolver may query for ``name``, in order (without feedback)."""
-        return [n for n, _ in self._plan(name)]
+        """Every name this resolver may query for ``name``, in order (without feedback);
+        names no query can carry (see :func:`encodable`) are left out."""
+        return [n for n, _, text in self._plan(name) if encodable(text)]
 
     def start(self, name: str, family: str = "UNSPEC") -> Lookup:
         """Begin resolving ``name``; ``family`` is ``UNSPEC`` (A and AAAA), ``INET`` or
@@ -309,7 +354,14 @@ class StubResolver:
         # musl ignores these glibc options (it always sends A and AAAA in parallel).
         sequential = self.flavour == "glibc" and any(
             o in ("single-request", "single-request-reopen") for o in self.resolv_conf.options)
-        lookup = Lookup(name, qtypes, self._plan(name), self.flavour, sequential)
+        plan = self._plan(name)
+        if self.flavour == "musl" and not 0 < len(name) < 255:
+            # lookup_name.c refuses the name before any query (strnlen(name, 255) - 1 >= 254).
+            lookup = Lookup(name, qtypes, [], self.flavour, sequential)
+            lookup.done, lookup.error = True, "EAI_NONAME"
+            return lookup
+        lookup = Lookup(name, qtypes, [(n, r) for n, r, _ in plan], self.flavour, sequential,
+                        frozenset(i for i, (_, _, text) in enumerate(plan) if not encodable(text)))
         wanted = name.rstrip(".").lower()
         hits = [ip for ip, names in self.hosts if wanted in names
                 and ("AAAA" if ":" in ip else "A") in qtypes]

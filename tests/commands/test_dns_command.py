@@ -216,3 +216,13 @@ def test_negative_seed_is_a_user_error(scenario):
         dns_cmd.run(argparse.Namespace(scenario=str(scenario), lookup="my-service",
                                        pod="default/client", seed=-1, resolver="glibc",
                                        family="UNSPEC"))
+
+
+@pytest.mark.parametrize("name", ["", "a..b", "x" * 64 + ".com"])
+def test_lookup_of_an_unencodable_name_sends_nothing(scenario, capsys, name):
+    """--lookup of an empty name, an empty label or a 64-byte label: glibc sends no query and
+    fails with NO_RECOVERY; the command says so and exits 1."""
+    assert _run([str(scenario), "--lookup", name, "--pod", "default/client"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == "# 0 queries (glibc): NO_RECOVERY"
+    assert not any(line.split()[0].isdigit() for line in out if line.strip())

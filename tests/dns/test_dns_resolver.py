@@ -246,3 +246,38 @@ def test_no_tld_query_skips_bare_single_label():
     assert r.candidates("nosuch")[-1] == "nosuch.cluster.local."
     assert r.candidates("a.b")[-1] == "a.b."
     assert run(r, "nosuch").queries_sent == 6
+
+
+LONG_LABEL = "x" * 64
+LONG_NAME = ".".join(["abcdefghij"] * 28)  # 307 characters, 27 dots, labels of 10
+
+
+@pytest.mark.parametrize("name", ["", "a..b", f"{LONG_LABEL}.example.com", LONG_NAME, ".a"])
+def test_glibc_sends_no_query_for_a_name_no_query_can_carry(name):
+    """glibc: res_nmkquery cannot encode an empty name, an empty label, a label over 63 bytes
+    or a name over 255 bytes, so no packet leaves and getaddrinfo fails with NO_RECOVERY."""
+    lk = run(StubResolver(RC, "glibc"), name)
+    assert (lk.queries, lk.addresses, lk.error) == ([], (), "NO_RECOVERY")
+
+
+@pytest.mark.parametrize("name", ["", "a..b", f"{LONG_LABEL}.example.com", LONG_NAME])
+def test_musl_sends_no_query_for_a_name_no_query_can_carry(name):
+    """musl: the name (or every candidate) fails __res_mkquery or the length check in
+    lookup_name.c: no query, EAI_NONAME."""
+    lk = run(StubResolver(RC, "musl"), name)
+    assert (lk.queries, lk.addresses, lk.error) == ([], (), "EAI_NONAME")
+
+
+def test_glibc_too_long_search_candidate_stops_the_search_then_tries_as_is():
+    """A name that fits alone but not with the first search domain appended: glibc's search
+    loop stops at that (unbuildable) candidate, then the name is queried as is."""
+    name = ".".join(["y" * 60] * 3) + ".ab"  # 186 characters, 3 dots
+    rc = ResolvConf(("10.96.0.10",), ("z" * 63 + ".example",) + SEARCH, ("ndots:5",))
+    lk = run(StubResolver(rc, "glibc"), name)
+    assert names(lk) == [name + ".", name + "."]
+    assert lk.error == "HOST_NOT_FOUND"
+
+
+def test_candidates_leave_out_unencodable_names():
+    """candidates() lists only the names a query can carry."""
+    assert StubResolver(RC, "glibc").candidates("a..b") == []
