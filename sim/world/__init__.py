@@ -16,8 +16,8 @@ Model
 Scope and limitations
     No ARP, MTU, loss or queueing (bandwidth only adds serialisation time); TCP is SYN,
     SYN-ACK, request, response without teardown or retransmission; ICMP errors from REJECT go
-    straight back to the sender without traversing netfilter, and ICMP errors from pods are
-    not modelled; hostNetwork pods are not attached; a partial kube-proxy sync rewrites a
+    straight back to the sender without traversing netfilter, while a closed UDP port's ICMP
+    error travels back as the flow's reply (un-NATed by its conntrack entry); hostNetwork pods are not attached; a partial kube-proxy sync rewrites a
     service port when any of its chains changed (upstream: when its change trackers say
     so); compilation costs no simulated time; at t=0 the cluster is in steady state (the
     initial objects are programmed on every node).

@@ -23,7 +23,9 @@ Model
     TCP is modelled as SYN -> SYN-ACK -> request -> response (no teardown, so conntrack keeps
     the flow ESTABLISHED as for a keep-alive connection); a RST or an ICMP port unreachable
     makes the connection *refused*, silence makes it *time out*. UDP is one datagram and its
-    echo. A server answers with its pod name and the source address it saw.
+    echo; a host with no socket on the datagram's port answers ICMP port unreachable, which a
+    connected UDP socket reports as ``ECONNREFUSED`` (*refused*). A closed TCP port answers
+    a SYN with RST (*refused*). A server answers with its pod name and the source address it saw.
 
 Scope and limitations
     No ARP, MTU, loss, queueing or congestion: bandwidth only adds serialisation time. ICMP
@@ -64,6 +66,12 @@ EPHEMERAL_PORTS = (32768, 60999)  # Linux net.ipv4.ip_local_port_range default
 # A socket callback receives (packet, data) or, for an ICMP error, (original packet, None)
 # with ``error=True``.
 SocketFn = Callable[[Packet, object, bool], None]
+# The ICMP port unreachable a host sends for a datagram to a closed UDP port. It travels as
+# the reply of the datagram's flow (a packet from the server's address and port back to the
+# client carrying this marker), so every node on the way applies the flow's conntrack entry to
+# it: the kernel un-NATs an ICMP error through the entry of the flow it is RELATED to
+# (nf_nat_icmp_reply_translation). Deviation: the entry counts it as a reply.
+PORT_UNREACHABLE = object()
 # A server handler gets (host, packet, data) and returns the reply data (or None: no reply).
 ServerFn = Callable[["Host", Packet, object], object]
 
@@ -449,7 +457,13 @@ class Network:
         proto = packet.proto
         fn = host.sockets.get((proto, packet.dst, packet.dport))
         if fn is not None:
-            fn(packet, data, False)
+            if data is PORT_UNREACHABLE:
+                fn(packet, None, True)  # a connected UDP socket: ECONNREFUSED
+            else:
+                fn(packet, data, False)
+            return
+        if data is PORT_UNREACHABLE:
+            self.drop("icmp-no-socket")
             return
         server = host.server_for(proto, packet.dport)
         if proto == "tcp":
@@ -462,9 +476,9 @@ class Network:
                     self.send_from(host, _reply(packet, "A"), answer)
             return
         if server is None:
-            # A closed UDP port's ICMP error would cross the NAT of every node on the way
-            # back (RELATED); not modelled: the datagram is lost and the client times out.
-            self.drop("udp-no-listener")
+            # A closed UDP port answers with ICMP port unreachable (__udp4_lib_rcv ->
+            # icmp_send); see PORT_UNREACHABLE for how it travels back.
+            self.send_from(host, _reply(packet, ""), PORT_UNREACHABLE)
             return
         answer = server(host, packet, data)
         if answer is not None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from sim.world.network import EPHEMERAL_PORTS
+from sim.world.engine import netfilter_datapaths
+from sim.world.network import EPHEMERAL_PORTS, PORT_UNREACHABLE
 from sim.world.params import ExternalHost, NetworkParams, Route
 from sim.world.rng import component_rng
-from sim.world.workload import AddressTarget, Client, FlowSpec
+from sim.world.workload import AddressTarget, Client, FlowSpec, ServiceTarget
 from sim.world.world import World
 
 from worldkit import pod_manifest, recording_datapath
@@ -157,3 +158,47 @@ def test_connect_without_a_free_ephemeral_port_fails_with_eaddrnotavail(small_ap
     first, second = world.recorder.connections
     assert (first.outcome, first.error, first.elapsed_s) == ("error", "EADDRNOTAVAIL", 0.0)
     assert (second.outcome, second.error) == ("ok", "")
+
+
+def test_tcp_to_a_closed_port_is_refused_by_rst(small_api):
+    """A SYN to a port nothing listens on gets RST back: refused after one round trip."""
+    world = _run(small_api(), [_flow("f", AddressTarget("10.244.2.20", 81))])
+    (c,) = world.recorder.connections
+    assert c.outcome == "refused"
+    assert 0 < c.elapsed_s < 0.001
+
+
+def test_udp_to_a_closed_port_is_refused_by_icmp_port_unreachable(small_api):
+    """A datagram to a closed UDP port (the pod listens on TCP 80 only) is answered with ICMP
+    port unreachable, which the connected UDP socket sees as ECONNREFUSED: refused, not a
+    timeout, and nothing is dropped."""
+    world = _run(small_api(), [_flow("f", AddressTarget("10.244.2.20", 80), proto="udp")])
+    (c,) = world.recorder.connections
+    assert c.outcome == "refused"
+    assert 0 < c.elapsed_s < 0.001
+    assert world.net.drops == {}
+
+
+def test_udp_port_unreachable_comes_back_through_a_services_nat(small_api):
+    """Through a UDP Service (DNAT on the client's node, pod on another node) the ICMP error
+    is un-NATed by the flow's conntrack entries and reaches the client's socket: refused."""
+    api = small_api(extra=[{"apiVersion": "v1", "kind": "Service",
+                            "metadata": {"name": "dns-ish", "namespace": "default"},
+                            "spec": {"selector": {"app": "web"},
+                                     "ports": [{"port": 53, "targetPort": 80, "protocol": "UDP"}]}}])
+    world = World(api, NetworkParams(), 1, netfilter_datapaths())
+    world.start()
+    errors = []
+    deliver = world.net.deliver
+
+    def spy(host, packet, data):
+        if data is PORT_UNREACHABLE and host.name == "default/client":
+            errors.append((packet.src, packet.sport))
+        deliver(host, packet, data)
+    world.net.deliver = spy
+    target = ServiceTarget("default", "dns-ish", 53)
+    Client(world, _flow("f", target, proto="udp", count=4), component_rng(1, "f")).start(world.env)
+    world.run(3.0)
+    assert [c.outcome for c in world.recorder.connections] == ["refused"] * 4
+    cluster_ip = world.state.service("default", "dns-ish").cluster_ip
+    assert errors == [(cluster_ip, 53)] * 4
