@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from sim.scenario.report import render
-from sim.scenario.results import write_results
+from sim.scenario.results import check_writable, write_results
 from sim.scenario.runner import run as run_scenario
 from sim.scenario.spec import load_scenario
 
@@ -39,6 +39,7 @@ def progress_printer(stream=sys.stderr):
 
 def run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
+    check_writable(Path(args.out))
     result = run_scenario(scenario, args.seed,
                           progress=None if args.no_progress else progress_printer(), freeze_gc=True)
     print(render(result))

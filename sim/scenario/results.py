@@ -11,6 +11,9 @@
 ``timing.json``      wall-clock figures; the only file that differs between two runs with the
                      same scenario and seed.
 
+The directory is written under a temporary name and renamed into place, so it is never
+half-written (:func:`write_results`).
+
 The run id is ``seed<N>-<first 12 hex of the scenario hash>``, so rerunning a scenario with a
 seed overwrites the same (identical) files.
 """
@@ -21,12 +24,16 @@ import csv
 import dataclasses
 import io
 import json
+import os
 import platform
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
+from sim.model.errors import SimError
 from sim.scenario.runner import RunResult
 
 PACKAGES = ("kube-netsim", "simpy", "networkx", "numpy", "pyyaml", "dnspython", "jsonschema")
@@ -135,10 +142,56 @@ def metrics_rows(result: RunResult) -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
+def check_writable(out_root: Path) -> None:
+    """Refuse, before a run starts, a results root that exists and is not a directory or
+    cannot be written (``SimError`` naming the path)."""
+    root = Path(out_root)
+    probe = root
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise SimError(f"--out {root}: {probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise SimError(f"--out {root}: {probe} is not writable")
+
+
 def write_results(result: RunResult, out_root: Path) -> Path:
-    """Write the run's files under ``out_root/<scenario>/<run_id>/`` and return that directory."""
+    """Write the run's files under ``out_root/<scenario>/<run_id>/`` and return that directory.
+
+    The files are written into a temporary directory next to the destination, which is then
+    renamed into place: the destination holds either the previous complete run or this one,
+    never a half-written one (an error or an interrupt removes the temporary directory).
+
+    Raises
+    ------
+    SimError
+        The directory cannot be created or written (names the path and the reason).
+    """
     d = Path(out_root) / result.scenario.name / run_id(result)
-    d.mkdir(parents=True, exist_ok=True)
+    tmp = old = None
+    try:
+        d.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{d.name}.", suffix=".tmp", dir=d.parent))
+        tmp.chmod(0o755)  # mkdtemp makes it private; results are for everyone to read
+        _write_files(result, tmp)
+        if d.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{d.name}.", suffix=".old", dir=d.parent))
+            os.rename(d, old / d.name)
+        os.rename(tmp, d)
+        tmp = None
+    except OSError as exc:
+        raise SimError(f"cannot write results to {d}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            if not d.exists():  # interrupted between the two renames: keep the previous run
+                os.rename(old / d.name, d)
+            shutil.rmtree(old, ignore_errors=True)
+    return d
+
+
+def _write_files(result: RunResult, d: Path) -> None:
     (d / "manifest.json").write_text(json.dumps(manifest(result), indent=2, sort_keys=True) + "\n")
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -154,4 +207,3 @@ def write_results(result: RunResult, out_root: Path) -> Path:
                     c.error))
     (d / "connections.csv").write_text(buf.getvalue())
     (d / "timing.json").write_text(json.dumps({"wall_s": result.wall_s}, indent=2) + "\n")
-    return d

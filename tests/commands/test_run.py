@@ -118,3 +118,46 @@ def test_progress_is_printed_once_a_second_of_wall_time(monkeypatch):
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2
     assert lines[0].strip().startswith("[ 50.0%] simulated 2.00/4.00 s, 20 connections")
+
+
+def test_out_that_is_a_file_is_refused_before_the_run(tmp_path, capsys):
+    """--out naming an existing file: a one-line error naming it, exit 1, no report, no
+    traceback (the run does not start)."""
+    out = tmp_path / "file"
+    out.write_text("x")
+    code = main(["run", str(WORLD / "no-endpoints.yaml"), "--out", str(out), "--no-progress"])
+    cap = capsys.readouterr()
+    assert code == 1
+    assert f"--out {out}: {out} is not a directory" in cap.err
+    assert "EXPECTATIONS" not in cap.out and "Traceback" not in cap.err
+
+
+def test_results_that_cannot_be_written_are_a_message_and_leave_nothing(tmp_path, capsys):
+    """A write failure after the run (the scenario's directory is a file) is a message naming
+    the path, exit 1, and no temporary directory is left behind."""
+    (tmp_path / "no-endpoints").write_text("in the way")
+    code = main(["run", str(WORLD / "no-endpoints.yaml"), "--out", str(tmp_path), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"cannot write results to {tmp_path / 'no-endpoints'}" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["no-endpoints"]
+
+
+def test_interrupted_write_leaves_the_previous_results_and_no_temporary(tmp_path, monkeypatch):
+    """An interrupt while the files are written (Ctrl-C) removes the temporary directory and
+    leaves the earlier complete run in place."""
+    from sim.scenario import results, runner
+    from sim.scenario.spec import load_scenario
+
+    result = runner.run(load_scenario(WORLD / "no-endpoints.yaml"))
+    d = results.write_results(result, tmp_path)
+    before = {p.name: p.read_bytes() for p in d.iterdir()}
+
+    def interrupted(_result, where):
+        (where / "manifest.json").write_text("{half")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(results, "_write_files", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        results.write_results(result, tmp_path)
+    assert [p.name for p in d.parent.iterdir()] == [d.name]
+    assert {p.name: p.read_bytes() for p in d.iterdir()} == before
