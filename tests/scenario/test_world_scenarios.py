@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from sim.scenario.results import write_results
+from sim.scenario.results import git_commit, write_results
 from sim.scenario.runner import run
 from sim.scenario.spec import load_scenario
 
-WORLD = Path(__file__).resolve().parents[2] / "scenarios" / "world"
+ROOT = Path(__file__).resolve().parents[2]
+WORLD = ROOT / "scenarios" / "world"
 SCENARIOS = sorted(WORLD.glob("*.yaml"))
 
 
@@ -60,4 +62,13 @@ def test_manifest_records_what_reproduces_the_run(tmp_path):
     assert [f["name"] for f in m["parameters"]["flows"]][:3] == ["cluster-np@node-1", "cluster-np@node-2", "cluster-np@node-3"]
     assert m["parameters"]["network"]["node_link"]["latency_s"] == 50e-6
     assert m["parameters"]["restoreModel"].startswith("calibration")
-    assert len(m["git_commit"]) == 40 and m["versions"]["simpy"] and m["machine"]["python"]
+    assert m["versions"]["simpy"] and m["machine"]["python"]
+    if (ROOT / ".git").exists():
+        assert re.fullmatch(r"[0-9a-f]{40}", m["git_commit"])
+    else:  # an installed or exported copy: no checkout to name
+        assert m["git_commit"] == "unknown"
+
+
+def test_git_commit_is_unknown_outside_a_checkout(tmp_path):
+    """A directory that is not in a git work tree has no commit: ``unknown``, no error."""
+    assert git_commit(tmp_path) == "unknown"
