@@ -21,7 +21,6 @@ from sim.dns.config import DNSOptions, parse_dns_options
 from sim.dns.resolver import StubResolver
 from sim.dns.server import DNSHandler, DNSServer
 from sim.kubelet.hosts import pod_hosts_entries
-from sim.kubelet.resolvconf import pod_resolv_conf
 from sim.model.errors import SimError, ValidationError
 from sim.scenario.spec import line_of, load_scenario, read_documents
 
@@ -104,10 +103,19 @@ def _lookup(args: argparse.Namespace) -> int:
     pod = state.pods_by_key.get(f"{namespace}/{name}")
     if pod is None:
         raise SimError(f'{args.scenario}: pod "{namespace}/{name}" not found')
-    rc = pod_resolv_conf(pod, list(records.dns_service_ips), records.zone, "")
+    node = state.node(pod.node_name) if pod.node_name else None
+    rc = options.pod_resolv_conf(pod, list(records.dns_service_ips), records.zone,
+                                 node.ips if node is not None else ())
     resolver = StubResolver(rc, args.resolver, pod_hosts_entries(pod, records.zone))
     print("# /etc/resolv.conf of " + pod.key)
     print(rc.render(), end="")
+    answer = records.answer
+    server = rc.nameservers[0] if rc.nameservers else "127.0.0.1"  # glibc's default server
+    if server not in records.dns_service_ips:
+        # Not the cluster DNS (dnsPolicy Default, or None with other servers): the node's
+        # resolver knows spec.dns.upstream and nothing of the cluster zone.
+        print(f"# nameserver {server} is outside the cluster: answers from spec.dns.upstream")
+        answer = records.upstream_answer
     lookup = resolver.start(args.lookup, args.family)
     if lookup.from_hosts:
         print(f"# {args.lookup}: answered from /etc/hosts: " + " ".join(lookup.addresses))
@@ -116,11 +124,11 @@ def _lookup(args: argparse.Namespace) -> int:
     while not lookup.done:
         for qname, qtype in lookup.pending():
             sent += 1
-            answer = records.answer(qname, qtype)
-            shown = " ".join(answer.addresses(qtype)) or ("NODATA" if answer.is_nodata
-                                                          else answer.rcode)
+            reply = answer(qname, qtype)
+            shown = " ".join(reply.addresses(qtype)) or ("NODATA" if reply.is_nodata
+                                                         else reply.rcode)
             print(f"{sent:>3}  {qtype:<5} {qname:<60} {shown}")
-            lookup.feed(qname, qtype, answer)
+            lookup.feed(qname, qtype, reply)
     result = " ".join(lookup.addresses) if lookup.addresses else lookup.error
     print(f"# {lookup.queries_sent} queries ({args.resolver}): {result}")
     return 0 if lookup.addresses else 1

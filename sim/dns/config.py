@@ -19,22 +19,41 @@ a :class:`~sim.model.errors.SimError` naming the field path.
         denial: 1800
         minTTL: 5
         disable: [cluster.local]
+      soaSerial: 1                # SOA serial (see below)
+      nodeResolvConf:             # the nodes' /etc/resolv.conf (kubelet --resolv-conf)
+        nameservers: [169.254.169.254]
+        searches: [c.my-project.internal, google.internal]
+        options: [ndots:1]
+
+``nodeResolvConf`` is what the kubelet reads as the host's resolv.conf: its search domains
+follow the cluster ones in ClusterFirst pods, and ``dnsPolicy: Default`` (and hostNetwork
+pods) get it whole. The default is an empty file - no nameserver, no search domain, no
+option - which is what a kubeadm node on systemd-resolved without DHCP-supplied domains hands
+the kubelet (``/run/systemd/resolve/resolv.conf`` with the upstream servers only; give them
+here when they matter).
+
+``soaSerial``: CoreDNS's kubernetes plugin uses the Unix time of the last change it saw
+(``plugin/kubernetes/kubernetes.go`` ``Serial``). A wall-clock serial would make every run's
+answers differ, so the simulator keeps a fixed serial, 1 by default; nothing in a stub
+resolver depends on it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sim.dns.cache import DNSCache
 from sim.dns.records import ClusterDNS
-from sim.model import ClusterState
+from sim.kubelet.resolvconf import ResolvConf, pod_resolv_conf
+from sim.model import ClusterState, Pod
 from sim.model.errors import FieldError, ValidationError
 from sim.model.ip import is_ip
 
 _KEYS = ("ttl", "pods", "endpointPodNames", "ignoreEmptyService", "reverseZones", "upstream",
-         "upstreamTTL", "loadbalance", "cache")
+         "upstreamTTL", "loadbalance", "cache", "soaSerial", "nodeResolvConf")
+_RESOLV_KEYS = ("nameservers", "searches", "options")
 _CACHE_KEYS = ("success", "denial", "minTTL", "servfail", "capacity", "disable")
 
 
@@ -45,6 +64,14 @@ class DNSOptions:
     records: dict[str, Any] = field(default_factory=dict)
     cache: dict[str, Any] | None = None
     loadbalance: bool = False
+    node_resolv_conf: ResolvConf = ResolvConf()
+
+    def pod_resolv_conf(self, pod: Pod, cluster_dns_ips: Sequence[str], cluster_domain: str,
+                        node_ips: Sequence[str] = ()) -> ResolvConf:
+        """The resolv.conf the kubelet writes into ``pod`` on nodes whose own resolv.conf is
+        ``nodeResolvConf`` (:func:`sim.kubelet.resolvconf.pod_resolv_conf`)."""
+        return pod_resolv_conf(pod, cluster_dns_ips, cluster_domain, self.node_resolv_conf,
+                               node_ips=node_ips)
 
     def cluster_dns(self, state: ClusterState) -> ClusterDNS:
         """The record store for ``state`` with these options."""
@@ -117,9 +144,56 @@ def parse_dns_options(raw: Mapping[str, Any] | None, source: str = "") -> DNSOpt
     loadbalance = _bool(errors, "spec.dns.loadbalance", raw["loadbalance"], source) \
         if "loadbalance" in raw else False
     cache = _cache(errors, raw["cache"], source) if "cache" in raw else None
+    if "soaSerial" in raw:
+        rec["serial"] = _int(errors, "spec.dns.soaSerial", raw["soaSerial"], 0, 2**32 - 1, source)
+    node_rc = _node_resolv_conf(errors, raw["nodeResolvConf"], source) \
+        if "nodeResolvConf" in raw else ResolvConf()
     if errors:
         raise ValidationError(errors)
-    return DNSOptions(rec, cache, loadbalance)
+    return DNSOptions(rec, cache, loadbalance, node_rc)
+
+
+def _strings(errors: list[FieldError], path: str, value: Any, what: tuple[str, str], ok,
+             src: str) -> tuple[str, ...]:
+    """A list of strings each passing ``ok``; ``what`` is (singular, plural) for messages."""
+    if not isinstance(value, list):
+        errors.append(FieldError(path, "Invalid value", f"must be a list of {what[1]}", value,
+                                 True, file=src))
+        return ()
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not ok(item):
+            errors.append(FieldError(f"{path}[{i}]", "Invalid value", f"must be {what[0]}",
+                                     item, True, file=src))
+        else:
+            out.append(item)
+    return tuple(out)
+
+
+def _word(text: str) -> bool:
+    """A non-empty resolv.conf word (the file splits on white space)."""
+    return bool(text) and not any(c.isspace() for c in text)
+
+
+def _node_resolv_conf(errors: list[FieldError], value: Any, src: str) -> ResolvConf:
+    """``nodeResolvConf``: nameserver addresses, search domains and option words, checked the
+    way the kubelet reads them (``parseResolvConf``: a search entry loses its trailing dot and
+    ``.`` itself is dropped)."""
+    base = "spec.dns.nodeResolvConf"
+    if not isinstance(value, Mapping):
+        errors.append(FieldError(base, "Invalid value", "must be a mapping", value, True, file=src))
+        return ResolvConf()
+    for key in value:
+        if key not in _RESOLV_KEYS:
+            errors.append(FieldError(f"{base}.{key}", "Unsupported value", "unknown field", key,
+                                     True, file=src))
+    servers = _strings(errors, f"{base}.nameservers", value.get("nameservers", []),
+                       ("an IP address", "IP addresses"), is_ip, src)
+    searches = _strings(errors, f"{base}.searches", value.get("searches", []),
+                        ("a domain name", "domain names"), _word, src)
+    options = _strings(errors, f"{base}.options", value.get("options", []),
+                       ("a resolv.conf option", "resolv.conf options"), _word, src)
+    return ResolvConf(servers, tuple(d.removesuffix(".") for d in searches if d != "."), options)
 
 
 def _upstream(errors: list[FieldError], value: Any, src: str) -> dict[str, tuple[str, ...]]:

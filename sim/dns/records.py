@@ -248,7 +248,8 @@ class ClusterDNS:
         Addresses of the DNS server itself (``ns.dns.<zone>`` A and the NS glue); default the
         cluster's DNS service IP.
     serial
-        SOA serial (CoreDNS uses the last-modified Unix time).
+        SOA serial. CoreDNS uses the Unix time of the last change it saw; the simulator keeps
+        it fixed (default 1, ``spec.dns.soaSerial``) so that answers are deterministic.
 
     >>> from sim.model import ServicePort
     >>> svc = Service("default", "kubernetes", cluster_ip="10.96.0.1", cluster_ips=("10.96.0.1",),
@@ -338,7 +339,7 @@ class ClusterDNS:
         lower = qname.lower()
         zone = self._match_zone(lower)
         if zone is None:
-            return self._upstream(qname, qtype)
+            return self.upstream_answer(qname, qtype)
         # handler.go: "maintain case of original query" for the zone part.
         zone_q = qname[len(qname) - len(zone) - 1:] if zone else "."
         return self._serve(qname, qtype, zone, zone_q)
@@ -540,7 +541,7 @@ class ClusterDNS:
             # Outside the zone CoreDNS asks its own chain again (plugin/pkg/upstream), i.e.
             # `forward`; an upstream NXDOMAIN still yields the CNAME alone.
             out.append(cname)
-            out.extend(self._upstream(target, qtype).answer)
+            out.extend(self.upstream_answer(target, qtype).answer)
         return out
 
     def _txt(self, qname: str, zone: str, zone_q: str) -> list[RR]:
@@ -602,8 +603,10 @@ class ClusterDNS:
 
     # -- outside the zone --------------------------------------------------------------------
 
-    def _upstream(self, qname: str, qtype: str) -> Answer:
-        """The stand-in for ``forward``: the ``upstream`` table, else NXDOMAIN."""
+    def upstream_answer(self, qname: str, qtype: str) -> Answer:
+        """The stand-in for ``forward``: the ``upstream`` table, else NXDOMAIN. Also what a
+        resolver outside the cluster (the node's nameserver, which a ``dnsPolicy: Default``
+        pod asks) answers: it knows nothing of the cluster zone."""
         addrs = self.upstream.get(qname.lower())
         if addrs is None:
             return Answer(NXDOMAIN, authoritative=False, recursion_available=True)

@@ -10,7 +10,8 @@ name the file, the line and the field path; the YAML node tree is kept so an api
 deep inside a manifest (``spec.ports[0].nodePort``) points at its own line.
 
 ``spec.network``, ``spec.traffic``, ``spec.events``, ``spec.expect`` and ``spec.dns`` are kept
-as plain data; :mod:`sim.scenario.sections` and the DNS layer check them.
+as plain data; :mod:`sim.scenario.sections` checks the first four when a run is planned, and
+``spec.dns`` is checked here with :func:`sim.dns.config.parse_dns_options`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import yaml
 
 from sim.api.apiserver import ApiServer, gc_paused
 from sim.api.fielderrors import invalid, not_supported, required, unknown_field
+from sim.dns.config import parse_dns_options
 from sim.model.cluster import ClusterState
 from sim.model.config import ClusterConfig, ConntrackConfig, KubeProxyConfig
 from sim.model.errors import FieldError, SimError, ValidationError
@@ -195,7 +197,7 @@ class DuplicateKeyError(yaml.constructor.ConstructorError):
 def duplicate_keys(node: yaml.Node, file: str) -> list[FieldError]:
     """Every repeated mapping key under ``node`` as a field error with its line and path.
 
-    >>> [str(e) for e in duplicate_keys(yaml.compose("a:\n  b: 1\n  b: 2\n"), "f.yaml")]
+    >>> [str(e) for e in duplicate_keys(yaml.compose("a:\\n  b: 1\\n  b: 2\\n"), "f.yaml")]
     ['f.yaml:3: a.b: Duplicate value: "b": strict decoding error: yaml: key "b" already set in map (first set at line 2)']
     """
     out: list[FieldError] = []
@@ -426,6 +428,12 @@ def _load(path: Path, problems: list[FieldError | str]) -> Scenario | None:
             cluster = value
         else:
             kube_proxy = value
+
+    if isinstance(spec.get("dns"), dict) and not broken("spec.dns"):
+        try:
+            parse_dns_options(spec["dns"], display)
+        except ValidationError as exc:
+            problems.extend(replace(e, line=line_of(root, e.field)) for e in exc.errors)
 
     manifests: list[tuple[dict, Source]] = []
     nodes: list[yaml.Node] = []

@@ -226,3 +226,43 @@ def test_lookup_of_an_unencodable_name_sends_nothing(scenario, capsys, name):
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == "# 0 queries (glibc): NO_RECOVERY"
     assert not any(line.split()[0].isdigit() for line in out if line.strip())
+
+
+def test_lookup_from_default_policy_pod_uses_the_node_resolv_conf(tmp_path, capsys):
+    """A dnsPolicy Default pod gets spec.dns.nodeResolvConf: its nameserver (outside the
+    cluster, so only spec.dns.upstream answers) and its search domain, which finds
+    `db` as db.corp.example in 2 queries."""
+    text = SCENARIO.replace("    upstream: {example.com: [93.184.216.34]}\n",
+                            "    upstream: {db.corp.example: [192.0.2.5]}\n"
+                            "    nodeResolvConf: {nameservers: [192.168.0.2], searches: [corp.example]}\n")
+    assert text != SCENARIO
+    text += textwrap.indent(textwrap.dedent("""\
+        - apiVersion: v1
+          kind: Pod
+          metadata: {name: hostdns, namespace: default}
+          spec: {nodeName: node-1, dnsPolicy: Default, containers: [{name: c}]}
+          status: {podIP: 10.244.1.10, conditions: [{type: Ready, status: "True"}]}
+        """), "  ")
+    path = tmp_path / "node-rc.yaml"
+    path.write_text(text)
+    assert _run([str(path), "--lookup", "db", "--pod", "default/hostdns"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:3] == ["nameserver 192.168.0.2", "search corp.example"]
+    assert [line.split()[1:] for line in out if line.split()[0].isdigit()] == [
+        ["A", "db.corp.example.", "192.0.2.5"], ["AAAA", "db.corp.example.", "NODATA"]]
+    assert out[-1] == "# 2 queries (glibc): 192.0.2.5"
+
+
+def test_lookup_from_cluster_first_pod_searches_node_domains_last(tmp_path, capsys):
+    """A ClusterFirst pod's search list ends with the node's domains: `db` costs 8 queries
+    and is found as db.corp.example through the cluster DNS's upstream."""
+    text = SCENARIO.replace("    upstream: {example.com: [93.184.216.34]}\n",
+                            "    upstream: {db.corp.example: [192.0.2.5]}\n"
+                            "    nodeResolvConf: {searches: [corp.example]}\n")
+    assert text != SCENARIO
+    path = tmp_path / "node-rc.yaml"
+    path.write_text(text)
+    assert _run([str(path), "--lookup", "db", "--pod", "default/client"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[2] == "search default.svc.cluster.local svc.cluster.local cluster.local corp.example"
+    assert out[-1] == "# 8 queries (glibc): 192.0.2.5"

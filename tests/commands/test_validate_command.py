@@ -153,3 +153,12 @@ def test_bad_duration_in_apiserver_words(tmp_path, capsys):
     assert capsys.readouterr().out == (
         f'{p}:6: spec.kubeProxy.iptables.minSyncPeriod: Invalid value: "5x": must be a duration '
         'such as "1s", "500ms", "2m"\n')
+
+
+def test_bad_dns_section_is_reported_with_its_line(tmp_path, capsys):
+    """validate checks spec.dns as `dns` does: a bad nodeResolvConf nameserver is an error
+    with its line and field path."""
+    p = _scenario(tmp_path, "  dns:\n    nodeResolvConf:\n      nameservers: [bogus]\n")
+    assert main(["validate", str(p)]) == 1
+    assert capsys.readouterr().out == (
+        f'{p}:7: spec.dns.nodeResolvConf.nameservers[0]: Invalid value: "bogus": must be an IP address\n')

@@ -6,6 +6,7 @@ import pytest
 from dns_cluster import spec_cluster
 
 from sim.dns.config import parse_dns_options
+from sim.model import Pod
 from sim.model.errors import ValidationError
 
 
@@ -40,3 +41,62 @@ def test_every_bad_field_reported_with_its_path():
                  "spec.dns.cache.success"):
         assert path in text
     assert text.startswith("s.yaml: ")
+
+
+NODE_RC = {"nameservers": ["192.168.0.2"], "searches": ["corp.example."],
+           "options": ["ndots:1", "timeout:2"]}
+
+
+def test_node_resolv_conf_default_is_empty():
+    """Without nodeResolvConf the nodes' resolv.conf is empty: a ClusterFirst pod gets only
+    the cluster search domains, a Default pod no nameserver, search domain or option."""
+    opts = parse_dns_options(None)
+    first = opts.pod_resolv_conf(Pod("my-ns", "p"), ["10.96.0.10"], "cluster.local")
+    default = opts.pod_resolv_conf(Pod("my-ns", "q", dns_policy="Default"), ["10.96.0.10"],
+                                   "cluster.local")
+    assert first.searches == ("my-ns.svc.cluster.local", "svc.cluster.local", "cluster.local")
+    assert (default.nameservers, default.searches, default.options) == ((), (), ())
+
+
+def test_node_search_domains_follow_the_cluster_ones_in_cluster_first_pods():
+    """ClusterFirst: nameserver = cluster DNS, cluster search list then the node's domains
+    (trailing dot dropped as the kubelet does), options ndots:5 only."""
+    opts = parse_dns_options({"nodeResolvConf": NODE_RC})
+    rc = opts.pod_resolv_conf(Pod("my-ns", "p"), ["10.96.0.10"], "cluster.local")
+    assert rc.nameservers == ("10.96.0.10",)
+    assert rc.searches == ("my-ns.svc.cluster.local", "svc.cluster.local", "cluster.local",
+                           "corp.example")
+    assert rc.options == ("ndots:5",)
+
+
+def test_default_policy_pod_gets_the_node_resolv_conf():
+    """dnsPolicy Default: the node's resolv.conf as it is."""
+    opts = parse_dns_options({"nodeResolvConf": NODE_RC})
+    rc = opts.pod_resolv_conf(Pod("my-ns", "q", dns_policy="Default"), ["10.96.0.10"],
+                              "cluster.local")
+    assert (rc.nameservers, rc.searches, rc.options) == (("192.168.0.2",), ("corp.example",),
+                                                        ("ndots:1", "timeout:2"))
+
+
+@pytest.mark.parametrize("raw,message", [
+    ({"nameservers": ["bogus"]},
+     'spec.dns.nodeResolvConf.nameservers[0]: Invalid value: "bogus": must be an IP address'),
+    ({"searches": "corp.example"},
+     'spec.dns.nodeResolvConf.searches: Invalid value: "corp.example": must be a list of domain names'),
+    ({"options": ["ndots: 2"]},
+     'spec.dns.nodeResolvConf.options[0]: Invalid value: "ndots: 2": must be a resolv.conf option'),
+    ({"domain": "x"}, 'spec.dns.nodeResolvConf.domain: Unsupported value: "domain": unknown field'),
+])
+def test_bad_node_resolv_conf_names_the_field(raw, message):
+    """Each bad nodeResolvConf entry is an error naming its field path."""
+    with pytest.raises(ValidationError) as info:
+        parse_dns_options({"nodeResolvConf": raw})
+    assert [e.message() for e in info.value.errors] == [message]
+
+
+def test_soa_serial_is_fixed_and_configurable():
+    """The SOA serial is 1 by default (deterministic) and spec.dns.soaSerial sets it."""
+    for raw, serial in ((None, "1"), ({"soaSerial": 2026112101}, "2026112101")):
+        d = parse_dns_options(raw).cluster_dns(spec_cluster())
+        (soa,) = d.answer("cluster.local.", "SOA").answer
+        assert soa.rdata.split()[2] == serial

@@ -15,6 +15,8 @@ from sim.scenario.spec import SCHEMA_PATH, load_scenario, parse_duration, read_d
 from tests.conftest import SCENARIOS
 
 SHIPPED = sorted(SCENARIOS.glob("seed/*.yaml")) + sorted(SCENARIOS.glob("invalid/*.yaml"))
+# Invalid variants whose recorded errors are schema errors say so in a comment line.
+SCHEMA_VALID = [p for p in SHIPPED if "\n# schema-invalid:" not in p.read_text()]
 
 
 def write(tmp_path: Path, text: str, name: str = "scenario.yaml") -> Path:
@@ -45,9 +47,10 @@ def scenario(tmp_path: Path, spec_extra: str = "", text: str = MINIMAL) -> Path:
     return write(tmp_path, text + textwrap.indent(textwrap.dedent(spec_extra), "  "))
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", SCHEMA_VALID, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_shipped_scenario_matches_json_schema(path):
-    """Every shipped scenario validates against the shipped JSON Schema (as an editor would)."""
+    """Every shipped scenario validates against the shipped JSON Schema (as an editor would),
+    except the invalid variants marked ``# schema-invalid:``, refused by the schema on purpose."""
     schema = json.loads(SCHEMA_PATH.read_text())
     jsonschema.Draft202012Validator(schema).validate(yaml.safe_load(path.read_text()))
 
@@ -319,3 +322,12 @@ def test_yaml_values_match_safe_load(tmp_path):
 def test_parse_duration(text, seconds):
     """Go durations parse to seconds."""
     assert parse_duration(text) == pytest.approx(seconds)
+
+
+def test_schema_invalid_variants_fail_the_json_schema():
+    """The variants marked ``# schema-invalid:`` really are refused by the schema alone."""
+    schema = json.loads(SCHEMA_PATH.read_text())
+    marked = [p for p in SHIPPED if p not in SCHEMA_VALID]
+    assert marked
+    for p in marked:
+        assert not jsonschema.Draft202012Validator(schema).is_valid(yaml.safe_load(p.read_text())), p
