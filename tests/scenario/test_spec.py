@@ -331,3 +331,26 @@ def test_schema_invalid_variants_fail_the_json_schema():
     assert marked
     for p in marked:
         assert not jsonschema.Draft202012Validator(schema).is_valid(yaml.safe_load(p.read_text())), p
+
+
+def test_pending_load_balancer_gets_no_load_balancer_rules(tmp_path):
+    """When the pool is exhausted the second LoadBalancer Service has no ingress and kube-proxy
+    writes rules for the load-balancer address only for the first one."""
+    from sim.kubeproxy.iptables import compile_rules
+
+    svc = ("  - {apiVersion: v1, kind: Service, metadata: {name: %s}, "
+           "spec: {type: LoadBalancer, selector: {app: a}, ports: [{port: 80}]}}\n")
+    p = write(tmp_path, "apiVersion: kube-netsim/v1\nkind: Scenario\nmetadata: {name: t}\nspec:\n"
+              "  cluster: {loadBalancerPool: [203.0.113.7/32]}\n  objects:\n"
+              "  - apiVersion: v1\n    kind: Node\n    metadata: {name: n1}\n"
+              "    spec: {podCIDR: 10.244.1.0/24}\n"
+              "    status: {addresses: [{type: InternalIP, address: 192.168.1.10}]}\n"
+              + svc % "first" + svc % "second")
+    state = load_scenario(p).state()
+    ingress = {s.name: [i.ip for i in s.load_balancer_ingress] for s in state.services}
+    assert ingress == {"first": ["203.0.113.7"], "second": []}
+    text = compile_rules(state, "n1").render()
+    lb_rules = [line for line in text.splitlines() if "-d 203.0.113.7" in line]
+    assert lb_rules and all('"default/first' in line for line in lb_rules)
+    second = [line for line in text.splitlines() if '"default/second' in line]
+    assert second and not any("203.0.113." in line for line in second)
