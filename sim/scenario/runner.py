@@ -13,9 +13,9 @@ from pathlib import Path
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from sim.model.errors import SimError
+from sim.model.errors import SimError, ValidationError
 from sim.scenario.expect import ExpectResult, Observed, evaluate
-from sim.scenario.sections import RunPlan, parse_plan
+from sim.scenario.sections import RunPlan, check_runnable, parse_plan, seed_error
 from sim.scenario.spec import read_documents
 from sim.world.dns import DNSClient, DNSTarget, install_cluster_dns
 from sim.world.engine import netfilter_datapaths
@@ -59,6 +59,9 @@ def build_world(scenario, seed: int, plan: RunPlan | None = None) -> tuple[World
     """The world for ``scenario`` with its clients and events scheduled (not yet run)."""
     api = scenario.api(seed)
     state = api.snapshot()
+    errors = check_runnable(scenario, state)
+    if errors:
+        raise ValidationError(errors)
     node_names = tuple(n.name for n in state.nodes)
     plan = plan or plan_for(scenario, node_names)
     world = World(api, plan.network, seed, netfilter_datapaths())
@@ -88,6 +91,9 @@ def run(scenario, seed: int | None = None, progress: ProgressFn | None = None,
     garbage collector's reach before the run (``gc.freeze``): large worlds hold millions of
     long-lived objects the collector would otherwise rescan. For one-run processes (the CLI).
     """
+    bad = seed_error(seed, "--seed") if seed is not None else None  # spec.seed: check_runnable
+    if bad is not None:
+        raise SimError(str(bad))
     seed = int(scenario.seed if seed is None else seed)
     t0 = time.perf_counter()
     world, plan = build_world(scenario, seed)

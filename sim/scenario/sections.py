@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from sim.model.errors import SimError
-from sim.scenario.spec import line_of
+from sim.model.errors import FieldError, SimError
+from sim.scenario.spec import line_of, read_documents
 from sim.world.params import (
     ControlPlaneParams,
     ExternalHost,
@@ -461,3 +462,84 @@ def parse_plan(network: Any, traffic: Any, events: Any, expect: Any, node_names:
             raise _Checker(file, root).fail(f"{ev.path}.node", "Not found", node, "no such node")
     exps = parse_expect(expect, tuple(f.name for f in flows), file, root=root)
     return RunPlan(net, duration, flows, evs, exps)
+
+
+SUPPORTED_PROXY_MODES = ("iptables",)
+SEED_LIMIT = 2**63  # seeds are stored and printed as signed 64-bit integers
+
+
+def seed_error(seed: Any, field_path: str, file: str = "", line: int | None = None) -> FieldError | None:
+    """The error for a run seed outside ``[0, 2**63)`` (or not an integer), else ``None``."""
+    if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < SEED_LIMIT:
+        return None
+    return FieldError(field_path, "Invalid value", "must be an integer in [0, 2^63)", seed, True,
+                      file, line)
+
+
+def check_runnable(scenario, state=None) -> list[FieldError]:
+    """What ``kube-netsim run`` refuses in a scenario that loads and validates: every error.
+
+    * ``spec.kubeProxy.mode`` other than ``iptables`` (the world simulates that mode only);
+    * ``spec.seed`` outside ``[0, 2**63)``;
+    * a flow ``to: {service: ns/name}`` naming a Service that neither exists at the start nor
+      is created by an ``apply`` event of ``spec.events``, or a port that Service does not
+      have (checked when no event re-applies the Service).
+
+    ``state`` is the cluster at the start (default: built from the scenario; a scenario whose
+    objects the apiserver refuses skips the Service checks, ``validate`` reports those).
+    Malformed run sections are left to :func:`parse_plan`, which raises at the first one.
+    """
+    file = str(scenario.path)
+    try:
+        root = read_documents(Path(scenario.path))[0][1]
+    except (SimError, OSError, IndexError):
+        root = None
+
+    def at(path: str) -> int | None:
+        return line_of(root, path) if root is not None else None
+
+    errors = []
+    mode = scenario.kube_proxy.mode
+    if mode not in SUPPORTED_PROXY_MODES:
+        errors.append(FieldError("spec.kubeProxy.mode", "Unsupported value",
+                                 "supported values: " + ", ".join(f'"{m}"' for m in SUPPORTED_PROXY_MODES),
+                                 mode, True, file, at("spec.kubeProxy.mode")))
+    bad_seed = seed_error(scenario.seed, "spec.seed", file, at("spec.seed"))
+    if bad_seed is not None:
+        errors.append(bad_seed)
+    if state is None:
+        try:
+            state = scenario.state()
+        except SimError:
+            return errors
+    created = set()
+    for e in scenario.events if isinstance(scenario.events, (list, tuple)) else ():
+        man = e.get("manifest") if isinstance(e, dict) and e.get("action") == "apply" else None
+        if isinstance(man, dict) and man.get("kind") == "Service" and isinstance(man.get("metadata"), dict):
+            meta = man["metadata"]
+            created.add((str(meta.get("namespace") or "default"), str(meta.get("name"))))
+    traffic = scenario.traffic
+    if isinstance(traffic, (list, tuple)) and len(traffic) == 1:
+        traffic = traffic[0]
+    flows = traffic.get("flows") if isinstance(traffic, dict) else None
+    for i, f in enumerate(flows if isinstance(flows, list) else ()):
+        to = f.get("to") if isinstance(f, dict) else None
+        if not isinstance(to, dict) or not isinstance(to.get("service"), str):
+            continue
+        ns, _, name = to["service"].rpartition("/")
+        ns = ns or "default"
+        if (ns, name) in created:
+            continue
+        path = f"spec.traffic.flows[{i}].to"
+        svc = state.service(ns, name)
+        if svc is None:
+            errors.append(FieldError(f"{path}.service", "Not found",
+                                     "no such Service, and no apply event in spec.events creates it",
+                                     f"{ns}/{name}", True, file, at(f"{path}.service")))
+            continue
+        port = to.get("port")
+        if port is not None and not any(p.port == port or (p.name and p.name == port) for p in svc.ports):
+            errors.append(FieldError(f"{path}.port", "Not found",
+                                     f"Service {ns}/{name} has no port of that number or name",
+                                     port, True, file, at(f"{path}.port")))
+    return errors

@@ -161,3 +161,27 @@ def test_interrupted_write_leaves_the_previous_results_and_no_temporary(tmp_path
         results.write_results(result, tmp_path)
     assert [p.name for p in d.parent.iterdir()] == [d.name]
     assert {p.name: p.read_bytes() for p in d.iterdir()} == before
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**63)])
+def test_seed_outside_range_is_a_message(tmp_path, capsys, seed):
+    """--seed must be in [0, 2**63): anything else is a one-line error, exit 1."""
+    code = main(["run", str(WORLD / "no-endpoints.yaml"), "--seed", seed, "--out", str(tmp_path),
+                 "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"--seed: Invalid value: {seed}: must be an integer in [0, 2^63)" in err
+    assert "Traceback" not in err and not list(tmp_path.iterdir())
+
+
+def test_flow_to_a_missing_service_is_refused_before_the_run(tmp_path, capsys):
+    """A flow to a Service nothing creates is a load-time error naming file, line and field,
+    not a run that records 'unresolved'."""
+    path = _copy(tmp_path, "no-endpoints.yaml")
+    path.write_text(path.read_text().replace("service: default/empty, port: 80}",
+                                             "service: default/nope, port: 80}", 1))
+    code = main(["run", str(path), "--out", str(tmp_path / "r"), "--no-progress"])
+    cap = capsys.readouterr()
+    assert code == 1
+    assert 'spec.traffic.flows[0].to.service: Not found: "default/nope"' in cap.err
+    assert "FLOWS" not in cap.out and not (tmp_path / "r").exists()

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
+from pathlib import Path
+
 import pytest
 
 from sim.model.errors import SimError
-from sim.scenario.sections import parse_events, parse_expect, parse_network, parse_plan, parse_traffic
+from sim.scenario.sections import (
+    check_runnable,
+    parse_events,
+    parse_expect,
+    parse_network,
+    parse_plan,
+    parse_traffic,
+)
+from sim.scenario.spec import load_scenario
 from sim.world.params import NetworkParams
 from sim.world.workload import AddressTarget, ServiceTarget
 
@@ -133,3 +145,65 @@ def test_events_must_name_known_nodes():
     """nodeDown on a node that does not exist is refused before the run."""
     with pytest.raises(SimError, match=r"spec.events\[0\].node: Not found: 'n9'"):
         parse_plan(None, None, [{"at": 1, "action": "nodeDown", "node": "n9"}], None, NODES)
+
+
+WORLD = Path(__file__).resolve().parents[2] / "scenarios" / "world"
+
+
+def _scenario(tmp_path, edit=lambda text: text):
+    """scenarios/world/no-endpoints.yaml copied (with its manifests) and edited."""
+    shutil.copytree(WORLD / "manifests", tmp_path / "manifests")
+    path = tmp_path / "no-endpoints.yaml"
+    path.write_text(edit((WORLD / "no-endpoints.yaml").read_text()))
+    return load_scenario(path)
+
+
+def test_shipped_scenario_is_runnable(tmp_path):
+    """A scenario whose flows name existing Services has nothing to refuse."""
+    assert check_runnable(_scenario(tmp_path)) == []
+
+
+def test_proxy_mode_the_world_does_not_simulate_is_refused(tmp_path):
+    """kubeProxy.mode ipvs (however the scenario was built) is an Unsupported value error."""
+    sc = _scenario(tmp_path)
+    sc = dataclasses.replace(sc, kube_proxy=dataclasses.replace(sc.kube_proxy, mode="ipvs"))
+    (e,) = check_runnable(sc)
+    assert e.message() == 'spec.kubeProxy.mode: Unsupported value: "ipvs": supported values: "iptables"'
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63])
+def test_seed_outside_the_signed_64_bit_range_is_refused(tmp_path, seed):
+    """spec.seed must lie in [0, 2**63)."""
+    sc = dataclasses.replace(_scenario(tmp_path), seed=seed)
+    (e,) = check_runnable(sc)
+    assert e.message() == f"spec.seed: Invalid value: {seed}: must be an integer in [0, 2^63)"
+
+
+def test_flow_to_a_missing_service_is_refused_with_its_line(tmp_path):
+    """to: {service: default/nope} names a Service that never exists: Not found, with the
+    file and the line of the field."""
+    sc = _scenario(tmp_path, lambda t: t.replace("to: {service: default/empty, port: 80}\n",
+                                                 "to: {service: default/nope, port: 80}\n"))
+    (e,) = check_runnable(sc)
+    line = sc.path.read_text().splitlines().index("      to: {service: default/nope, port: 80}") + 1
+    assert (e.field, e.kind, e.value, e.file, e.line) == (
+        "spec.traffic.flows[0].to.service", "Not found", "default/nope", str(sc.path), line)
+
+
+def test_flow_to_a_service_an_event_creates_is_accepted(tmp_path):
+    """A Service that an apply event creates later is a valid target (unresolved until then)."""
+    event = ("  events:\n  - {at: 1, action: apply, manifest: {apiVersion: v1, kind: Service, "
+             "metadata: {name: later}, spec: {selector: {app: web}, ports: [{port: 80}]}}}\n")
+    sc = _scenario(tmp_path, lambda t: t.replace("to: {service: default/empty, port: 80}\n",
+                                                 "to: {service: default/later, port: 80}\n")
+                   .replace("  expect:\n", event + "  expect:\n"))
+    assert check_runnable(sc) == []
+
+
+def test_flow_to_a_port_the_service_lacks_is_refused(tmp_path):
+    """A port number the Service does not have is Not found on the port field."""
+    sc = _scenario(tmp_path, lambda t: t.replace("to: {service: default/empty, port: 80}\n",
+                                                 "to: {service: default/empty, port: 81}\n"))
+    (e,) = check_runnable(sc)
+    assert e.message() == ("spec.traffic.flows[0].to.port: Not found: 81: "
+                           "Service default/empty has no port of that number or name")
