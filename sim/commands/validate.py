@@ -3,7 +3,8 @@
 Prints every error as ``file:line: Kind namespace/name: field.path: Type: value: detail``
 (warnings, such as skipped unknown kinds or a LoadBalancer left pending, on stderr) and exits
 1 if any scenario has an error. Schema and strict-decoding errors do not hide the apiserver's
-errors for the objects that decoded: everything found is printed at once.
+errors for the objects that decoded: everything found is printed at once. A scenario whose
+objects are valid also has its run sections checked as ``run`` checks them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sim.scenario.spec import check_scenario
+from pathlib import Path
+
+from sim.model.errors import SimError, ValidationError
+from sim.scenario.sections import parse_plan
+from sim.scenario.spec import CheckResult, check_scenario, read_documents
 
 HELP = "check scenario files (schema, strict decoding, apiserver validation and allocation)"
 
@@ -24,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
     failed = False
     for path in args.scenarios:
         result = check_scenario(path)
+        if not result.errors and result.scenario is not None:
+            result.errors.extend(_run_section_errors(result))
         for w in result.warnings:
             print(f"warning: {w}", file=sys.stderr)
         for e in result.errors:
@@ -36,3 +43,22 @@ def run(args: argparse.Namespace) -> int:
             assert result.scenario is not None
             print(f"{path}: valid ({len(result.scenario.manifests)} objects)")
     return 1 if failed else 0
+
+
+def _run_section_errors(result: CheckResult) -> list:
+    """What ``run`` would refuse in ``network``/``traffic``/``events``/``expect`` (the checks
+    of :func:`sim.scenario.sections.parse_plan`, which stop at the first problem)."""
+    scenario = result.scenario
+    assert scenario is not None
+    if not (scenario.network or scenario.traffic or scenario.events or scenario.expect):
+        return []
+    node_names = tuple(n.name for n in scenario.state().nodes)
+    root = read_documents(Path(scenario.path))[0][1]
+    try:
+        parse_plan(scenario.network, scenario.traffic, scenario.events, scenario.expect,
+                   node_names, str(scenario.path), root)
+    except ValidationError as exc:
+        return list(exc.errors)
+    except SimError as exc:
+        return [str(exc)]
+    return []

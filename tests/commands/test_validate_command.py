@@ -162,3 +162,13 @@ def test_bad_dns_section_is_reported_with_its_line(tmp_path, capsys):
     assert main(["validate", str(p)]) == 1
     assert capsys.readouterr().out == (
         f'{p}:7: spec.dns.nodeResolvConf.nameservers[0]: Invalid value: "bogus": must be an IP address\n')
+
+
+def test_run_section_errors_are_reported(tmp_path, capsys):
+    """validate refuses what ``run`` would: an expectation naming no flow is an error with
+    its line and field path."""
+    p = _scenario(tmp_path, "  expect:\n  - {type: reachable, flow: ghost}\n")
+    assert main(["validate", str(p)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"{p}:6: spec.expect[0].flow: Not found:")
+    assert "ghost" in out
