@@ -128,6 +128,12 @@ def _documents(text: bytes, name: str) -> list[tuple[Any, yaml.Node]]:
         mark = exc.problem_mark or exc.context_mark
         where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
         raise SimError(f"{where}: malformed YAML: {exc.problem or exc.context}") from None
+    except yaml.reader.ReaderError as exc:
+        # Bytes that are not text (bad UTF-8, control characters): say where, on one line.
+        # libyaml reports the offset in bytes.
+        line = text.count(b"\n", 0, exc.position) + 1
+        raise SimError(f"{name}:{line}: malformed YAML: at byte offset {exc.position}: "
+                       f"{exc.reason} (the file must be UTF-8 text)") from None
     except yaml.YAMLError as exc:
         raise SimError(f"{name}: malformed YAML: {exc}") from None
     out = []

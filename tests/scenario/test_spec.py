@@ -354,3 +354,24 @@ def test_pending_load_balancer_gets_no_load_balancer_rules(tmp_path):
     assert lb_rules and all('"default/first' in line for line in lb_rules)
     second = [line for line in text.splitlines() if '"default/second' in line]
     assert second and not any("203.0.113." in line for line in second)
+
+
+def test_non_utf8_scenario_names_line_and_offset(tmp_path):
+    """A scenario with a byte that is not UTF-8 is one message with its line and byte offset."""
+    p = tmp_path / "s.yaml"
+    data = b"apiVersion: kube-netsim/v1\nkind: Scenario\nmetadata: {name: x}\nspec: {seed: 1}\n# caf\xe9\n"
+    p.write_bytes(data)
+    with pytest.raises(SimError) as info:
+        load_scenario(p)
+    msg = str(info.value)
+    assert msg.startswith(f"{p}:5: malformed YAML: at byte offset ") and "\n" not in msg
+    assert msg.endswith("(the file must be UTF-8 text)")
+
+
+def test_seed_beyond_signed_64_bits_refused(tmp_path):
+    """spec.seed above 2^63-1 (what `run` stores) is refused by the schema with its line."""
+    p = scenario(tmp_path, "seed: 99999999999999999999\n")
+    with pytest.raises(ValidationError) as info:
+        load_scenario(p)
+    assert [e.message() for e in info.value.errors] == [
+        "spec.seed: Invalid value: 99999999999999999999: must be less than or equal to 9223372036854775807"]
