@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from sim.model.errors import SimError, ValidationError
-from sim.scenario.sections import parse_plan
+from sim.scenario.sections import check_runnable, parse_plan
 from sim.scenario.spec import CheckResult, check_scenario, read_documents
 
 HELP = "check scenario files (schema, strict decoding, apiserver validation and allocation)"
@@ -46,19 +46,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_section_errors(result: CheckResult) -> list:
-    """What ``run`` would refuse in ``network``/``traffic``/``events``/``expect`` (the checks
-    of :func:`sim.scenario.sections.parse_plan`, which stop at the first problem)."""
+    """What ``run`` would refuse: :func:`sim.scenario.sections.check_runnable` (proxy mode,
+    seed, flows to Services or ports that never exist) and the checks of
+    ``network``/``traffic``/``events``/``expect`` (:func:`~sim.scenario.sections.parse_plan`,
+    which stops at the first problem)."""
     scenario = result.scenario
     assert scenario is not None
+    state = scenario.state()
+    errors: list = list(check_runnable(scenario, state))
     if not (scenario.network or scenario.traffic or scenario.events or scenario.expect):
-        return []
-    node_names = tuple(n.name for n in scenario.state().nodes)
+        return errors
     root = read_documents(Path(scenario.path))[0][1]
     try:
         parse_plan(scenario.network, scenario.traffic, scenario.events, scenario.expect,
-                   node_names, str(scenario.path), root)
+                   tuple(n.name for n in state.nodes), str(scenario.path), root)
     except ValidationError as exc:
-        return list(exc.errors)
+        errors.extend(exc.errors)
     except SimError as exc:
-        return [str(exc)]
-    return []
+        errors.append(str(exc))
+    return errors

@@ -172,3 +172,13 @@ def test_run_section_errors_are_reported(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith(f"{p}:6: spec.expect[0].flow: Not found:")
     assert "ghost" in out
+
+
+def test_flow_to_a_missing_service_is_reported(tmp_path, capsys):
+    """validate runs run's own pre-flight check (check_runnable): a flow to a Service that
+    never exists is an error with its line."""
+    p = _scenario(tmp_path, "  traffic:\n    durationSeconds: 1\n    flows:\n"
+                  "    - {name: f, from: {external: client}, to: {service: default/nope, port: 80}}\n")
+    assert main(["validate", str(p)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f'{p}:8: spec.traffic.flows[0].to.service: Not found: "default/nope"')
