@@ -13,7 +13,8 @@ Field names are Kubernetes camelCase; times are seconds.
     ``externalHosts``: ``[{name, ip, listen: [{port, protocol}]}]``; ``routes``:
     ``[{cidr, via: <node>}]`` (how outside traffic for externalIPs reaches a node);
     ``controlPlane``: ``{watchDelaySeconds, endpointSliceDelaySeconds}``;
-    ``restoreBackend``: ``legacy`` or ``nft``.
+    ``restoreBackend``: ``legacy`` or ``nft``; ``nodeCPUs``: CPUs per node (default 4), which
+    kube-proxy's ``nf_conntrack_max`` scales with.
 ``spec.traffic``
     ``durationSeconds`` (required when there are flows) and ``flows``: each
     ``{name, from: {pod: ns/name | node: name | external: name}, to: {address: "ip:port"} |
@@ -191,7 +192,7 @@ def parse_network(raw: Any, file: str = "", path: str = "spec.network",
     """Check ``spec.network`` and return the world's :class:`NetworkParams`."""
     c = _Checker(file, root)
     m = c.mapping(raw, path, ("podLink", "nodeLink", "externalLink", "externalHosts", "routes",
-                              "controlPlane", "restoreBackend"))
+                              "controlPlane", "restoreBackend", "nodeCPUs"))
     base = NetworkParams()
 
     def link(key: str, default: LinkParams) -> LinkParams:
@@ -234,9 +235,12 @@ def parse_network(raw: Any, file: str = "", path: str = "spec.network",
         c.number(cpm, "watchDelaySeconds", f"{path}.controlPlane", cp0.watch_delay_s),
         c.number(cpm, "endpointSliceDelaySeconds", f"{path}.controlPlane", cp0.endpointslice_delay_s))
     backend = c.string(m, "restoreBackend", path, base.restore_backend, choices=("legacy", "nft"))
+    cpus = m.get("nodeCPUs", base.node_cpus)
+    if isinstance(cpus, bool) or not isinstance(cpus, int) or cpus < 1:
+        raise c.fail(f"{path}.nodeCPUs", "Invalid value", cpus, "must be an integer >= 1")
     return NetworkParams(link("podLink", base.pod_link), link("nodeLink", base.node_link),
                          link("externalLink", base.external_link), tuple(hosts), tuple(routes),
-                         cp, backend)
+                         cp, backend, cpus)
 
 
 def parse_traffic(raw: Any, node_names: tuple[str, ...], file: str = "",

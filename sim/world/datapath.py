@@ -53,6 +53,9 @@ class Datapath(Protocol):
     def flush_conntrack(self) -> None:
         """``conntrack -F``."""
 
+    def set_conntrack_max(self, entries: int) -> None:
+        """Write ``net.netfilter.nf_conntrack_max`` (kube-proxy does at start)."""
+
 
 class NoRules:
     """A node kernel with no rules loaded: routing only, nothing rewritten."""
@@ -72,3 +75,6 @@ class NoRules:
 
     def flush_conntrack(self) -> None:
         return None
+
+    def set_conntrack_max(self, entries: int) -> None:
+        return None  # no conntrack table without rules

@@ -84,6 +84,9 @@ class NetfilterDatapath:
     def flush_conntrack(self) -> None:
         self.nf.flush_conntrack()
 
+    def set_conntrack_max(self, entries: int) -> None:
+        self.nf.conntrack.max_entries = entries
+
 
 def node_routes(node):
     """The node's routing decision for the engine: ``dst -> Route(iface, source)``."""

@@ -44,13 +44,33 @@ from sim.iptables.ruleset import Payload, Ruleset
 from sim.kubeproxy.hashing import is_service_chain_name
 from sim.kubeproxy.iptables import bootstrap_payload, compile_rules
 from sim.model.cluster import ClusterState
-from sim.model.config import KubeProxyConfig
+from sim.model.config import ConntrackConfig, KubeProxyConfig
 from sim.model.objects import ServiceType, TrafficPolicy
 from sim.world.recorder import ProgrammingRecord, Recorder, SyncRecord
 from sim.world.restore import RestoreModel
 
 BURST_SYNCS = 2  # NewProxier: burstSyncs := 2
 FULL_SYNC_PERIOD_S = 3600.0  # pkg/proxy/util: FullSyncPeriod = 1 * time.Hour
+
+
+def conntrack_max(conntrack: ConntrackConfig, cpus: int) -> int | None:
+    """The ``nf_conntrack_max`` kube-proxy writes at start, or ``None`` when it leaves the
+    kernel's value alone.
+
+    Upstream ``getConntrackMax`` (``cmd/kube-proxy/app/server_linux.go``): with ``maxPerCore``
+    > 0 the limit is ``maxPerCore * numCPU``, raised to ``min`` when that is smaller;
+    ``maxPerCore: 0`` skips the sysctl.
+
+    >>> conntrack_max(ConntrackConfig(max_per_core=32768, min=131072), 8)
+    262144
+    >>> conntrack_max(ConntrackConfig(max_per_core=32768, min=131072), 2)
+    131072
+    >>> conntrack_max(ConntrackConfig(max_per_core=0), 8) is None
+    True
+    """
+    if conntrack.max_per_core <= 0:
+        return None
+    return max(conntrack.max_per_core * cpus, conntrack.min)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,10 @@ external link and the node's link.
   arrive within tens of milliseconds on an idle control plane).
 * ``endpointslice_delay_s``: pod change to the EndpointSlice controller writing the slice,
   20 ms (``--endpoint-updates-batch-period`` defaults to 0, so only processing time).
+* ``node_cpus``: CPUs of every node, 4 (a common general-purpose node size). kube-proxy
+  scales ``nf_conntrack_max`` with it: ``max(conntrack.maxPerCore * cpus, conntrack.min)``,
+  131072 with the defaults (32768 x 4 = the minimum); see
+  :func:`sim.world.kubeproxy.conntrack_max`.
 * ``connect_timeout_s`` (per client, see ``sim.world.workload``) defaults to 1 s.
 """
 
@@ -82,3 +86,4 @@ class NetworkParams:
     routes: tuple[Route, ...] = ()
     control_plane: ControlPlaneParams = field(default_factory=ControlPlaneParams)
     restore_backend: str = "legacy"
+    node_cpus: int = 4

@@ -17,7 +17,7 @@ import simpy
 from sim.model.cluster import ClusterState
 from sim.model.objects import ContainerPort, Pod, ServiceType, TrafficPolicy
 from sim.world.datapath import Datapath
-from sim.world.kubeproxy import KubeProxy, RulesCache
+from sim.world.kubeproxy import KubeProxy, RulesCache, conntrack_max
 from sim.world.network import Network, NodeHost, PodHost, default_server
 from sim.world.params import NetworkParams
 from sim.world.recorder import Recorder
@@ -67,6 +67,11 @@ class World:
                                      node.pod_cidrs or ((node.pod_cidr,) if node.pod_cidr else ()))
             if datapath_factory is not None:
                 host.datapath = datapath_factory(host, seed, self.config)
+                # kube-proxy sets the sysctl when it starts (ProxyServer.setupConntrack), before
+                # any traffic of the run.
+                limit = conntrack_max(self.config.conntrack, params.node_cpus)
+                if limit is not None:
+                    host.datapath.set_conntrack_max(limit)
             host.up = node.ready
             self.kube_proxies[node.name] = KubeProxy(self.env, host, self.config, self.rules,
                                                      self.restore_model, self.recorder)

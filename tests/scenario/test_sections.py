@@ -207,3 +207,11 @@ def test_flow_to_a_port_the_service_lacks_is_refused(tmp_path):
     (e,) = check_runnable(sc)
     assert e.message() == ("spec.traffic.flows[0].to.port: Not found: 81: "
                            "Service default/empty has no port of that number or name")
+
+
+def test_node_cpus_is_read_and_checked():
+    """spec.network.nodeCPUs sets the CPUs kube-proxy scales nf_conntrack_max with; it must
+    be a positive integer."""
+    assert parse_network({"nodeCPUs": 16}).node_cpus == 16
+    with pytest.raises(SimError, match=r"spec.network.nodeCPUs: Invalid value: 0: must be an integer >= 1"):
+        parse_network({"nodeCPUs": 0})

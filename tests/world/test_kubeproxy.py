@@ -7,12 +7,17 @@ from dataclasses import replace
 
 import pytest
 
+from sim.api.apiserver import ApiServer
 from sim.kubeproxy.iptables import compile_rules
+from sim.model.config import ClusterConfig, ConntrackConfig, KubeProxyConfig
+from sim.world.engine import netfilter_datapaths
 from sim.world.kubeproxy import node_view
 from sim.world.params import NetworkParams
+from sim.world.rng import component_rng
+from sim.world.workload import Client, FlowSpec, ServiceTarget
 from sim.world.world import World
 
-from worldkit import pod_manifest, recording_datapath, service_manifest, small_cluster
+from worldkit import node_manifest, pod_manifest, recording_datapath, service_manifest, small_cluster
 
 DELAY = 0.07  # default endpointslice (0.02) + watch (0.05) delay
 
@@ -184,3 +189,40 @@ def test_equal_node_views_mean_equal_payloads(name):
                 assert texts[a] == texts[b]
             if texts[a] != texts[b]:
                 assert views[a] != views[b]
+
+
+def _conntrack_world(cpus, **conntrack):
+    api = ApiServer(ClusterConfig(), KubeProxyConfig(cluster_cidr="10.244.0.0/16",
+                                                     conntrack=ConntrackConfig(**conntrack)), 1)
+    for i in (1, 2):
+        api.apply(node_manifest(i))
+    api.apply(pod_manifest("client", 1, 10, ports=()))
+    api.apply(pod_manifest("web-a", 2, 20, {"app": "web"}))
+    api.apply(service_manifest("web", {"app": "web"}))
+    world = World(api, NetworkParams(node_cpus=cpus), 1, netfilter_datapaths())
+    world.start()
+    return world
+
+
+@pytest.mark.parametrize("cpus,conntrack,expected", [
+    (4, {}, 131072),  # defaults: 32768 x 4 equals the minimum
+    (16, {}, 524288),  # scaled by the CPU count
+    (2, {"max_per_core": 1000, "min": 5000}, 5000),  # raised to the minimum
+    (8, {"max_per_core": 0}, 262144),  # 0: kube-proxy leaves the kernel's value
+])
+def test_nf_conntrack_max_follows_kube_proxys_rule(cpus, conntrack, expected):
+    """Every node's conntrack limit is max(maxPerCore x CPUs, min), or the kernel's when
+    maxPerCore is 0."""
+    world = _conntrack_world(cpus, **conntrack)
+    assert {n.datapath.nf.conntrack.max_entries for n in world.net.nodes.values()} == {expected}
+
+
+def test_a_full_conntrack_table_of_assured_flows_drops_new_connections():
+    """With nf_conntrack_max 2 (maxPerCore 1 x 1 CPU, min 2), two answered connections fill
+    the client node's table with ASSURED entries and the next SYNs are dropped: timeouts."""
+    world = _conntrack_world(1, max_per_core=1, min=2)
+    flow = FlowSpec("f", "pod", "default/client", ServiceTarget("default", "web", 80), count=4,
+                    rate_per_s=2)
+    Client(world, flow, component_rng(1, "f")).start(world.env)
+    world.run(4.0)
+    assert [c.outcome for c in world.recorder.connections] == ["ok", "ok", "timeout", "timeout"]
