@@ -254,6 +254,7 @@ def render_tcp_flags(value: int) -> str:
     return ",".join(f for i, f in enumerate(TCP_FLAGS) if value & (1 << i))
 
 
+@lru_cache(maxsize=1 << 17)
 def parse_nat_range(text: str, *, need_ip: bool) -> tuple[str, str, int, int]:
     """``ip[-ip][:port[-port]]`` of DNAT/SNAT -> (ip_lo, ip_hi, port_lo, port_hi); ports 0 = any."""
     ip_part, port_lo, port_hi = text, 0, 0

@@ -24,7 +24,7 @@ iptables-nft-restore and iptables-legacy-restore).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 from sim.iptables.extensions import (
@@ -142,7 +142,11 @@ def parse_rule(chain: str, text: str, line: int = 0, *, table: str = "filter",
         rule = _parse_rule_cached(chain, text, table)
     except ExtensionError as exc:
         raise RestoreError(str(exc), source, line) from None
-    return rule if rule.line == line else replace(rule, line=line)
+    if rule.line == line:
+        return rule
+    # The constructor, not dataclasses.replace: this runs once per restore line.
+    return Rule(rule.chain, rule.matches, rule.target, line, rule.text, rule.packets,
+                rule.bytes)
 
 
 @lru_cache(maxsize=1 << 18)

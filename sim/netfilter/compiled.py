@@ -19,6 +19,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from heapq import merge
 from types import CodeType, FunctionType
 from typing import TYPE_CHECKING, Any
@@ -147,8 +148,9 @@ class CompiledRuleset:
     tables: dict[str, CTable]
     rules: list[CRule]
     hooks: "_Hooks | None" = None
-    # by_hook[Hook][table] -> (that table's chains, the hook's built-in chain)
-    by_hook: list[dict[str, tuple[dict[str, CChain], CChain]]] = field(default_factory=list)
+    # by_hook_table[(Hook, table)] -> (that table's chains, the hook's built-in chain)
+    by_hook_table: dict[tuple[Hook, str], tuple[dict[str, CChain], CChain]] = field(
+        default_factory=dict)
 
     @property
     def shareable(self) -> bool:
@@ -296,6 +298,12 @@ _NAME = re.compile(r"\b__[a-z]+\b")
 _CODE: dict[str, CodeType] = {}
 
 
+@lru_cache(maxsize=4096)
+def _numbered(expr: str, k: int) -> str:
+    """``expr`` with its constant names suffixed by the condition's position ``k``."""
+    return "(" + _NAME.sub(lambda m: f"{m.group(0)}{k}", expr) + ")"
+
+
 def make_matcher(exprs: list[Expr]) -> Pred | None:
     """One function testing every condition of a rule in order (None: matches everything).
 
@@ -308,7 +316,7 @@ def make_matcher(exprs: list[Expr]) -> Pred | None:
     for k, (expr, names) in enumerate(exprs):
         for name, value in names.items():
             env[f"{name}{k}"] = value
-        parts.append("(" + _NAME.sub(lambda m, k=k: f"{m.group(0)}{k}", expr) + ")")
+        parts.append(_numbered(expr, k))
     src = "def _match(c):\n    return " + " and ".join(parts) + "\n"
     code = _CODE.get(src)
     if code is None:
@@ -321,8 +329,12 @@ def make_matcher(exprs: list[Expr]) -> Pred | None:
 _STATE_BITS = {s: 1 << i for i, s in enumerate(CT_STATES)}
 
 
+_NAT_STATE_BITS = _STATE_BITS["SNAT"] | _STATE_BITS["DNAT"]
+
+
 def _conntrack_preds(o: dict) -> list[Expr]:
     preds: list[Pred] = []
+    out: list[Expr] = []
     for name, opt in o.items():
         v = opt.values[0] if opt.values else ""
         neg = opt.negated
@@ -330,7 +342,10 @@ def _conntrack_preds(o: dict) -> list[Expr]:
             bits = 0
             for s in v.split(","):
                 bits |= _STATE_BITS[s.upper()]
-            preds.append(lambda c, b=bits, n=neg: bool(c.state_bits() & b) != n)
+            # Inline (no call per match); the SNAT/DNAT bits are computed only when tested.
+            fn = "state_bits" if bits & _NAT_STATE_BITS else "state_bits_nonat"
+            out.append((f"(c.{fn}() & __b) {'==' if neg else '!='} 0", {"__b": bits}))
+            continue
         elif name == "--ctproto":
             num = proto_number(v)
             pname = PROTOCOL_NAMES.get(num, str(num))
@@ -358,7 +373,7 @@ def _conntrack_preds(o: dict) -> list[Expr]:
         elif name == "--ctdir":
             want_reply = v.upper() == "REPLY"
             preds.append(lambda c, r=want_reply: c.is_reply == r)
-    return [_call(p) for p in preds]
+    return out + [_call(p) for p in preds]
 
 
 def _recent_pred(o: dict) -> Pred:
@@ -534,12 +549,12 @@ def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None,
                 _build_index(cc)
             chains[cname] = cc
         tables[tname] = CTable(tname, chains)
-    by_hook: list[dict[str, tuple[dict[str, CChain], CChain]]] = [{} for _ in Hook]
+    by_hook_table: dict[tuple[Hook, str], tuple[dict[str, CChain], CChain]] = {}
     for tname, t in tables.items():
         for cname, cc in t.chains.items():
             if cc.builtin:
-                by_hook[Hook[cname]][tname] = (t.chains, cc)
-    return CompiledRuleset(ruleset, tables, all_rules, hooks, by_hook)
+                by_hook_table[Hook[cname], tname] = (t.chains, cc)
+    return CompiledRuleset(ruleset, tables, all_rules, hooks, by_hook_table)
 
 
 def _builtin_pred(m: Match) -> Expr | None:

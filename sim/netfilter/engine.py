@@ -82,6 +82,7 @@ _B_INVALID, _B_NEW, _B_ESTABLISHED, _B_UNTRACKED, _B_SNAT, _B_DNAT = (
     _BITS["INVALID"], _BITS["NEW"], _BITS["ESTABLISHED"], _BITS["UNTRACKED"], _BITS["SNAT"],
     _BITS["DNAT"])
 _LOOP_NET, _LOOP_MASK = 0x7F000000, 0xFF000000
+_flag_bits = lru_cache(maxsize=256)(tcp_flag_bits)
 
 
 @lru_cache(maxsize=1 << 18)
@@ -114,6 +115,17 @@ class PacketContext:
         c[0] += 1
         c[1] += self.length
         return True
+
+    def state_bits_nonat(self) -> int:
+        """:meth:`state_bits` without the SNAT and DNAT bits (for matches not testing them)."""
+        if self.invalid:
+            return _B_INVALID
+        ct = self.ct
+        if ct is None:
+            return _B_UNTRACKED
+        if self.is_reply or (self.confirmed and ct.seen_reply):
+            return _B_ESTABLISHED
+        return _B_NEW
 
     def state_bits(self) -> int:
         ct = self.ct
@@ -325,7 +337,7 @@ class NodeNetfilter:
         c.sport = p.sport
         c.dport = p.dport
         c.tflags = p.tcp_flags if c.proto == "tcp" else ""
-        c.flags = tcp_flag_bits(c.tflags)
+        c.flags = _flag_bits(c.tflags)
         c.mark = p.mark
         c.in_iface = in_iface
         c.out_iface = out_iface
@@ -357,7 +369,7 @@ class _Run:
     """One packet's trip through the hooks."""
 
     __slots__ = ("eng", "c", "trail", "walk", "hooks", "new_entry", "local", "masq",
-                 "random_fully")
+                 "random_fully", "tables")
 
     def __init__(self, eng: NodeNetfilter, c: PacketContext) -> None:
         self.eng = eng
@@ -369,23 +381,32 @@ class _Run:
         self.local = False
         self.masq = False
         self.random_fully = False
+        self.tables = eng._compiled.by_hook_table
 
     # -------------------------------------------------------------- paths
 
     def arriving(self) -> Result:
         c = self.c
+        tables = self.tables
         try:
-            self.hook(_PRE, "raw")
+            self.hooks.append(_PRE)
+            # Absent tables (raw and mangle usually are) are not even called.
+            if (_PRE, "raw") in tables:
+                self.hook(_PRE, "raw")
             self.conntrack_in()
-            self.hook(_PRE, "mangle")
+            if (_PRE, "mangle") in tables:
+                self.hook(_PRE, "mangle")
             self.nat_dst(_PRE)
             if self.eng.is_local(c.dst):
                 self.local = True
                 self.input_hooks()
             else:
                 self.route()
-                self.hook(_FWD, "mangle")
-                self.hook(_FWD, "filter")
+                self.hooks.append(_FWD)
+                if (_FWD, "mangle") in tables:
+                    self.hook(_FWD, "mangle")
+                if (_FWD, "filter") in tables:
+                    self.hook(_FWD, "filter")
                 self.postrouting()
             self.confirm()
         except _Stop as stop:
@@ -396,6 +417,7 @@ class _Run:
         c = self.c
         try:
             self.route()
+            self.hooks.append(_OUT)
             self.hook(_OUT, "raw")
             self.conntrack_in()
             self.hook(_OUT, "mangle")
@@ -420,17 +442,21 @@ class _Run:
         c = self.c
         self.local = True
         c.in_iface = "lo"
+        self.hooks.append(_PRE)
         self.hook(_PRE, "raw")
         self.hook(_PRE, "mangle")
         self.input_hooks()
 
     def input_hooks(self) -> None:
+        self.hooks.append(_IN)
         self.hook(_IN, "mangle")
         self.hook(_IN, "filter")
         self.nat_src(_IN)
 
     def postrouting(self) -> None:
-        self.hook(_POST, "mangle")
+        self.hooks.append(_POST)
+        if (_POST, "mangle") in self.tables:
+            self.hook(_POST, "mangle")
         self.nat_src(_POST)
 
     def route(self) -> None:
@@ -532,9 +558,8 @@ class _Run:
     # -------------------------------------------------------------- tables
 
     def hook(self, hook: Hook, tname: str) -> None:
-        if not self.hooks or self.hooks[-1] is not hook:
-            self.hooks.append(hook)
-        entry = self.eng._compiled.by_hook[hook].get(tname)
+        """Run table ``tname`` at ``hook`` (the path has recorded the hook already)."""
+        entry = self.tables.get((hook, tname))
         if entry is not None:
             self.walk_chain(hook, entry[0], entry[1])
 
@@ -718,12 +743,17 @@ class _Run:
             state = _S_NEW
         else:
             state = _S_ESTABLISHED
-        confirmed = e is not None and (self.new_entry is None or accepted)
+        if e is None:
+            ct_state, masq, dnat, snat = None, False, False, False
+        else:
+            confirmed = self.new_entry is None or accepted
+            ct_state = e.state() if confirmed else None
+            masq = bool(e.masquerade or self.masq)
+            orig, reply = e.orig, e.reply
+            dnat = orig[3] != reply[1] or orig[4] != reply[2]
+            snat = orig[1] != reply[3] or orig[2] != reply[4]
         return Result(
             verdict, self._pkt_fields(), self.local and accepted, tuple(self.hooks), state,
-            _REPLY if c.is_reply else _ORIGINAL,
-            e.state() if confirmed else None,
-            bool(e is not None and (e.masquerade or self.masq)),
-            bool(e is not None and e.dnat), bool(e is not None and e.snat),
+            _REPLY if c.is_reply else _ORIGINAL, ct_state, masq, dnat, snat,
             tuple(self.trail) if self.trail is not None else (), self.walk, reject_with,
             reason, c.out_iface, tuple(c.logs))

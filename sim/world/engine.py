@@ -29,11 +29,13 @@ from sim.model.config import KubeProxyConfig
 from sim.model.packet import Packet
 from sim.netfilter import CompiledRuleset
 from sim.netfilter.engine import NodeNetfilter
-from sim.netfilter.types import Route
+from sim.netfilter.types import Route, Verdict as NfVerdict
 from sim.world.datapath import Verdict
 from sim.world.rng import component_rng
 
 _EMPTY = Ruleset()
+# Verdict.value once per member, not an enum property read per packet.
+_ACTION = {v: v.value for v in NfVerdict}
 
 
 class SharedCompilation:
@@ -68,11 +70,11 @@ class NetfilterDatapath:
 
     def ingress(self, packet: Packet, now: float, in_iface: str) -> Verdict:
         r = self.nf.prerouting(packet, now, self.rng, in_iface)
-        return Verdict(r.verdict.value, r.packet, r.local, r.walk_length)
+        return Verdict(_ACTION[r.verdict], r.packet, r.local, r.walk_length)
 
     def local_out(self, packet: Packet, now: float) -> Verdict:
         r = self.nf.output(packet, now, self.rng)
-        return Verdict(r.verdict.value, r.packet, r.local, r.walk_length)
+        return Verdict(_ACTION[r.verdict], r.packet, r.local, r.walk_length)
 
     def load(self, ruleset: Ruleset | None) -> None:
         ruleset = ruleset if ruleset is not None else _EMPTY
