@@ -26,6 +26,7 @@ from sim.world.workload import Client
 from sim.world.world import World
 
 EVENT_SETTLE_S = 2.0  # time simulated after the last event when it is later than the traffic
+CHUNK_WALL_S = (0.05, 0.2)  # wall time one stretch of simulation aims for (progress cadence)
 ProgressFn = Callable[[float, float, int], None]  # (simulated now, end, connections so far)
 
 
@@ -84,8 +85,14 @@ def build_world(scenario, seed: int, plan: RunPlan | None = None) -> tuple[World
 
 
 def run(scenario, seed: int | None = None, progress: ProgressFn | None = None,
-        steps: int = 20, freeze_gc: bool = False) -> RunResult:
+        freeze_gc: bool = False) -> RunResult:
     """Run ``scenario`` with ``seed`` (default: the scenario's) and evaluate its expectations.
+
+    The clock advances in stretches sized to take about a tenth of a second of wall time
+    each (doubling while quicker, halving while slower), and ``progress`` is called after
+    each one, so a long run reports steadily whatever its simulated length. Where the
+    stretches end does not change the results: stopping and resuming SimPy's clock keeps the
+    order of every event.
 
     ``freeze_gc`` moves everything built so far (rulesets, the cluster) out of the cyclic
     garbage collector's reach before the run (``gc.freeze``): large worlds hold millions of
@@ -106,10 +113,19 @@ def run(scenario, seed: int | None = None, progress: ProgressFn | None = None,
     end = plan.duration_s + drain
     if plan.events:
         end = max(end, plan.events[-1].at_s + EVENT_SETTLE_S)
-    for i in range(1, steps + 1 if end > 0 else 1):
-        world.run(until=end * i / steps)
+    span = end / 1000.0
+    lo, hi = CHUNK_WALL_S
+    while world.env.now < end:
+        target = min(end, world.env.now + span)
+        started = time.perf_counter()
+        world.run(until=target)
+        took = time.perf_counter() - started
         if progress is not None:
             progress(world.env.now, end, len(world.recorder.connections))
+        if took < lo:
+            span *= 2.0
+        elif took > hi:
+            span = max(span / 2.0, end / 1e4)
     obs = Observed(world.recorder, dict(world.pod_labels), world.node_ips(),
                    tuple(sorted(world.net.nodes)))
     results = [evaluate(e, obs) for e in plan.expectations]

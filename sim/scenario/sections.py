@@ -49,6 +49,9 @@ from sim.world.events import EventSpec
 from sim.world.workload import AddressTarget, FlowSpec, ServiceTarget
 
 VIAS = ("clusterIP", "nodePort", "externalIP", "loadBalancer")
+# The longest simulated time a run accepts (durationSeconds, event times): a week. Every node's
+# kube-proxy resyncs each syncPeriod, so simulated time always costs work even without traffic.
+MAX_SIMULATED_S = 7 * 86400.0
 OUTCOMES = {"reachable": "ok", "rejected": "refused", "dropped": "timeout"}
 
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -254,6 +257,9 @@ def parse_traffic(raw: Any, node_names: tuple[str, ...], file: str = "",
     m = c.mapping(raw, path, ("durationSeconds", "flows"))
     flows_raw = c.seq(m.get("flows"), f"{path}.flows")
     duration = c.number(m, "durationSeconds", path, None, strict=True, required=bool(flows_raw))
+    if duration is not None and duration > MAX_SIMULATED_S:
+        raise c.fail(f"{path}.durationSeconds", "Invalid value", m["durationSeconds"],
+                     f"must be at most {MAX_SIMULATED_S:g} (one week of simulated time)")
     out: list[FlowSpec] = []
     seen: set[str] = set()
     for i, f in enumerate(flows_raw):
@@ -334,6 +340,9 @@ def parse_events(raw: Any, file: str = "", path: str = "spec.events",
         action = c.string(e, "action", ep, choices=tuple(EVENT_FIELDS))
         em = c.mapping(e, ep, ("at", "action") + EVENT_FIELDS[action])
         at = c.number(em, "at", ep, required=True)
+        if at > MAX_SIMULATED_S:
+            raise c.fail(f"{ep}.at", "Invalid value", em["at"],
+                         f"must be at most {MAX_SIMULATED_S:g} (one week of simulated time)")
         params: dict[str, Any] = {}
         for key in EVENT_FIELDS[action]:
             if key not in em:

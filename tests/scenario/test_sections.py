@@ -215,3 +215,13 @@ def test_node_cpus_is_read_and_checked():
     assert parse_network({"nodeCPUs": 16}).node_cpus == 16
     with pytest.raises(SimError, match=r"spec.network.nodeCPUs: Invalid value: 0: must be an integer >= 1"):
         parse_network({"nodeCPUs": 0})
+
+
+def test_simulated_time_is_bounded_to_a_week():
+    """durationSeconds and event times above one week (604800 s) are refused: the clock
+    would run for hours of wall time on kube-proxy resyncs alone."""
+    with pytest.raises(SimError, match=r"spec.traffic.durationSeconds: Invalid value: 1000000000000: must be at most 604800"):
+        parse_traffic({"durationSeconds": 10**12}, NODES)
+    assert parse_traffic({"durationSeconds": 604800}, NODES)[0] == 604800
+    with pytest.raises(SimError, match=r"spec.events\[0\].at: Invalid value: 604801: must be at most 604800"):
+        parse_events([{"at": 604801, "action": "nodeUp", "node": "n1"}])

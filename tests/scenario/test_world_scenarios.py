@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from sim.scenario.results import git_commit, write_results
+from sim.scenario import runner
 from sim.scenario.runner import run
 from sim.scenario.spec import load_scenario
 
@@ -72,3 +73,30 @@ def test_manifest_records_what_reproduces_the_run(tmp_path):
 def test_git_commit_is_unknown_outside_a_checkout(tmp_path):
     """A directory that is not in a git work tree has no commit: ``unknown``, no error."""
     assert git_commit(tmp_path) == "unknown"
+
+
+def test_where_the_clock_stops_does_not_change_results(monkeypatch):
+    """A run advanced in 1000 equal stretches records exactly what a run advanced in a few
+    doubling stretches records (the stretch length follows wall time, so it must not matter)."""
+    sc = load_scenario(WORLD / "rolling-replacement.yaml")
+    records = []
+    for bounds in ((0.0, float("inf")), (float("inf"), float("inf"))):
+        monkeypatch.setattr(runner, "CHUNK_WALL_S", bounds)
+        calls = []
+        result = run(sc, seed=4, progress=lambda now, end, n: calls.append(now))
+        records.append((result.recorder.connections, result.recorder.syncs))
+        assert calls[-1] == result.stats["simulated_s"]
+    assert len(records[0][0]) > 0 and records[0] == records[1]
+
+
+def test_progress_comes_by_wall_time_not_simulated_fraction(monkeypatch):
+    """When every stretch takes long in wall time the stretches shrink, so progress keeps
+    coming: each report advances the simulated clock less than the one before, down to a
+    ten-thousandth of the run."""
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(runner.time, "perf_counter", lambda: next(ticks) * 0.5)  # 0.5 s a stretch
+    calls = []
+    run(load_scenario(WORLD / "no-endpoints.yaml"), progress=lambda now, end, n: calls.append(now))
+    gaps = [b - a for a, b in zip([0.0] + calls, calls)]
+    assert all(b < a for a, b in zip(gaps[:4], gaps[1:4]))
+    assert min(gaps[:-1]) == pytest.approx(calls[-1] / 1e4)
