@@ -39,6 +39,7 @@ from sim.iptables.extensions import (
     parse_network,
     proto_number,
 )
+from sim.iptables.gcpause import gc_paused
 from sim.iptables.ruleset import (
     BUILTIN_CHAINS,
     MAX_CHAIN_NAME,
@@ -445,6 +446,7 @@ def _freeze(name: str, chains: dict[str, _WChain]) -> Table:
                         for n, c in chains.items()})
 
 
+@gc_paused()
 def apply_payload(payload: Payload, current: Ruleset | None = None, noflush: bool = False,
                   counters: bool = False) -> Ruleset:
     """Apply a restore payload as ``iptables-restore [--noflush] [--counters]`` would.

@@ -47,6 +47,7 @@ from sim.iptables.extensions import (
     icmp_type_number,
     kernel_probability,
 )
+from sim.iptables.gcpause import gc_paused
 from sim.iptables.ruleset import BUILTIN_CHAINS, Match, Rule, Ruleset
 from sim.iptables.save import render_rule
 from sim.netfilter.types import Hook, TraceStep
@@ -512,6 +513,7 @@ def _index_keys(rule: Rule) -> tuple[int | None, tuple[str, int] | None]:
     return dst, pd
 
 
+@gc_paused()
 def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None,
                     index_min_rules: int = INDEX_MIN_RULES) -> CompiledRuleset:
     """Compile every table of ``ruleset``.
