@@ -100,8 +100,13 @@ class _Loader(_Parser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver)
 # ------------------------------------------------------------------ YAML with line numbers
 
 
-def read_documents(path: Path, display: str | None = None) -> list[tuple[Any, yaml.Node]]:
+def read_documents(path: Path, display: str | None = None,
+                   duplicates: list[FieldError] | None = None) -> list[tuple[Any, yaml.Node]]:
     """Every document of a YAML (or JSON) file as ``(data, node)``; safe loading only.
+
+    A key repeated in a mapping is refused (:class:`ValidationError`); when a ``duplicates``
+    list is given, its errors go there instead and the last value is kept, so that a caller
+    collecting every problem can carry on.
 
     Raises
     ------
@@ -118,10 +123,11 @@ def read_documents(path: Path, display: str | None = None) -> list[tuple[Any, ya
     except OSError as exc:
         raise SimError(f"{name}: cannot read: {exc.strerror}") from None
     with gc_paused():
-        return _documents(text, name)
+        return _documents(text, name, duplicates)
 
 
-def _documents(text: bytes, name: str) -> list[tuple[Any, yaml.Node]]:
+def _documents(text: bytes, name: str,
+               duplicates: list[FieldError] | None) -> list[tuple[Any, yaml.Node]]:
     try:
         nodes = [n for n in yaml.compose_all(text, Loader=_Loader) if not _empty(n)]
     except yaml.MarkedYAMLError as exc:
@@ -139,13 +145,19 @@ def _documents(text: bytes, name: str) -> list[tuple[Any, yaml.Node]]:
     out = []
     for node in nodes:
         try:
-            out.append((construct(node), node))
-        except DuplicateKeyError:
-            raise ValidationError(duplicate_keys(node, name)) from None
+            try:
+                data = construct(node)
+            except DuplicateKeyError:
+                if duplicates is None:
+                    raise ValidationError(duplicate_keys(node, name)) from None
+                duplicates.extend(duplicate_keys(node, name))
+                # Last value wins, as yaml.safe_load builds it (only on this error path).
+                data = yaml.constructor.SafeConstructor().construct_document(node)
         except yaml.constructor.ConstructorError as exc:
             mark = exc.problem_mark
             where = f"{name}:{mark.line + 1}" if mark else name
             raise SimError(f"{where}: malformed YAML: {exc.problem}") from None
+        out.append((data, node))
     return out
 
 
@@ -399,7 +411,10 @@ def _as_problems(exc: SimError) -> list[FieldError | str]:
 def _load(path: Path, problems: list[FieldError | str]) -> Scenario | None:
     """Load ``path``, appending every problem to ``problems``; ``None`` when nothing past the
     top level could be read. Raises :class:`SimError` only when the file itself is unusable."""
-    docs = read_documents(path)
+    duplicates: list[FieldError] = []
+    docs = read_documents(path, duplicates=duplicates)
+    problems.extend(duplicates)
+    duplicates.clear()
     display = str(path)
     if len(docs) != 1:
         raise SimError(f"{display}: expected exactly one YAML document, found {len(docs)}")
@@ -457,7 +472,9 @@ def _load(path: Path, problems: list[FieldError | str]) -> Scenario | None:
         mpath = (path.parent / rel)
         shown = str(mpath) if not Path(rel).is_absolute() else rel
         try:
-            mdocs = read_documents(mpath, shown)
+            mdocs = read_documents(mpath, shown, duplicates)
+            problems.extend(duplicates)
+            duplicates.clear()
         except SimError as exc:
             line = line_of(root, f"spec.manifests[{i}]")
             if isinstance(exc, ValidationError):

@@ -182,3 +182,14 @@ def test_flow_to_a_missing_service_is_reported(tmp_path, capsys):
     assert main(["validate", str(p)]) == 1
     out = capsys.readouterr().out
     assert out.startswith(f'{p}:8: spec.traffic.flows[0].to.service: Not found: "default/nope"')
+
+
+def test_duplicate_key_does_not_hide_apiserver_errors(tmp_path, capsys):
+    """A repeated key in the scenario file and a refused nodePort: both are printed."""
+    p = _scenario(tmp_path, "  seed: 1\n  seed: 2\n  objects:\n"
+                  "  - {apiVersion: v1, kind: Service, metadata: {name: s},"
+                  " spec: {type: NodePort, ports: [{port: 80, nodePort: 80}]}}\n")
+    assert main(["validate", str(p)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(": ")[1] for line in out] == ["spec.seed", "Service default/s"]
+    assert 'key "seed" already set in map' in out[0]
