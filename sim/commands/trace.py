@@ -16,7 +16,9 @@ pod CIDR (the pod bridge); with ``--rules``, the ``--local-ip`` options, or else
 the ``--dst`` when it is not a Service address in the rules and ``--dport`` is a NodePort of
 ``KUBE-NODEPORTS``. A ``--src`` that is one of those addresses or in 127.0.0.0/8 is locally
 generated (OUTPUT path); any other source arrives on the node (PREROUTING), on ``cni0`` for a
-pod of this node and ``eth0`` otherwise.
+pod of this node and ``eth0`` otherwise. ``--external`` makes the source a client outside the
+cluster arriving on ``eth0``: ``--src``'s address when given (refused if it is the node's own
+or a pod's address), else 203.0.113.10.
 """
 
 from __future__ import annotations
