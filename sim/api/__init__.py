@@ -18,7 +18,9 @@ Scope and limitations
     the ``SCTPSupport`` gate); field validation follows current upstream. Endpoint addresses
     inside the service CIDR are refused with our own message (upstream documents the rule but
     does not enforce it at admission). Pod names, EndpointSlice names and pod-template hashes
-    are deterministic stand-ins for upstream's random suffixes.
+    are deterministic stand-ins for upstream's random suffixes. When the simulated
+    load-balancer pool is exhausted the Service stays without ingress (``<pending>``) and a
+    warning says so, as a cloud controller that cannot provision leaves it.
 Validation
     ``tests/api`` checks every defaulting and validation rule with the exact message text
     (written from upstream's sources, not from our output), allocator collisions and ranges,

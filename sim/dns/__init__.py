@@ -16,7 +16,11 @@ Scope and limitations
     ``namespaces``/``labels`` filters, the SERVFAIL answered before the API sync, DNSSEC,
     the server's own rate limits. Resolver retransmission timing is the caller's job (it feeds
     ``None`` for a query that got no reply). The glibc option ``rotate`` is not modelled
-    (queries go to the first nameserver).
+    (queries go to the first nameserver). A name no query can carry (empty, empty label,
+    label over 63 bytes, over 255 bytes on the wire) sends nothing, as glibc's
+    ``res_nmkquery`` failure; backslash escapes in names are not interpreted. The nodes'
+    resolv.conf is ``spec.dns.nodeResolvConf`` (default empty); the SOA serial is fixed
+    (``spec.dns.soaSerial``, default 1) where CoreDNS uses the last change's Unix time.
 Validation
     Expected answers in ``tests/dns`` are the spec's worked examples and CoreDNS's handler
     tests (weights, NODATA/NXDOMAIN, case); search sequences follow res_query.c and musl's
