@@ -45,7 +45,6 @@ from sim.dns.config import DNSOptions, parse_dns_options
 from sim.dns.records import Answer, ClusterDNS
 from sim.dns.resolver import Lookup, StubResolver
 from sim.kubelet.hosts import pod_hosts_entries
-from sim.kubelet.resolvconf import pod_resolv_conf
 from sim.model.errors import SimError
 from sim.model.packet import Packet
 from sim.world.network import Host
@@ -237,13 +236,16 @@ class ClusterDNSService:
         pod = self.world.state.pods_by_key.get(pod_key)
         if pod is None:
             raise SimError(f"spec.traffic.flows: Not found: {pod_key!r}: DNS clients must be pods")
-        rc = pod_resolv_conf(pod, [self.service_ip], self.zone, "")
-        if not rc.nameservers:
-            # dnsPolicy Default (or None without nameservers) uses the node's resolv.conf and
-            # its upstream servers, which the world does not model.
-            raise SimError(f"spec.traffic.flows: pod {pod_key} (dnsPolicy {pod.dns_policy}) has "
-                           "no nameserver in its resolv.conf: the node's resolv.conf is not "
-                           "modelled; use ClusterFirst or dnsConfig.nameservers")
+        # The kubelet builds the pod's resolv.conf from the node's (spec.dns.nodeResolvConf):
+        # ClusterFirst pods get the node's search domains after the cluster ones.
+        rc = self.options.pod_resolv_conf(pod, [self.service_ip], self.zone)
+        if self.service_ip not in rc.nameservers:
+            # dnsPolicy Default (or None without the cluster DNS IP) sends queries to the node's
+            # upstream servers, which are outside the simulated network.
+            raise SimError(f"spec.traffic.flows: pod {pod_key} (dnsPolicy {pod.dns_policy}) does "
+                           f"not use the cluster DNS {self.service_ip}: its nameservers "
+                           f"{list(rc.nameservers)} are not simulated; use ClusterFirst or "
+                           "dnsConfig.nameservers")
         return StubResolver(rc, flavour, pod_hosts_entries(pod, self.zone))
 
     def resolve(self, host: Host, resolver: StubResolver, target: DNSTarget, rec: LookupRecord,

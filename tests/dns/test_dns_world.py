@@ -265,8 +265,9 @@ def test_crashed_dns_pod_serves_again_after_restart():
 
 
 def test_pod_without_cluster_dns_is_a_user_error():
-    """A client pod whose resolv.conf has no nameserver (dnsPolicy Default: the node's file,
-    not modelled) is refused with a message, not a silent failure."""
+    """A client pod whose resolv.conf does not name the cluster DNS (dnsPolicy Default: the
+    node's upstream servers, outside the simulated network) is refused with a message, not a
+    silent failure."""
     from sim.model.errors import SimError
 
     world, dns = build(events=False)
@@ -277,8 +278,24 @@ def test_pod_without_cluster_dns_is_a_user_error():
         "status": {"phase": "Running", "podIP": "10.244.1.60",
                    "conditions": [{"type": "Ready", "status": "True"}]}}))
     spec = FlowSpec("f", "pod", "default/hostdns", DNSTarget("web", 80), count=1)
-    with pytest.raises(SimError, match="no nameserver"):
+    with pytest.raises(SimError, match="does not use the cluster DNS"):
         DNSClient(world, dns, spec, component_rng(SEED, "client/f"))
+
+
+def test_node_search_domains_cost_queries_in_the_world():
+    """With spec.dns.nodeResolvConf search domains, a ClusterFirst pod's unresolvable name
+    walks the three cluster domains, each node domain, then the bare name: 2 queries (A and
+    AAAA) per candidate reach the DNS pods, as glibc sends them."""
+    base = load_scenario(SCENARIO).dns or {}
+    plain_world, plain_dns = build(events=False)
+    flow(plain_world, plain_dns, "f", DNSTarget("nosuch", 80), count=1)
+    plain_world.run(until=5)
+    with_node = dict(base, nodeResolvConf={"searches": ["corp.example", "lab.example"]})
+    world, dns = build(dns_spec=with_node, events=False)
+    flow(world, dns, "f", DNSTarget("nosuch", 80), count=1)
+    world.run(until=5)
+    assert sum(plain_dns.stats.queries_by_server.values()) == 2 * 4
+    assert sum(dns.stats.queries_by_server.values()) == 2 * 6
 
 
 def test_single_request_pod_takes_two_round_trips():
