@@ -6,7 +6,6 @@ generated objects, not by calling the compiler's own ``categorize_endpoints``.
 
 from __future__ import annotations
 
-import random
 from dataclasses import replace
 from fractions import Fraction
 
@@ -19,7 +18,7 @@ from sim.kubeproxy.iptables import compile_rules
 from sim.model import ClusterState, ServiceType, SessionAffinity, TrafficPolicy
 from tests.kubeproxy import fixtures as fx
 from tests.kubeproxy import rulecheck as rc
-from tests.kubeproxy.strategies import NODE, clusters
+from tests.kubeproxy.strategies import CONDITIONS, NODE, clusters
 
 ROOTS = {
     "filter": {"KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD", "KUBE-NODEPORTS",
@@ -173,18 +172,29 @@ def test_reject_exactly_when_no_usable_endpoint(state):
             assert all(rc.opt(t, "-d") != svc.cluster_ip for t in views["nat"].chain_rules("KUBE-SERVICES"))
 
 
-@given(clusters(), st.randoms(use_true_random=False))
-def test_output_invariant_under_input_order(state, rnd: random.Random):
-    """Shuffling services, ports, slices, endpoints and nodes leaves the text byte-identical."""
-    def shuffled(xs):
-        xs = list(xs)
-        rnd.shuffle(xs)
-        return tuple(xs)
+@given(clusters(), st.data())
+def test_output_invariant_under_input_order(state, data):
+    """Permuting nodes, services, each service's ports, slices, and each slice's endpoints and
+    ports leaves the text byte-identical (upstream iterates Go maps; we must sort). Each
+    service gets a second slice repeating some of its endpoints with other conditions, so that
+    which copy wins must not depend on slice order either."""
+    def perm(xs):
+        return tuple(data.draw(st.permutations(xs)))
+
+    def second_slice(sl):
+        dups = data.draw(st.lists(st.sampled_from(sl.endpoints), min_size=1, unique=True)) if sl.endpoints else []
+        eps = tuple(replace(ep, **dict(zip(("ready", "serving", "terminating"), data.draw(CONDITIONS))))
+                    for ep in dups)
+        return replace(sl, name=f"{sl.name}-b", endpoints=eps)
+
+    extra = tuple(second_slice(sl) for sl in state.endpoint_slices)
+    state = replace(state, endpoint_slices=state.endpoint_slices + extra)
     other = replace(
         state,
-        nodes=shuffled(state.nodes),
-        services=shuffled(replace(s, ports=s.ports) for s in state.services),
-        endpoint_slices=shuffled(replace(sl, endpoints=shuffled(sl.endpoints)) for sl in state.endpoint_slices),
+        nodes=perm(state.nodes),
+        services=perm([replace(s, ports=perm(s.ports)) for s in state.services]),
+        endpoint_slices=perm([replace(sl, endpoints=perm(sl.endpoints), ports=perm(sl.ports))
+                              for sl in state.endpoint_slices]),
     )
     assert compile_rules(other, NODE).render() == compile_rules(state, NODE).render()
 
