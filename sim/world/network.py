@@ -104,6 +104,7 @@ class Host:
         self.listen_all: frozenset[str] = frozenset()
         self.alive = True
         self._next_port = EPHEMERAL_PORTS[0]
+        self._bound: dict[tuple[str, str], int] = {}  # (proto, ip) -> client sockets bound
 
     def bind_ephemeral(self, proto: str, fn: SocketFn, ip: str = "") -> tuple[str, int] | None:
         """Bind a client socket to the next free ephemeral port (Linux hands them out from
@@ -111,17 +112,21 @@ class Host:
         every port is taken (``connect()`` fails with ``EADDRNOTAVAIL``)."""
         ip = ip or self.ip
         lo, hi = EPHEMERAL_PORTS
-        for _ in range(hi - lo + 1):
+        bound = self._bound.get((proto, ip), 0)
+        if bound > hi - lo:  # every port taken: fail without scanning the range
+            return None
+        while True:  # a free port exists, so this ends
             port = self._next_port
             self._next_port = lo if port >= hi else port + 1
             key = (proto, ip, port)
             if key not in self.sockets:
                 self.sockets[key] = fn
+                self._bound[(proto, ip)] = bound + 1
                 return ip, port
-        return None
 
     def unbind(self, proto: str, ip: str, port: int) -> None:
-        self.sockets.pop((proto, ip, port), None)
+        if self.sockets.pop((proto, ip, port), None) is not None:
+            self._bound[(proto, ip)] -= 1
 
     def server_for(self, proto: str, port: int) -> ServerFn | None:
         fn = self.listeners.get((proto, port))

@@ -202,3 +202,19 @@ def test_udp_port_unreachable_comes_back_through_a_services_nat(small_api):
     assert [c.outcome for c in world.recorder.connections] == ["refused"] * 4
     cluster_ip = world.state.service("default", "dns-ish").cluster_ip
     assert errors == [(cluster_ip, 53)] * 4
+
+
+def test_a_flood_past_port_exhaustion_records_errors_and_carries_on(small_api):
+    """28,232 connections held open (to an address nobody answers) take every ephemeral port:
+    the rest of the burst fails with EADDRNOTAVAIL at once, and connections after the first
+    ones time out (ports freed) succeed again."""
+    lo, hi = EPHEMERAL_PORTS
+    flood = _flow("flood", AddressTarget("10.244.2.99", 80), count=hi - lo + 1 + 50,
+                  rate_per_s=1e6)
+    later = _flow("later", AddressTarget("10.244.2.20", 80), start_s=1.5)
+    world = _run(small_api(), [flood, later])
+    outcomes = {}
+    for c in world.recorder.connections:
+        outcomes[(c.flow, c.outcome, c.error)] = outcomes.get((c.flow, c.outcome, c.error), 0) + 1
+    assert outcomes == {("flood", "timeout", ""): hi - lo + 1,
+                        ("flood", "error", "EADDRNOTAVAIL"): 50, ("later", "ok", ""): 1}
