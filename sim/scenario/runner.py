@@ -118,7 +118,10 @@ def run(scenario, seed: int | None = None, progress: ProgressFn | None = None,
     while world.env.now < end:
         target = min(end, world.env.now + span)
         started = time.perf_counter()
-        world.run(until=target)
+        try:
+            world.run(until=target)
+        except SimError as exc:  # an event the cluster refused when it fired (names the event)
+            raise SimError(f"{scenario.path}: {exc}") from None
         took = time.perf_counter() - started
         if progress is not None:
             progress(world.env.now, end, len(world.recorder.connections))

@@ -185,3 +185,16 @@ def test_flow_to_a_missing_service_is_refused_before_the_run(tmp_path, capsys):
     assert code == 1
     assert 'spec.traffic.flows[0].to.service: Not found: "default/nope"' in cap.err
     assert "FLOWS" not in cap.out and not (tmp_path / "r").exists()
+
+
+def test_event_the_cluster_refuses_names_file_and_event(tmp_path, capsys):
+    """deletePod of a pod that does not exist fails when it fires: the message names the
+    scenario file, the event's field path and time; exit 1, no results written."""
+    path = _copy(tmp_path, "no-endpoints.yaml")
+    path.write_text(path.read_text().replace(
+        "  expect:\n", "  events:\n  - {at: 1, action: deletePod, pod: default/ghost}\n  expect:\n"))
+    code = main(["run", str(path), "--out", str(tmp_path / "r"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f'error: {path}: spec.events[0] (deletePod at 1 s): pods "ghost" not found' in err
+    assert not (tmp_path / "r").exists()
