@@ -52,6 +52,9 @@ VIAS = ("clusterIP", "nodePort", "externalIP", "loadBalancer")
 # The longest simulated time a run accepts (durationSeconds, event times): a week. Every node's
 # kube-proxy resyncs each syncPeriod, so simulated time always costs work even without traffic.
 MAX_SIMULATED_S = 7 * 86400.0
+# The most connection attempts a run may plan: each is a record in memory and a results row
+# (about 200 bytes each), and the issue's benchmark scale is 100,000.
+MAX_CONNECTIONS = 5_000_000
 OUTCOMES = {"reachable": "ok", "rejected": "refused", "dropped": "timeout"}
 
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -325,7 +328,19 @@ def parse_traffic(raw: Any, node_names: tuple[str, ...], file: str = "",
         if node:
             raise c.fail(f"{fp}.to.node", "Forbidden", node, "only with via: nodePort")
         out.append(FlowSpec(name, kind, client, ServiceTarget(ns, sn, port, via), **common))
+    planned = sum(_planned_connections(f, duration or 0.0) for f in out)
+    if planned > MAX_CONNECTIONS:
+        raise c.fail(f"{path}.flows", "Invalid value", None,
+                     f"about {planned:.3g} connections planned (rate x time, or count); "
+                     f"at most {MAX_CONNECTIONS:,} per run: every attempt is recorded")
     return (duration or 0.0), tuple(out)
+
+
+def _planned_connections(f: FlowSpec, duration: float) -> float:
+    """Connections a flow opens: ``count``, or fewer when rate x active time is less."""
+    active = max(0.0, min(f.stop_s, duration) - f.start_s)
+    by_rate = f.rate_per_s * active
+    return by_rate if f.count is None else min(float(f.count), by_rate)
 
 
 def parse_events(raw: Any, file: str = "", path: str = "spec.events",

@@ -225,3 +225,11 @@ def test_simulated_time_is_bounded_to_a_week():
     assert parse_traffic({"durationSeconds": 604800}, NODES)[0] == 604800
     with pytest.raises(SimError, match=r"spec.events\[0\].at: Invalid value: 604801: must be at most 604800"):
         parse_events([{"at": 604801, "action": "nodeUp", "node": "n1"}])
+
+
+def test_planned_connections_are_bounded():
+    """A flow planning more than 5,000,000 connections (rate x active time, capped by count)
+    is refused before the run; count keeps a high rate within bounds."""
+    with pytest.raises(SimError, match=r"spec.traffic.flows: Invalid value: about 1e\+08 connections planned"):
+        parse_traffic(_flow(rate=1e9, count=10**8), NODES)
+    assert len(parse_traffic(_flow(rate=1e9, count=1000), NODES)[1]) == 1
