@@ -403,24 +403,33 @@ def _compile(state: ClusterState, node_name: str, config: KubeProxyConfig | None
                     rule(f"{head} -s {vip} -j {ext_chain}")
             rule(f'-A {fw_chain} -m comment --comment "other traffic to {spn} will be dropped by KUBE-PROXY-FIREWALL"')
 
+        # Each endpoint's KUBE-SEP name is hashed (or looked up) once per service port and
+        # shared by the dispatch rules and the endpoint chain; all_reachable is the union of the
+        # cluster and local sets (CategorizeEndpoints' allReachableEndpoints).
+        reachable = cat.all_reachable
+        seps = [endpoint_chain_name(spn, proto, ep.endpoint) for ep in reachable]
         if uses_cluster_chain:
             decl(svc_chain)
             active.add(svc_chain)
-            _write_dispatch(rule, spn, proto, svc, svc_chain, cat.cluster, large)
+            _write_dispatch(rule, spn, svc, svc_chain, cat.cluster, _names_of(cat.cluster, reachable, seps), large)
         if uses_local_chain:
             decl(svl_chain)
             active.add(svl_chain)
-            _write_dispatch(rule, spn, proto, svc, svl_chain, cat.local, large)
+            _write_dispatch(rule, spn, svc, svl_chain, cat.local, _names_of(cat.local, reachable, seps), large)
 
+        if decl is chain_append:
+            nat_chains.extend(seps)
+        active.update(seps)
         sep_comment = "" if large else f" -m comment --comment {spn}"
-        affinity = svc.affinity_timeout_s
-        for ep in cat.all_reachable:
-            sep = endpoint_chain_name(spn, proto, ep.endpoint)
-            decl(sep)
-            active.add(sep)
-            rule(f"-A {sep}{sep_comment} -s {ep.ip} -j {KUBE_MARK_MASQ}")
-            recent = f" -m recent --name {sep} --set" if affinity else ""
-            rule(f"-A {sep}{sep_comment}{recent} {pp} -j DNAT --to-destination {ep.endpoint}")
+        if svc.affinity_timeout_s:
+            for ep, sep in zip(reachable, seps):
+                rule(f"-A {sep}{sep_comment} -s {ep.ip} -j {KUBE_MARK_MASQ}")
+                rule(f"-A {sep}{sep_comment} -m recent --name {sep} --set {pp} -j DNAT --to-destination {ep.endpoint}")
+        else:
+            dnat_tail = f"{sep_comment} {pp} -j DNAT --to-destination "
+            for ep, sep in zip(reachable, seps):
+                rule(f"-A {sep}{sep_comment} -s {ep.ip} -j {KUBE_MARK_MASQ}")
+                rule(f"-A {sep}{dnat_tail}{ep.endpoint}")
 
     for chain in sorted(c for c in existing_nat_chains if is_service_chain_name(c) and c not in active):
         chain_append(chain)
@@ -465,24 +474,35 @@ def _decl(name: str) -> ChainDecl:
     return ChainDecl(name)
 
 
-def _write_dispatch(nat_append, spn: str, proto: str, svc: ServicePortInfo, chain: str,
-                    endpoints: tuple[EndpointInfo, ...], large: bool) -> None:
-    """``writeServiceToEndpointRules``: affinity checks first, then the probability cascade."""
+def _names_of(endpoints: tuple[EndpointInfo, ...], reachable: tuple[EndpointInfo, ...],
+              seps: list[str]) -> list[str]:
+    """The KUBE-SEP names of ``endpoints``, a subset of ``reachable`` whose names are ``seps``."""
+    if endpoints is reachable:
+        return seps
+    by_endpoint = dict(zip([ep.endpoint for ep in reachable], seps))
+    return [by_endpoint[ep.endpoint] for ep in endpoints]
+
+
+def _write_dispatch(nat_append, spn: str, svc: ServicePortInfo, chain: str,
+                    endpoints: tuple[EndpointInfo, ...], seps: list[str], large: bool) -> None:
+    """``writeServiceToEndpointRules``: affinity checks first, then the probability cascade.
+
+    ``seps`` are the KUBE-SEP names of ``endpoints``, in the same order.
+    """
+    head = f"-A {chain}"
+    if large:
+        comments = [head] * len(endpoints)
+    else:
+        comments = [f'{head} -m comment --comment "{spn} -> {ep.endpoint}"' for ep in endpoints]
     if svc.affinity_timeout_s:
-        seconds = svc.affinity_timeout_s
-        for ep in endpoints:
-            sep = endpoint_chain_name(spn, proto, ep.endpoint)
-            comment = "" if large else f' -m comment --comment "{spn} -> {ep.endpoint}"'
-            nat_append(f"-A {chain}{comment} -m recent --name {sep} --rcheck --seconds {seconds} --reap -j {sep}")
+        check = f" --rcheck --seconds {svc.affinity_timeout_s} --reap -j "
+        for comment, sep in zip(comments, seps):
+            nat_append(f"{comment} -m recent --name {sep}{check}{sep}")
     n = len(endpoints)
-    last = n - 1
-    for i, ep in enumerate(endpoints):
-        sep = endpoint_chain_name(spn, proto, ep.endpoint)
-        comment = "" if large else f' -m comment --comment "{spn} -> {ep.endpoint}"'
-        if i < last:
-            nat_append(f"-A {chain}{comment} -m statistic --mode random --probability {probability(n - i)} -j {sep}")
-        else:
-            nat_append(f"-A {chain}{comment} -j {sep}")
+    for i in range(n - 1):
+        nat_append(f"{comments[i]} -m statistic --mode random --probability {probability(n - i)} -j {seps[i]}")
+    if n:
+        nat_append(f"{comments[-1]} -j {seps[-1]}")
 
 
 def bootstrap_payload(config: KubeProxyConfig | None = None, *, canary: bool = False) -> Payload:
