@@ -67,8 +67,7 @@ def build_state(n_services: int, n_endpoints: int) -> ClusterState:
 
 
 def clear_caches() -> None:
-    hashing.port_proto_hash.cache_clear()
-    hashing.endpoint_chain_name.cache_clear()
+    hashing.clear_caches()
     compiler._decl.cache_clear()
 
 

@@ -104,11 +104,17 @@ def _externally_accessible_service(svc: Service) -> bool:
     )
 
 
+# Dotted-quad IPv4 text that ParseIPSloppy(...).String() returns unchanged; such cluster IPs skip
+# the parse (one per service per sync).
+_CANONICAL_V4 = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+                           r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
+
+
 def _cluster_ip_for(svc: Service, family: str) -> str:
     candidates = svc.cluster_ips or ((svc.cluster_ip,) if svc.cluster_ip else ())
     for ip in candidates:
         if ip and ip != "None" and _family_of(ip) == family:
-            return normalise_ip(ip)
+            return ip if _CANONICAL_V4.fullmatch(ip) else normalise_ip(ip)
     return ""
 
 

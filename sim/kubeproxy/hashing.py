@@ -4,8 +4,9 @@ Upstream (``pkg/proxy/iptables/proxier.go``: ``portProtoHash``,
 ``servicePortPolicyClusterChain``, ``servicePortPolicyLocalChainName``,
 ``serviceExternalChainName``, ``serviceFirewallChainName``, ``servicePortEndpointChainName``)
 hashes ``spn + protocol`` (plus ``ip:port`` for endpoint chains) with SHA-256, encodes the digest
-in standard base32 and keeps 16 characters. The functions here are cached because a 10,000
-service cluster needs 110,000 of these per sync.
+in standard base32 and keeps 16 characters. The names are cached because a 10,000 service
+cluster needs 110,000 of these per sync; :func:`endpoint_chain_names` hashes the misses of a
+whole sync in one batch and encodes them with numpy, which halves the cost of a first sync.
 
 >>> service_chain_name("ns1/svc1:p80", "tcp")
 'KUBE-SVC-XPGD46QRK7WJZT7O'
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
+
+import numpy as np
 
 SVC_PREFIX = "KUBE-SVC-"
 SVL_PREFIX = "KUBE-SVL-"
@@ -34,9 +37,8 @@ _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _PAIRS = tuple(a + b for a in _B32 for b in _B32)
 
 
-def _h16(text: str) -> str:
-    n = int.from_bytes(hashlib.sha256(text.encode()).digest()[:10], "big")
-    p = _PAIRS
+def _h16(text: str, _sha256=hashlib.sha256, _from_bytes=int.from_bytes, p=_PAIRS) -> str:
+    n = _from_bytes(_sha256(text.encode()).digest()[:10], "big")
     return (p[n >> 70] + p[(n >> 60) & 1023] + p[(n >> 50) & 1023] + p[(n >> 40) & 1023]
             + p[(n >> 30) & 1023] + p[(n >> 20) & 1023] + p[(n >> 10) & 1023] + p[n & 1023])
 
@@ -73,10 +75,52 @@ def firewall_chain_name(spn: str, protocol: str) -> str:
     return FW_PREFIX + port_proto_hash(spn, protocol)
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
+# The same 80 bits, encoded for many digests at once: split into 5-bit groups, each the index of
+# one base32 letter.
+_B32_ARRAY = np.frombuffer(_B32.encode(), dtype=np.uint8)
+_BIT_WEIGHTS = np.array([16, 8, 4, 2, 1], dtype=np.uint8)
+
+
+def _h16_many(texts: list[str]) -> list[str]:
+    """``[_h16(t) for t in texts]``, with the base32 step vectorised."""
+    sha256 = hashlib.sha256
+    raw = b"".join([sha256(t.encode()).digest()[:10] for t in texts])
+    groups = np.unpackbits(np.frombuffer(raw, dtype=np.uint8)).reshape(-1, 5)
+    letters = _B32_ARRAY[groups @ _BIT_WEIGHTS].tobytes().decode("ascii")
+    return [letters[i:i + 16] for i in range(0, len(letters), 16)]
+
+
+# KUBE-SEP names by hash input (spn + protocol + endpoint); emptied when it outgrows the bound.
+_SEP_NAMES: dict[str, str] = {}
+
+
+def endpoint_chain_names(texts: list[str]) -> list[str]:
+    """``KUBE-SEP-<hash>`` for each hash input ``spn + protocol + endpoint`` in ``texts``.
+
+    >>> endpoint_chain_names(["ns1/svc1:p80tcp10.180.0.1:80"])
+    ['KUBE-SEP-SXIVWICOYRO3J4NJ']
+    """
+    cache = _SEP_NAMES
+    unique = dict.fromkeys(texts)
+    missing = [t for t in unique if t not in cache]
+    if missing:
+        if len(cache) + len(missing) > _CACHE_SIZE:
+            cache.clear()
+            missing = list(unique)
+        cache.update(zip(missing, [SEP_PREFIX + h for h in _h16_many(missing)]))
+    return [cache[t] for t in texts]
+
+
 def endpoint_chain_name(spn: str, protocol: str, endpoint: str) -> str:
     """``KUBE-SEP-<hash>`` of one endpoint (``endpoint`` is ``ip:port`` / ``[ip6]:port``)."""
-    return SEP_PREFIX + _h16(spn + protocol + endpoint)
+    text = spn + protocol + endpoint
+    return _SEP_NAMES.get(text) or endpoint_chain_names([text])[0]
+
+
+def clear_caches() -> None:
+    """Forget every cached name (benchmarks measure a first sync with this)."""
+    port_proto_hash.cache_clear()
+    _SEP_NAMES.clear()
 
 
 def is_service_chain_name(chain: str) -> bool:

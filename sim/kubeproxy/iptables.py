@@ -27,7 +27,7 @@ from sim.kubeproxy.endpoints import (
     service_ports,
 )
 from sim.kubeproxy.hashing import (
-    endpoint_chain_name,
+    endpoint_chain_names,
     is_service_chain_name,
     port_proto_hash,
 )
@@ -241,6 +241,14 @@ def _compile(state: ClusterState, node_name: str, config: KubeProxyConfig | None
     ports = service_ports(state, ip_family)
     eps_map = endpoints_by_port(state, node_name, ip_family)
     total_endpoints = sum(len(eps_map.get(p.key, ())) for p in ports)
+    cats = [categorize_endpoints(eps_map.get(svc.key, []), svc) for svc in ports]
+    # Every KUBE-SEP name of the sync in one call, so that the uncached ones (all of them on a
+    # first sync) are hashed in one batch; sep_names[offsets[i]:offsets[i + 1]] belong to ports[i].
+    sep_names = endpoint_chain_names(
+        [svc.spn + svc.protocol + ep.endpoint for svc, cat in zip(ports, cats) for ep in cat.all_reachable])
+    offsets = [0]
+    for cat in cats:
+        offsets.append(offsets[-1] + len(cat.all_reachable))
     large = total_endpoints > LARGE_CLUSTER_ENDPOINTS_THRESHOLD
 
     filter_chains = list(_FILTER_FIXED)
@@ -266,7 +274,7 @@ def _compile(state: ClusterState, node_name: str, config: KubeProxyConfig | None
     filter_append = filter_rules.append
     nodeport_nfacct = localhost_nodeports and nfacct
 
-    for svc in ports:
+    for index, (svc, cat) in enumerate(zip(ports, cats)):
         spn = svc.spn
         proto = svc.protocol
         h = port_proto_hash(spn, proto)
@@ -274,7 +282,6 @@ def _compile(state: ClusterState, node_name: str, config: KubeProxyConfig | None
         svl_chain = "KUBE-SVL-" + h
         ext_chain = "KUBE-EXT-" + h
         fw_chain = "KUBE-FW-" + h
-        cat = categorize_endpoints(eps_map.get(svc.key, []), svc)
         has_any = cat.has_any
         uses_cluster_chain = bool(cat.cluster) and svc.uses_cluster_endpoints
         uses_local_chain = bool(cat.local) and svc.uses_local_endpoints
@@ -403,11 +410,11 @@ def _compile(state: ClusterState, node_name: str, config: KubeProxyConfig | None
                     rule(f"{head} -s {vip} -j {ext_chain}")
             rule(f'-A {fw_chain} -m comment --comment "other traffic to {spn} will be dropped by KUBE-PROXY-FIREWALL"')
 
-        # Each endpoint's KUBE-SEP name is hashed (or looked up) once per service port and
-        # shared by the dispatch rules and the endpoint chain; all_reachable is the union of the
-        # cluster and local sets (CategorizeEndpoints' allReachableEndpoints).
+        # The KUBE-SEP names are shared by the dispatch rules and the endpoint chains;
+        # all_reachable is the union of the cluster and local sets (CategorizeEndpoints'
+        # allReachableEndpoints).
         reachable = cat.all_reachable
-        seps = [endpoint_chain_name(spn, proto, ep.endpoint) for ep in reachable]
+        seps = sep_names[offsets[index]:offsets[index + 1]]
         if uses_cluster_chain:
             decl(svc_chain)
             active.add(svc_chain)

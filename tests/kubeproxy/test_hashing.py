@@ -22,6 +22,24 @@ def test_fast_hash_equals_base32_definition(text):
     assert hashing._h16(text) == reference_h16(text)
 
 
+@given(st.lists(st.text(min_size=0, max_size=80), max_size=40))
+def test_batch_encoder_equals_base32_definition(texts):
+    """The numpy batch encoder gives, for each input in order, the base32 definition's 16
+    characters."""
+    assert hashing._h16_many(texts) == [reference_h16(t) for t in texts]
+
+
+@given(st.lists(st.sampled_from(["ns/a:p80tcp10.0.0.1:80", "ns/a:p80tcp10.0.0.11:80", "ns/b:udp[fd00::1]:53"]),
+                max_size=12))
+def test_endpoint_chain_names_cached_or_not_equal_the_definition(texts):
+    """Batch names (with repeats, partly cached from earlier examples) are KUBE-SEP- plus the
+    definition, also right after the cache is emptied."""
+    want = ["KUBE-SEP-" + reference_h16(t) for t in texts]
+    assert hashing.endpoint_chain_names(texts) == want
+    hashing.clear_caches()
+    assert hashing.endpoint_chain_names(texts) == want
+
+
 def test_names_seen_in_upstream_tests_and_real_clusters():
     """Names from TestOverallIPTablesRules, TestSyncProxyRulesRepeated and real dumps."""
     assert hashing.service_chain_name("ns1/svc1:p80", "tcp") == "KUBE-SVC-XPGD46QRK7WJZT7O"
