@@ -174,3 +174,31 @@ def test_nth_rules_are_not_shareable() -> None:
     assert not nf.compiled.shareable
     with pytest.raises(ValueError):
         engine("*filter\nCOMMIT\n").adopt(nf.compiled)
+
+
+def test_hooks_traversed_do_not_depend_on_which_tables_exist(rng) -> None:
+    """``Result.hooks`` lists the hooks a packet passed whether or not any table is loaded at
+    them (absent tables are skipped without being called): forwarded, local-in, local-out
+    and looped-back packets with every table and with none."""
+    sends = [
+        lambda nf: nf.prerouting(Packet("tcp", "10.1.0.1", "10.9.9.9", 1000, 80), 0, rng),
+        lambda nf: nf.prerouting(Packet("tcp", "10.1.0.1", NODE1_IP, 1000, 80), 0, rng),
+        lambda nf: nf.output(Packet("tcp", NODE1_IP, "10.9.9.9", 1000, 80), 0, rng),
+        lambda nf: nf.output(Packet("tcp", NODE1_IP, "127.0.0.1", 1000, 80), 0, rng),
+    ]
+    with_tables = [send(engine(LOGGING)).hooks for send in sends]
+    without = [send(engine("")).hooks for send in sends]
+    assert with_tables == without == [
+        (Hook.PREROUTING, Hook.FORWARD, Hook.POSTROUTING),
+        (Hook.PREROUTING, Hook.INPUT),
+        (Hook.OUTPUT, Hook.POSTROUTING),
+        (Hook.OUTPUT, Hook.POSTROUTING, Hook.PREROUTING, Hook.INPUT),
+    ]
+
+
+def test_packet_dropped_in_raw_prerouting_lists_only_prerouting(rng) -> None:
+    """A DROP in raw PREROUTING ends the path: the only hook traversed is PREROUTING."""
+    nf = engine("*raw\n-A PREROUTING -j DROP\nCOMMIT\n")
+    res = nf.prerouting(Packet("tcp", "10.1.0.1", "10.9.9.9", 1000, 80), 0, rng)
+    assert res.verdict is Verdict.NF_DROP
+    assert res.hooks == (Hook.PREROUTING,)
