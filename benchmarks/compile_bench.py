@@ -1,9 +1,9 @@
 """Compile time of the iptables compiler against the real kernel's load time of the same payload.
 
 For N ClusterIP Services with E endpoints each (default N = 100, 1,000, 10,000 and E = 10) it
-prints: the compile time (cold: first compile in the process, chain-name hash caches empty;
-warm: median of repeats, caches filled as in a running sync loop; wall and process CPU time), the nat/filter rule and chain
-counts, and - when run as root - the time ``iptables-restore`` takes to load the payload in a
+prints: the compile time (cold: a first compile, name caches emptied; warm: the next compile,
+caches filled as in a running sync loop; each the median over the repeats, as wall and process
+CPU time), the nat/filter rule and chain counts, and - when run as root - the time ``iptables-restore`` takes to load the payload in a
 fresh network namespace, for the nf_tables and legacy backends, with and without ``--noflush``
 (kube-proxy runs ``--noflush``), each as a ratio to the warm compile time measured in the same run.
 
@@ -71,20 +71,20 @@ def clear_caches() -> None:
     compiler._decl.cache_clear()
 
 
-def time_compile(state: ClusterState, repeats: int) -> tuple[float, float, float, object]:
-    """(cold wall s, warm wall s median, warm CPU s median, payload). CPU time is printed too
-    because the machine is shared: wall time grows with other load, process CPU time barely."""
-    clear_caches()
-    t0 = time.perf_counter()
-    payload = compiler.compile_rules(state, NODE)
-    cold = time.perf_counter() - t0
-    runs, cpu = [], []
+def time_compile(state: ClusterState, repeats: int) -> tuple[float, float, float, float, object]:
+    """(cold wall s, cold CPU s, warm wall s, warm CPU s, payload), medians over ``repeats``
+    cold/warm pairs. CPU time is printed too because the machine is shared: wall time grows
+    with other load, process CPU time barely."""
+    cold, cold_cpu, warm, warm_cpu = [], [], [], []
     for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        compiler.compile_rules(state, NODE)
-        runs.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return cold, statistics.median(runs), statistics.median(cpu), payload
+        clear_caches()
+        for wall, cpu in ((cold, cold_cpu), (warm, warm_cpu)):
+            t0, c0 = time.perf_counter(), time.process_time()
+            payload = compiler.compile_rules(state, NODE)
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+    med = statistics.median
+    return med(cold), med(cold_cpu), med(warm), med(warm_cpu), payload
 
 
 class Netns:
@@ -136,18 +136,18 @@ def main(argv: list[str] | None = None) -> int:
           f"python={platform.python_version()} kernel={platform.release()} "
           f"load average={os.getloadavg()[0]:.2f}")
     print(f"{'services':>8} {'eps':>4} {'nat rules':>9} {'nat chains':>10} {'filter rules':>12} "
-          f"{'cold s':>7} {'warm s':>7} {'warm cpu':>8}" + ("   kernel restore s (ratio to warm compile)" if kernel else ""))
+          f"{'cold s':>7} {'cold cpu':>8} {'warm s':>7} {'warm cpu':>8}" + ("   kernel restore s (ratio to warm compile)" if kernel else ""))
     boot = compiler.bootstrap_payload().render()
     counter = [0]
     for n in (int(x) for x in args.sizes.split(",")):
         state = build_state(n, args.endpoints)
         repeats = args.repeats if n < 10000 else max(3, args.repeats // 2)
-        cold, warm, warm_cpu, payload = time_compile(state, repeats)
+        cold, cold_cpu, warm, warm_cpu, payload = time_compile(state, repeats)
         nat, filt = payload.table("nat"), payload.table("filter")
         nat_rules = sum(1 for line in nat.lines if line.startswith("-A "))
         filt_rules = sum(1 for line in filt.lines if line.startswith("-A "))
         line = (f"{n:>8} {args.endpoints:>4} {nat_rules:>9} {len(nat.chains):>10} {filt_rules:>12} "
-                f"{cold:>7.3f} {warm:>7.3f} {warm_cpu:>8.3f}")
+                f"{cold:>7.3f} {cold_cpu:>8.3f} {warm:>7.3f} {warm_cpu:>8.3f}")
         if kernel:
             times = kernel_times(payload.render(), boot, args.noflush_timeout, counter)
             parts = []

@@ -230,6 +230,11 @@ def endpoints_by_port(
     """
     grouped: dict[tuple[str, str, str, str], dict[str, EndpointInfo]] = {}
     want_v6 = family == "IPv6"
+    # An endpoint is local when its nodeName is set and equals ours; with no node name of our
+    # own, compare against an object no nodeName equals.
+    local_name: object = node_name if node_name else object()
+    non_canonical = _NON_CANONICAL_V4.search
+    make = tuple.__new__  # EndpointInfo(...) without the generated __new__'s call overhead
     slices = sorted(state.endpoint_slices, key=lambda s: (s.namespace, s.name))
     for sl in slices:
         if sl.address_type == "FQDN":
@@ -240,6 +245,7 @@ def endpoints_by_port(
             key = (sl.namespace, sl.service_name, ep_port.name, ep_port.protocol.lower)
             bucket = grouped.setdefault(key, {})
             port_no = ep_port.port
+            suffix = f":{port_no}"
             for ep in sl.endpoints:
                 if not ep.addresses:
                     continue
@@ -248,25 +254,25 @@ def endpoints_by_port(
                 # normalised (ParseIPSloppy(...).String()); canonical IPv4 text skips the parse.
                 if (":" in ip) != want_v6:
                     continue
-                if want_v6 or _NON_CANONICAL_V4.search(ip):
+                if want_v6 or non_canonical(ip):
                     ip = _sloppy_normalise(ip)
                     if not ip:
                         continue
                 # net.JoinHostPort, inlined: this loop runs once per endpoint per sync
-                text = f"[{ip}]:{port_no}" if ":" in ip else f"{ip}:{port_no}"
+                text = f"[{ip}]{suffix}" if want_v6 else ip + suffix
                 terminating = bool(ep.terminating)
                 if terminating and text in bucket:
                     continue  # a non-terminating duplicate wins
                 ready, serving = ep.ready, ep.serving
-                bucket[text] = EndpointInfo(
+                bucket[text] = make(EndpointInfo, (
                     ip,
                     port_no,
                     text,
-                    bool(ep.node_name) and ep.node_name == node_name,
+                    ep.node_name == local_name,
                     ready is None or ready,
                     serving is None or serving,
                     terminating,
-                )
+                ))
     # Byte-wise string order, as upstream sorts endpoint strings ("10.1.1.11:11" < "10.1.1.1:11").
     return {k: [v[s] for s in sorted(v)] for k, v in grouped.items()}
 
