@@ -158,6 +158,15 @@ class Lookup:
         self._answers, self._to_send, self._outstanding = {}, [], 0
         self.done, self.error = True, "TRY_AGAIN"
 
+    def failed_to_send(self, errno_name: str) -> None:
+        """The query socket could not be set up (e.g. ``EADDRNOTAVAIL``: every ephemeral port
+        of the address is in use). glibc's ``send_dg`` gives up on the server and, with no
+        other server, the lookup fails with the system error; musl likewise."""
+        if self.done:
+            return
+        self._answers, self._to_send, self._outstanding = {}, [], 0
+        self.done, self.error = True, errno_name
+
     def _advance(self) -> None:
         answers = [self._answers[t] for t in self.qtypes]
         name, role = self.candidates[self._index]

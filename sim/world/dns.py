@@ -296,7 +296,13 @@ class _Resolution:
         # send_dg sends both from the same socket).
         if self.src:
             self.host.unbind("udp", self.src, self.sport)
-        self.src, self.sport = self.host.bind_ephemeral("udp", self._on_packet)
+            self.src = ""
+        bound = self.host.bind_ephemeral("udp", self._on_packet)
+        if bound is None:
+            self.lookup.failed_to_send("EADDRNOTAVAIL")
+            self._finish()
+            return
+        self.src, self.sport = bound
         self.round += 1
         self.waiting = {}
         for q in queries:

@@ -318,3 +318,22 @@ def test_single_request_pod_takes_two_round_trips():
     par, seq = dns.stats.lookups
     assert (par.queries, seq.queries) == (2, 2)
     assert seq.end_s - seq.start_s == pytest.approx(2 * (par.end_s - par.start_s), rel=0.05)
+
+
+def test_lookup_without_a_free_ephemeral_port_fails_with_eaddrnotavail():
+    """When every UDP ephemeral port of the client pod is held, the resolver cannot open its
+    query socket: the lookup ends at once with EADDRNOTAVAIL (no query sent) and the flow's
+    connection is recorded as unresolved; the run carries on."""
+    from sim.world.network import EPHEMERAL_PORTS
+
+    world, dns = build(events=False)
+    host = world.pod_hosts["default/client"]
+    lo, hi = EPHEMERAL_PORTS
+    for _ in range(hi - lo + 1):
+        host.bind_ephemeral("udp", lambda *a: None)
+    flow(world, dns, "f", DNSTarget("web", 80), count=1)
+    world.run(until=5)
+    assert sum(dns.stats.queries_by_server.values()) == 0
+    (lookup,) = [r for r in dns.stats.lookups if r.flow == "f"]
+    assert (lookup.error, lookup.queries) == ("EADDRNOTAVAIL", 0)
+    assert outcomes(world, "f") == Counter({"unresolved": 1})
