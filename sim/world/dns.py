@@ -288,12 +288,9 @@ class _Resolution:
         self._next_round()
 
     def _next_round(self) -> None:
-        queries = self.lookup.pending()
-        if not queries:
-            self._finish()
-            return
         # One socket per candidate name, shared by its A and AAAA queries (glibc's
-        # send_dg sends both from the same socket).
+        # send_dg sends both from the same socket). It is opened before the queries are
+        # taken, so a socket that cannot be bound sends (and counts) nothing.
         if self.src:
             self.host.unbind("udp", self.src, self.sport)
             self.src = ""
@@ -303,6 +300,10 @@ class _Resolution:
             self._finish()
             return
         self.src, self.sport = bound
+        queries = self.lookup.pending()
+        if not queries:
+            self._finish()
+            return
         self.round += 1
         self.waiting = {}
         for q in queries:
