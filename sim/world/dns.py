@@ -49,7 +49,7 @@ from sim.model.errors import SimError
 from sim.model.packet import Packet
 from sim.world.network import Host
 from sim.world.rng import component_rng
-from sim.world.workload import Connection, FlowSpec
+from sim.world.workload import Connection, FlowSpec, arrivals
 
 DNS_PORT = 53
 QUERY_BYTES = 80  # IP + UDP + DNS header + a typical question
@@ -387,22 +387,10 @@ class DNSClient:
         self.world, self.dns, self.spec, self.rng = world, dns, spec, rng
         self.target: DNSTarget = target
         self.resolver = dns.resolver_for(spec.client, target.flavour)
-        self.opened = 0
         self._cached: tuple[tuple[str, ...], float] | None = None  # (addresses, expiry)
 
     def start(self, env) -> None:
-        env.process(self._run(env))
-
-    def _run(self, env):
-        spec = self.spec
-        if spec.start_s > env.now:
-            yield env.timeout(spec.start_s - env.now)
-        mean_gap = 1.0 / spec.rate_per_s
-        while env.now < spec.stop_s and (spec.count is None or self.opened < spec.count):
-            self.opened += 1
-            self._open(env)
-            gap = self.rng.exponential(mean_gap) if spec.arrival == "poisson" else mean_gap
-            yield env.timeout(gap)
+        env.process(arrivals(env, self.spec, self.rng, self._open))
 
     def _open(self, env) -> None:
         spec = self.spec

@@ -14,7 +14,9 @@ simulated time, then open the same :class:`Connection`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sim.model.cluster import ClusterState
 from sim.model.packet import Packet
@@ -98,6 +100,21 @@ class FlowSpec:
     connect_timeout_s: float = 1.0
 
 
+def arrivals(env, spec: FlowSpec, rng, open_one: Callable[[Any], None]):
+    """A flow's arrival process (a SimPy generator): waits until ``spec.start_s``, then calls
+    ``open_one(env)`` at a constant rate or with exponential gaps (``arrival: poisson``) until
+    ``spec.stop_s`` or ``spec.count`` connections. The gaps are drawn from ``rng``, the flow's
+    own stream."""
+    if spec.start_s > env.now:
+        yield env.timeout(spec.start_s - env.now)
+    mean_gap = 1.0 / spec.rate_per_s
+    opened = 0
+    while env.now < spec.stop_s and (spec.count is None or opened < spec.count):
+        opened += 1
+        open_one(env)
+        yield env.timeout(rng.exponential(mean_gap) if spec.arrival == "poisson" else mean_gap)
+
+
 class Client:
     """The process behind one :class:`FlowSpec`; constructed idle, started by :meth:`start`."""
 
@@ -105,10 +122,6 @@ class Client:
         self.world = world
         self.spec = spec
         self.rng = rng
-        self.opened = 0
-
-    def start(self, env) -> None:
-        env.process(self._run(env))
 
     def _host(self) -> Host | None:
         net = self.world.net
@@ -119,16 +132,8 @@ class Client:
             return net.externals.get(name)
         return self.world.pod_hosts.get(name)
 
-    def _run(self, env):
-        spec = self.spec
-        if spec.start_s > env.now:
-            yield env.timeout(spec.start_s - env.now)
-        mean_gap = 1.0 / spec.rate_per_s
-        while env.now < spec.stop_s and (spec.count is None or self.opened < spec.count):
-            self.opened += 1
-            self._open(env)
-            gap = self.rng.exponential(mean_gap) if spec.arrival == "poisson" else mean_gap
-            yield env.timeout(gap)
+    def start(self, env) -> None:
+        env.process(arrivals(env, self.spec, self.rng, self._open))
 
     def _open(self, env) -> None:
         spec = self.spec
