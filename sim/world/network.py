@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from heapq import heappush
 from typing import Callable
 
 import networkx as nx
@@ -103,6 +104,9 @@ class Host:
         self.listeners: dict[tuple[str, int], ServerFn] = {}
         self.listen_all: frozenset[str] = frozenset()
         self.alive = True
+        # The interface a node sees this host's packets arrive on (a pod's veth, else eth0);
+        # computed once, not per hop.
+        self.uplink = "eth0"
         self._next_port = EPHEMERAL_PORTS[0]
         self._bound: dict[tuple[str, str], int] = {}  # (proto, ip) -> client sockets bound
 
@@ -150,6 +154,7 @@ class PodHost(Host):
         super().__init__(key, ips)
         self.node_name = node_name
         self.labels = labels
+        self.uplink = "veth-" + key
 
 
 class NodeHost(Host):
@@ -175,6 +180,9 @@ class NodeHost(Host):
         self.datapath: Datapath = NoRules(frozenset(self.ips))
         self.pods: dict[str, PodHost] = {}
         self.up = True
+        # dst -> next host (``None``: no route), filled by ``Network.route_from_node`` and
+        # cleared on every topology change.
+        self.routes: dict[str, Host | None] = {}
 
 
 class ExternalHost(Host):
@@ -216,7 +224,11 @@ class Network:
         self.lb = LoadBalancerHost("cloud-lb", ())
         self.lb_ips: dict[str, tuple[str, ...]] = {}  # ingress ip -> node names it may use
         self.graph.add_edge(self.lb.name, FABRIC, link=params.external_link)
-        self._route_cache: dict[tuple[str, str], Host | None] = {}
+        self._route_cache: dict[str, Host | None] = {}  # from outside: dst -> next host
+        # Hops go straight onto SimPy's event queue (what ``Environment.schedule`` does, minus
+        # a call per hop); both objects live as long as the environment.
+        self._queue = env._queue
+        self._eid = env._eid
         self._delay_cache: dict[tuple[str, str, int], float] = {}
         self._lb_choice: dict[tuple, str] = {}
         self.hops = 0
@@ -237,7 +249,7 @@ class Network:
             self.hosts_by_ip[ip] = node
         for cidr in pod_cidrs:
             self.pod_routes.append((ipaddress.ip_network(cidr, strict=False), node))
-        self._route_cache.clear()
+        self._invalidate_routes()
         return node
 
     def add_pod(self, key: str, ips: tuple[str, ...], node_name: str,
@@ -251,7 +263,7 @@ class Network:
             self.hosts_by_ip[ip] = pod
         self.graph.add_node(key, kind="pod")
         self.graph.add_edge(key, node_name, link=self.params.pod_link)
-        self._route_cache.clear()
+        self._invalidate_routes()
         return pod
 
     def remove_pod(self, pod: PodHost) -> None:
@@ -264,7 +276,7 @@ class Network:
             if self.hosts_by_ip.get(ip) is pod:
                 del self.hosts_by_ip[ip]
         self.graph.remove_node(pod.name)
-        self._route_cache.clear()
+        self._invalidate_routes()
         self._delay_cache = {k: v for k, v in self._delay_cache.items()
                              if pod.name not in (k[0], k[1])}
 
@@ -277,20 +289,25 @@ class Network:
         self.hosts_by_ip[ip] = host
         self.graph.add_node(name, kind="external")
         self.graph.add_edge(name, FABRIC, link=self.params.external_link)
-        self._route_cache.clear()
+        self._invalidate_routes()
         return host
 
     def set_lb_ingress(self, ingress: dict[str, tuple[str, ...]]) -> None:
         """The load balancer's ingress addresses and, for each, the nodes it sends to."""
         self.lb_ips = dict(ingress)
-        self._route_cache.clear()
+        self._invalidate_routes()
 
     # ------------------------------------------------------------------ routing
+    def _invalidate_routes(self) -> None:
+        """Forget every cached routing decision (the topology changed)."""
+        self._route_cache.clear()
+        for node in self.nodes.values():
+            node.routes.clear()
+
     def route_from_node(self, node: NodeHost, dst: str) -> Host | None:
         """Next host for ``dst`` in a node's routing table (``None``: no route)."""
-        key = (node.name, dst)
         try:
-            return self._route_cache[key]
+            return node.routes[dst]
         except KeyError:
             pass
         host = node.pods.get(dst)
@@ -302,14 +319,13 @@ class Network:
                 host = self._pod_cidr_owner(dst)
                 if host is node:
                     host = None  # own pod CIDR but no such pod: no route to it
-        self._route_cache[key] = host
+        node.routes[dst] = host
         return host
 
     def route_from_outside(self, dst: str) -> Host | None:
         """Next host for ``dst`` from outside the cluster (see the module docstring)."""
-        key = ("", dst)
         try:
-            return self._route_cache[key]
+            return self._route_cache[dst]
         except KeyError:
             pass
         target = self.hosts_by_ip.get(dst)
@@ -325,7 +341,7 @@ class Network:
                 if addr.version == net.version and addr in net:
                     host = self.nodes.get(via)
                     break
-        self._route_cache[key] = host
+        self._route_cache[dst] = host
         return host
 
     def _pod_cidr_owner(self, dst: str) -> NodeHost | None:
@@ -354,11 +370,17 @@ class Network:
     def transmit(self, src: Host, dst: Host, packet: Packet, data: object) -> None:
         """Schedule one hop from ``src`` to ``dst``."""
         self.hops += 1
-        key = (src.name, dst.name, packet.length)
-        delay = self._delay_cache.get(key)
+        delay = self._delay_cache.get((src.name, dst.name, packet.length))
         if delay is None:
             delay = self.delay(src, dst, packet.length)
-        self.env.schedule(_Hop(self, dst, packet, data, src), NORMAL, delay)
+        # Environment.schedule(hop, NORMAL, delay), inlined: same key, same order.
+        heappush(self._queue, (self.env._now + delay, NORMAL, next(self._eid),
+                               _Hop(_ARRIVALS.get(dst.kind, _arrive_host), self, dst, packet, data, src)))
+
+    def call_later(self, delay: float, fn: Callable[[object], None]) -> None:
+        """Call ``fn(event)`` after ``delay``: ``env.timeout(delay)`` with ``fn`` as its one
+        callback, scheduled identically but without building a ``Timeout``."""
+        heappush(self._queue, (self.env._now + delay, NORMAL, next(self._eid), _Timer(fn)))
 
     def drop(self, reason: str) -> None:
         self.drops[reason] = self.drops.get(reason, 0) + 1
@@ -377,8 +399,7 @@ class Network:
         if not node.up:
             self.drop("node-down")
             return
-        iface = "eth0" if prev.kind != "pod" else "veth-" + prev.name
-        v = node.datapath.ingress(packet, self.env.now, iface)
+        v = node.datapath.ingress(packet, self.env._now, prev.uplink)
         self._after_hooks(node, packet, v, data)
 
     def send_from(self, host: Host, packet: Packet, data: object) -> None:
@@ -404,17 +425,19 @@ class Network:
             self.transmit(host, nxt, packet, data)
 
     def _after_hooks(self, node: NodeHost, original: Packet, v, data: object) -> None:
-        if v.action != ACCEPT:
-            if v.action == REJECT:
+        action, out, local, _ = v
+        if action != ACCEPT:
+            if action == REJECT:
                 self._icmp_unreachable(node, original)
             else:
                 self.drop("netfilter-drop")
             return
-        out = v.packet
-        if v.local:
+        if local:
             self.deliver(node, out, data)
             return
-        nxt = self.route_from_node(node, out.dst)
+        nxt = node.routes.get(out.dst, _UNKNOWN)
+        if nxt is _UNKNOWN:
+            nxt = self.route_from_node(node, out.dst)
         if nxt is None:
             self.drop("no-route")
             return
@@ -495,19 +518,47 @@ class _Hop:
 
     ``Environment.step`` only reads an event's ``callbacks`` and ``_ok``; this slotted object
     costs half of a ``Timeout`` plus a closure, and a hop is the simulator's innermost loop.
+    Its callback is chosen by the receiving host's kind when it is sent (what
+    :meth:`Network.arrive` would choose on arrival), saving a dispatch per hop.
     """
 
     __slots__ = ("callbacks", "_ok", "_value", "net", "dst", "packet", "data", "src")
 
-    def __init__(self, net: Network, dst: Host, packet: Packet, data: object, src: Host) -> None:
-        self.callbacks = [_arrive]
+    def __init__(self, arrival, net: Network, dst: Host, packet: Packet, data: object,
+                 src: Host) -> None:
+        self.callbacks = [arrival]
         self._ok = True
         self._value = None
         self.net, self.dst, self.packet, self.data, self.src = net, dst, packet, data, src
 
 
-def _arrive(hop: _Hop) -> None:
-    hop.net.arrive(hop.dst, hop.packet, hop.data, hop.src)
+class _Timer:
+    """A bare timer event for :meth:`Network.call_later` (see :class:`_Hop`)."""
+
+    __slots__ = ("callbacks", "_ok", "_value")
+
+    def __init__(self, fn) -> None:
+        self.callbacks = [fn]
+        self._ok = True
+        self._value = None
+
+
+def _arrive_node(hop: _Hop) -> None:
+    hop.net._node_ingress(hop.dst, hop.packet, hop.data, hop.src)  # type: ignore[arg-type]
+
+
+def _arrive_lb(hop: _Hop) -> None:
+    hop.net._lb_forward(hop.packet, hop.data)
+
+
+def _arrive_host(hop: _Hop) -> None:
+    hop.net.deliver(hop.dst, hop.packet, hop.data)
+
+
+# Host.kind -> the hop callback (the same dispatch as Network.arrive).
+_ARRIVALS = {"node": _arrive_node, "lb": _arrive_lb, "pod": _arrive_host,
+             "external": _arrive_host, "host": _arrive_host}
+_UNKNOWN = object()  # a destination missing from a node's route cache
 
 
 def _reply(packet: Packet, flags: str) -> Packet:

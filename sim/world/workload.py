@@ -180,9 +180,9 @@ class Connection:
             pkt = Packet(proto, self.src, self.dst, self.sport, self.dport, tcp_flags="",
                          length=REQUEST_BYTES)
             data = self.rec.id
-        ev = env.timeout(self.spec.connect_timeout_s)
-        ev.callbacks.append(self._timeout)
-        self.world.net.send_from(self.host, pkt, data)
+        net = self.world.net
+        net.call_later(self.spec.connect_timeout_s, self._timeout)
+        net.send_from(self.host, pkt, data)
 
     def _finish(self, outcome: str) -> None:
         self.done = True
