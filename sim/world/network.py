@@ -375,12 +375,13 @@ class Network:
             delay = self.delay(src, dst, packet.length)
         # Environment.schedule(hop, NORMAL, delay), inlined: same key, same order.
         heappush(self._queue, (self.env._now + delay, NORMAL, next(self._eid),
-                               _Hop(_ARRIVALS.get(dst.kind, _arrive_host), self, dst, packet, data, src)))
+                               _Hop(_ARRIVALS.get(dst.kind, _TO_HOST), self, dst, packet, data,
+                                    src)))
 
     def call_later(self, delay: float, fn: Callable[[object], None]) -> None:
         """Call ``fn(event)`` after ``delay``: ``env.timeout(delay)`` with ``fn`` as its one
         callback, scheduled identically but without building a ``Timeout``."""
-        heappush(self._queue, (self.env._now + delay, NORMAL, next(self._eid), _Timer(fn)))
+        heappush(self._queue, (self.env._now + delay, NORMAL, next(self._eid), _Timer((fn,))))
 
     def drop(self, reason: str) -> None:
         self.drops[reason] = self.drops.get(reason, 0) + 1
@@ -520,31 +521,52 @@ class _Hop:
     costs half of a ``Timeout`` plus a closure, and a hop is the simulator's innermost loop.
     Its callback is chosen by the receiving host's kind when it is sent (what
     :meth:`Network.arrive` would choose on arrival), saving a dispatch per hop.
+
+    ``callbacks`` is one of the shared one-element tuples below: ``step`` only iterates it
+    and then sets the attribute to ``None``, so nothing is allocated for it. A hop never
+    fails, so ``_ok`` is a class constant (``step`` reads ``_value`` only when it is false).
     """
 
-    __slots__ = ("callbacks", "_ok", "_value", "net", "dst", "packet", "data", "src")
+    __slots__ = ("callbacks", "net", "dst", "packet", "data", "src")
+    _ok = True
 
-    def __init__(self, arrival, net: Network, dst: Host, packet: Packet, data: object,
+    def __init__(self, callbacks, net: Network, dst: Host, packet: Packet, data: object,
                  src: Host) -> None:
-        self.callbacks = [arrival]
-        self._ok = True
-        self._value = None
+        self.callbacks = callbacks
         self.net, self.dst, self.packet, self.data, self.src = net, dst, packet, data, src
 
 
 class _Timer:
     """A bare timer event for :meth:`Network.call_later` (see :class:`_Hop`)."""
 
-    __slots__ = ("callbacks", "_ok", "_value")
+    __slots__ = ("callbacks",)
+    _ok = True
 
-    def __init__(self, fn) -> None:
-        self.callbacks = [fn]
-        self._ok = True
-        self._value = None
+    def __init__(self, callbacks: tuple) -> None:
+        self.callbacks = callbacks
 
 
 def _arrive_node(hop: _Hop) -> None:
-    hop.net._node_ingress(hop.dst, hop.packet, hop.data, hop.src)  # type: ignore[arg-type]
+    """``Network._node_ingress`` and ``_after_hooks`` fused for the common case (accepted,
+    forwarded to a known next hop); anything else takes the general path."""
+    net = hop.net
+    node: NodeHost = hop.dst  # type: ignore[assignment]
+    if not node.up:
+        net.drop("node-down")
+        return
+    packet = hop.packet
+    v = node.datapath.ingress(packet, net.env._now, hop.src.uplink)
+    action, out, local, _ = v
+    if action != ACCEPT or local:
+        net._after_hooks(node, packet, v, hop.data)
+        return
+    nxt = node.routes.get(out.dst, _UNKNOWN)
+    if nxt is _UNKNOWN:
+        nxt = net.route_from_node(node, out.dst)
+    if nxt is None:
+        net.drop("no-route")
+        return
+    net.transmit(node, nxt, out, hop.data)
 
 
 def _arrive_lb(hop: _Hop) -> None:
@@ -555,9 +577,10 @@ def _arrive_host(hop: _Hop) -> None:
     hop.net.deliver(hop.dst, hop.packet, hop.data)
 
 
-# Host.kind -> the hop callback (the same dispatch as Network.arrive).
-_ARRIVALS = {"node": _arrive_node, "lb": _arrive_lb, "pod": _arrive_host,
-             "external": _arrive_host, "host": _arrive_host}
+# Host.kind -> the hop's callbacks (the same dispatch as Network.arrive).
+_TO_HOST = (_arrive_host,)
+_ARRIVALS = {"node": (_arrive_node,), "lb": (_arrive_lb,), "pod": _TO_HOST,
+             "external": _TO_HOST, "host": _TO_HOST}
 _UNKNOWN = object()  # a destination missing from a node's route cache
 
 

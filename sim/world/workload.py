@@ -122,6 +122,7 @@ class Client:
         self.world = world
         self.spec = spec
         self.rng = rng
+        self._label = spec.target.label  # targets are frozen: the label never changes
 
     def _host(self) -> Host | None:
         net = self.world.net
@@ -140,7 +141,7 @@ class Client:
         host = self._host()
         rec = self.world.recorder.new_connection(
             spec.name, spec.client, host.ip if host is not None else "", spec.proto,
-            spec.target.label, env.now)
+            self._label, env.now)
         if host is None or not host.alive:
             rec.outcome = "unresolved"
             return
