@@ -20,7 +20,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from bisect import bisect_left
 from heapq import merge
+from itertools import islice
 from types import CodeType, FunctionType
 from typing import TYPE_CHECKING, Any
 
@@ -112,6 +114,28 @@ class CChain:
     pd_index: dict[tuple[str, int], list[int]] | None = None
     wild: list[int] = field(default_factory=list)
     _cache: dict[tuple[int, str, int], list[int]] = field(default_factory=dict)
+    # The fast path's scan(c, pos) (see make_scan); indexed chains scan their candidates.
+    scan: Callable[["PacketContext", int], int] | None = None
+
+    def scan_index(self, c: "PacketContext", pos: int) -> int:
+        """:func:`make_scan`'s contract over the index candidates (indexed chains)."""
+        cands = self.candidates(c.dst, c.proto, c.dport)
+        assert cands is not None
+        rules = self.rules
+        for i in (cands if pos == 0 else islice(cands, bisect_left(cands, pos), None)):
+            m = rules[i].match
+            if m is None or m(c):
+                return i
+        return len(rules)
+
+    def scan_rules(self, c: "PacketContext", pos: int) -> int:
+        """:func:`make_scan`'s contract rule by rule (long chains compiled without index)."""
+        rules = self.rules
+        for i in range(pos, len(rules)):
+            m = rules[i].match
+            if m is None or m(c):
+                return i
+        return len(rules)
 
     def candidates(self, dst: int, proto: str, dport: int) -> list[int] | None:
         """Sorted indices of the rules that may match, or None (walk every rule)."""
@@ -297,34 +321,64 @@ def _module_preds(m: Match, eng_hooks: "_Hooks") -> list[Expr]:
 
 _NAME = re.compile(r"\b__[a-z]+\b")
 _CODE: dict[str, CodeType] = {}
+_GLOBALS: dict[str, object] = {"__builtins__": __builtins__}
 
 
 @lru_cache(maxsize=4096)
-def _numbered(expr: str, k: int) -> str:
-    """``expr`` with its constant names suffixed by the condition's position ``k``."""
-    return "(" + _NAME.sub(lambda m: f"{m.group(0)}{k}", expr) + ")"
+def _numbered(expr: str, suffix: str) -> str:
+    """``expr`` with its constant names suffixed by ``suffix`` (the condition's position)."""
+    return "(" + _NAME.sub(lambda m: f"{m.group(0)}{suffix}", expr) + ")"
+
+
+def _conditions(exprs: list[Expr], tag: str, env: dict[str, object]) -> str:
+    """The conditions of one rule joined with ``and``; their constants go into ``env``
+    under names suffixed by the condition's position and ``tag``."""
+    parts = []
+    for k, (expr, names) in enumerate(exprs):
+        suffix = f"{k}{tag}"
+        for name, value in names.items():
+            env[f"{name}{suffix}"] = value
+        parts.append(_numbered(expr, suffix))
+    return " and ".join(parts)
+
+
+def _function(head: str, body: str, env: dict[str, object], name: str) -> Callable:
+    """``def <name>(<head>, <constants of env>): <body>``, the constants being keyword
+    defaults (fast local loads, no per-rule globals for the shared code's inline caches to
+    miss on), so functions of the same shape share one code object (compiled once per
+    shape, not once per rule or chain)."""
+    params = sorted(env)
+    src = (f"def {name}({head}" + "".join(f", {p}" for p in params) + "):\n" + body)
+    code = _CODE.get(src)
+    if code is None:
+        module = compile(src, f"<{name}>", "exec")
+        code = next(c for c in module.co_consts if isinstance(c, CodeType))
+        _CODE[src] = code
+    return FunctionType(code, _GLOBALS, name, tuple(env[p] for p in params))
 
 
 def make_matcher(exprs: list[Expr]) -> Pred | None:
-    """One function testing every condition of a rule in order (None: matches everything).
-
-    Constants are the function's globals, so rules of the same shape share one code object
-    (compiled once per shape, not once per rule)."""
+    """One function testing every condition of a rule in order (None: matches everything)."""
     if not exprs:
         return None
     env: dict[str, object] = {}
-    parts = []
-    for k, (expr, names) in enumerate(exprs):
-        for name, value in names.items():
-            env[f"{name}{k}"] = value
-        parts.append(_numbered(expr, k))
-    src = "def _match(c):\n    return " + " and ".join(parts) + "\n"
-    code = _CODE.get(src)
-    if code is None:
-        module = compile(src, "<rule>", "exec")
-        code = next(c for c in module.co_consts if isinstance(c, CodeType))
-        _CODE[src] = code
-    return FunctionType(code, env)
+    return _function("c", f"    return {_conditions(exprs, '', env)}\n", env, "_match")
+
+
+def make_scan(rule_exprs: list[list[Expr]]) -> Callable[["PacketContext", int], int]:
+    """``scan(c, pos)``: the index of the first rule at or after ``pos`` that matches ``c``
+    (the number of rules if none does), all rules' conditions inlined in one function.
+
+    Evaluates exactly the conditions the rule-by-rule walk evaluates, in the same order
+    (rules before ``pos`` are not evaluated; within a rule ``and`` stops at the first false
+    condition), so stateful matches see the same calls."""
+    env: dict[str, object] = {}
+    lines = []
+    for i, exprs in enumerate(rule_exprs):
+        cond = f" and {_conditions(exprs, f'_{i}', env)}" if exprs else ""
+        lines.append(f"    if pos <= {i}{cond}:\n        return {i}\n")
+    lines.append(f"    return {len(rule_exprs)}\n")
+    return _function("c, pos", "".join(lines), env, "_scan")
 
 
 _STATE_BITS = {s: 1 << i for i, s in enumerate(CT_STATES)}
@@ -528,6 +582,7 @@ def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None,
         chains: dict[str, CChain] = {}
         for cname, chain in table.chains.items():
             crules = []
+            chain_exprs = []
             for i, rule in enumerate(chain.rules):
                 builtin: list[Expr] = []
                 modules: list[Expr] = []
@@ -539,8 +594,9 @@ def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None,
                     else:
                         modules.extend(_module_preds(m, hooks))
                 kind, arg = _target(rule)
+                chain_exprs.append(builtin + modules)
                 cr = CRule(len(all_rules), tname, cname, i + 1, rule,
-                           make_matcher(builtin + modules), kind, arg)
+                           make_matcher(chain_exprs[-1]), kind, arg)
                 all_rules.append(cr)
                 crules.append(cr)
             builtin_chain = cname in BUILTIN_CHAINS.get(tname, ())
@@ -549,6 +605,11 @@ def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None,
             cc = CChain(cname, tname, builtin_chain, chain.policy, crules, end)
             if len(crules) >= index_min_rules:
                 _build_index(cc)
+                cc.scan = cc.scan_index
+            elif len(crules) < INDEX_MIN_RULES:
+                cc.scan = make_scan(chain_exprs)
+            else:
+                cc.scan = cc.scan_rules
             chains[cname] = cc
         tables[tname] = CTable(tname, chains)
     by_hook_table: dict[tuple[Hook, str], tuple[dict[str, CChain], CChain]] = {}

@@ -21,11 +21,9 @@ The nat tables are consulted only for the first packet of a connection; every la
 from __future__ import annotations
 
 import ipaddress
-from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import lru_cache
-from itertools import islice
 
 import numpy as np
 
@@ -579,19 +577,18 @@ class _Run:
         """Run table ``tname`` at ``hook`` (the path has recorded the hook already)."""
         entry = self.tables.get((hook, tname))
         if entry is not None:
-            self.walk_chain(hook, entry[0], entry[1])
+            if self.eng.fast:
+                self.walk_fast(hook, entry[0], entry[1])
+            else:
+                self.walk_chain(hook, entry[0], entry[1])
 
     def walk_chain(self, hook: Hook, chains: dict[str, CChain], start: CChain) -> None:
-        """First-match walk from a built-in chain (``ipt_do_table``), with the jump stack.
-
-        On entering or resuming a chain the fast path looks up the candidate rules once; the
-        walk length adds every rule between the resume point and the rule left from."""
+        """First-match walk from a built-in chain (``ipt_do_table``), with the jump stack:
+        the linear reference walk, rule by rule."""
         c = self.c
-        eng = self.eng
         trail = self.trail
-        fast = eng.fast
-        pk = eng.counters_packets
-        by = eng.counters_bytes
+        pk = self.eng.counters_packets
+        by = self.eng.counters_bytes
         stack: list[tuple[CChain, int]] = []
         chain = start
         pos = 0
@@ -599,12 +596,7 @@ class _Run:
         while True:
             rules = chain.rules
             n = len(rules)
-            if fast and chain.dst_index is not None:
-                cands = chain.candidates(c.dst, c.proto, c.dport)
-                order = islice(cands, bisect_left(cands, pos), None)
-            else:
-                order = range(pos, n)
-            for i in order:
+            for i in range(pos, n):
                 r = rules[i]
                 m = r.match
                 if m is not None and not m(c):
@@ -635,6 +627,97 @@ class _Run:
                     continue
                 if kind == T_CONNMARK:
                     self.connmark(r.arg)
+                    continue
+                walk += i + 1 - pos
+                if kind == T_GOTO:
+                    chain = chains[r.arg]
+                    pos = 0
+                    break
+                if kind == T_RETURN:
+                    if stack:
+                        chain, pos = stack.pop()
+                        break
+                    # RETURN in a built-in chain: the policy decides (ipt_do_table underflow).
+                    self.walk += walk
+                    self._policy(chain)
+                    return
+                self.walk += walk
+                if kind == T_ACCEPT:
+                    return
+                if kind == T_DROP:
+                    raise _Stop(_DROP, "rule")
+                if kind == T_REJECT:
+                    raise _Stop(_REJECT, "rule", r.arg)
+                self.nat_target(kind, r.arg, hook)
+                return
+            else:
+                walk += n - pos
+                if chain.builtin:
+                    self.walk += walk
+                    self._policy(chain)
+                    return
+                if trail is not None:
+                    trail.append(chain.end_step)
+                if not stack:
+                    # The end of a chain reached by -g from the built-in chain: the hook's
+                    # policy decides (ipt_do_table pops to the underflow entry).
+                    self.walk += walk
+                    self._policy(start)
+                    return
+                chain, pos = stack.pop()
+
+    def walk_fast(self, hook: Hook, chains: dict[str, CChain], start: CChain) -> None:
+        """:meth:`walk_chain` with each chain's ``scan`` finding the next matching rule
+        (short chains: one generated function; long chains: the index candidates). The
+        targets are handled exactly as there; the walk length adds every rule between the
+        resume point and the rule left from, as the kernel evaluated them."""
+        c = self.c
+        trail = self.trail
+        pk = self.eng.counters_packets
+        by = self.eng.counters_bytes
+        stack: list[tuple[CChain, int]] = []
+        chain = start
+        pos = 0
+        walk = 0
+        while True:
+            rules = chain.rules
+            n = len(rules)
+            scan = chain.scan
+            i = scan(c, pos)
+            while i < n:
+                r = rules[i]
+                rid = r.rid
+                pk[rid] += 1
+                by[rid] += c.length
+                if trail is not None:
+                    trail.append(r.step)
+                kind = r.kind
+                if kind == T_JUMP:  # the most common matched kind in kube-proxy's rules
+                    walk += i + 1 - pos
+                    stack.append((chain, i + 1))
+                    chain = chains[r.arg]
+                    pos = 0
+                    break
+                if kind == T_MARK:
+                    v, mk = r.arg
+                    c.mark = ((c.mark & ~mk) ^ v) & 0xFFFFFFFF
+                    i = scan(c, i + 1)
+                    continue
+                if kind == T_NONE:
+                    i = scan(c, i + 1)
+                    continue
+                if kind == T_LOG:
+                    c.logs.append(LogRecord(r.arg[0], r.arg[1], r.table, r.chain, r.number,
+                                            self.packet()))
+                    i = scan(c, i + 1)
+                    continue
+                if kind == T_NOTRACK:
+                    c.notrack = True  # raw table: conntrack will leave this packet alone
+                    i = scan(c, i + 1)
+                    continue
+                if kind == T_CONNMARK:
+                    self.connmark(r.arg)
+                    i = scan(c, i + 1)
                     continue
                 walk += i + 1 - pos
                 if kind == T_GOTO:
