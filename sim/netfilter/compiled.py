@@ -280,7 +280,7 @@ def _module_preds(m: Match, eng_hooks: "_Hooks") -> list[Expr]:
         for name, attr in (("--src-type", "src"), ("--dst-type", "dst")):
             if name in o:
                 types = frozenset(v.upper() for v in o[name].values[0].split(","))
-                out.append((_neg(f"c.addr_type(c.{attr}) in __t", o[name].negated),
+                out.append((_neg(f"c.eng.addr_type(c.{attr}) in __t", o[name].negated),
                             {"__t": types}))
     elif mod == "mark":
         v, mask = parse_value_mask(o["--mark"].values[0])
@@ -292,7 +292,7 @@ def _module_preds(m: Match, eng_hooks: "_Hooks") -> list[Expr]:
         if o["--mode"].values[0] == "random":
             p = o["--probability"]
             p31 = kernel_probability(parse_probability(p.values[0]))
-            out.append((_neg("c.chance(__v)", p.negated), {"__v": p31}))
+            out.append((_neg("c.eng.chance(__v, c.rng)", p.negated), {"__v": p31}))
         else:
             every = int(o["--every"].values[0])
             start = int(o["--packet"].values[0])

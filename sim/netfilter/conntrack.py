@@ -28,6 +28,7 @@ TCP_TIMEOUTS = {
     TcpState.TIME_WAIT: 120.0,
     TcpState.CLOSE: 10.0,
 }
+_TIMEOUT_BY_VALUE = {s._value_: t for s, t in TCP_TIMEOUTS.items()}
 UDP_STREAM_AFTER_S = 2.0  # nf_conntrack_udp_packet: "still active after two seconds"
 GENERIC_TIMEOUT_S = 600.0  # nf_conntrack_generic_timeout (sctp/icmp and others here)
 ICMP_TIMEOUT_S = 30.0
@@ -208,7 +209,8 @@ class ConntrackTable:
             return self.config.tcp_established_timeout_s
         if state is _CLOSE_WAIT:
             return self.config.tcp_close_wait_timeout_s
-        return TCP_TIMEOUTS[state]
+        # Keyed by the member's value: hashing an Enum member runs Enum.__hash__ in Python.
+        return _TIMEOUT_BY_VALUE[state._value_]
 
     def update(self, e: Entry, direction: CtDir, tcp_flags: str, now: float) -> None:
         """Advance state and timeout for a packet of a confirmed entry."""

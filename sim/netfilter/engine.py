@@ -120,12 +120,6 @@ class PacketContext:
                  "notrack",
                  "now", "rng", "eng", "recent", "logs", "tflags")
 
-    def addr_type(self, addr: int) -> str:
-        return self.eng.addr_type(addr)
-
-    def chance(self, p31: int) -> bool:
-        return self.eng.chance(p31, self.rng)
-
     def nfacct(self, name: str) -> bool:
         c = self.eng.nfacct.setdefault(name, [0, 0])
         c[0] += 1
@@ -683,7 +677,8 @@ class _Run:
             rules = chain.rules
             n = len(rules)
             scan = chain.scan
-            i = scan(c, pos)
+            # Empty chains and resumes after a chain's last rule have nothing to scan.
+            i = scan(c, pos) if pos < n else n
             while i < n:
                 r = rules[i]
                 rid = r.rid
