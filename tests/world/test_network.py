@@ -141,6 +141,19 @@ def test_pod_recreated_with_a_new_address_moves_its_namespace(small_api):
     assert world.net.route_from_node(world.net.nodes["n2"], "10.244.2.20") is None
 
 
+def test_a_nodes_cached_routes_follow_a_pod_moving_address(small_api):
+    """Routing decisions a node cached before a pod moved (a route to the old address, none
+    to the new) are forgotten: afterwards the old address has no route, the new one does."""
+    world = World(small_api(), NetworkParams(), 1, recording_datapath)
+    node = world.net.nodes["n2"]
+    old_host = world.net.route_from_node(node, "10.244.2.20")
+    assert old_host is world.pod_hosts["default/web-a"]
+    assert world.net.route_from_node(node, "10.244.2.99") is None
+    world.change("move", lambda api: api.apply(pod_manifest("web-a", 2, 99, {"app": "web"})))
+    assert world.net.route_from_node(node, "10.244.2.20") is None
+    assert world.net.route_from_node(node, "10.244.2.99") is world.pod_hosts["default/web-a"]
+
+
 def test_connect_without_a_free_ephemeral_port_fails_with_eaddrnotavail(small_api):
     """When every ephemeral port of the client's address is held, connect() fails at once:
     the connection is recorded as an ``error`` with ``EADDRNOTAVAIL``, the run carries on, and
