@@ -91,6 +91,7 @@ class CRule:
     kind: int
     arg: Any = None
     _step: TraceStep | None = None
+    dest: "CChain | None" = None  # the chain a jump or goto enters (resolved once)
 
     @property
     def step(self) -> TraceStep:
@@ -611,6 +612,10 @@ def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None,
             else:
                 cc.scan = cc.scan_rules
             chains[cname] = cc
+        for cc in chains.values():
+            for cr in cc.rules:
+                if cr.kind == T_JUMP or cr.kind == T_GOTO:
+                    cr.dest = chains[cr.arg]
         tables[tname] = CTable(tname, chains)
     by_hook_table: dict[tuple[Hook, str], tuple[dict[str, CChain], CChain]] = {}
     for tname, t in tables.items():

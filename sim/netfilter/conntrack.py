@@ -192,11 +192,11 @@ class ConntrackTable:
         """A fresh entry for the first packet of a connection (not yet confirmed); its mark
         (``ct->mark``) is 0 until CONNMARK sets it."""
         proto = orig[0]
-        e = Entry(proto, orig, reply, now, now)
         if proto == "tcp":
-            e.tcp_state = _SYN_SENT if "S" in tcp_flags else _ESTABLISHED
-            e.expires_at = now + self._tcp_timeout(e.tcp_state)
-        elif proto == "udp":
+            state = _SYN_SENT if "S" in tcp_flags else _ESTABLISHED
+            return Entry(proto, orig, reply, now, now + self._tcp_timeout(state), state)
+        e = Entry(proto, orig, reply, now, now)
+        if proto == "udp":
             e.expires_at = now + self.config.udp_timeout_s
         elif proto == "icmp":
             e.expires_at = now + ICMP_TIMEOUT_S

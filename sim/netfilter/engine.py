@@ -572,7 +572,7 @@ class _Run:
         entry = self.tables.get((hook, tname))
         if entry is not None:
             if self.eng.fast:
-                self.walk_fast(hook, entry[0], entry[1])
+                self.walk_fast(hook, entry[1])
             else:
                 self.walk_chain(hook, entry[0], entry[1])
 
@@ -660,7 +660,7 @@ class _Run:
                     return
                 chain, pos = stack.pop()
 
-    def walk_fast(self, hook: Hook, chains: dict[str, CChain], start: CChain) -> None:
+    def walk_fast(self, hook: Hook, start: CChain) -> None:
         """:meth:`walk_chain` with each chain's ``scan`` finding the next matching rule
         (short chains: one generated function; long chains: the index candidates). The
         targets are handled exactly as there; the walk length adds every rule between the
@@ -690,7 +690,7 @@ class _Run:
                 if kind == T_JUMP:  # the most common matched kind in kube-proxy's rules
                     walk += i + 1 - pos
                     stack.append((chain, i + 1))
-                    chain = chains[r.arg]
+                    chain = r.dest
                     pos = 0
                     break
                 if kind == T_MARK:
@@ -716,7 +716,7 @@ class _Run:
                     continue
                 walk += i + 1 - pos
                 if kind == T_GOTO:
-                    chain = chains[r.arg]
+                    chain = r.dest
                     pos = 0
                     break
                 if kind == T_RETURN:
