@@ -11,6 +11,11 @@ side effect before the port match) under (protocol, port); every other rule is a
 A rule that is in neither the packet's lists nor the wildcards cannot match (its header part
 fails before any match with a side effect runs), so skipping it changes nothing but time;
 the walk length still counts it because the kernel evaluated it.
+
+On the fast path every chain has a ``scan(c, pos)`` returning the next matching rule: for a
+chain under ``INDEX_MIN_RULES`` rules one generated function with all its rules' conditions
+inlined (:func:`make_scan`), for an indexed chain a walk over the candidates. The linear
+reference walk ignores it and calls each rule's match function.
 """
 
 from __future__ import annotations
