@@ -57,6 +57,10 @@ class Datapath(Protocol):
         """Write ``net.netfilter.nf_conntrack_max`` (kube-proxy does at start)."""
 
 
+# Verdict(...) without the named tuple's Python-level __new__ (one is made per packet per node).
+_tuple_new = tuple.__new__
+
+
 class NoRules:
     """A node kernel with no rules loaded: routing only, nothing rewritten."""
 
@@ -64,10 +68,10 @@ class NoRules:
         self.local_addresses = local_addresses
 
     def ingress(self, packet: Packet, now: float, in_iface: str) -> Verdict:
-        return Verdict(ACCEPT, packet, packet.dst in self.local_addresses)
+        return _tuple_new(Verdict, (ACCEPT, packet, packet.dst in self.local_addresses, 0))
 
     def local_out(self, packet: Packet, now: float) -> Verdict:
-        return Verdict(ACCEPT, packet, packet.dst in self.local_addresses)
+        return _tuple_new(Verdict, (ACCEPT, packet, packet.dst in self.local_addresses, 0))
 
     def load(self, ruleset: object) -> None:
         if ruleset is not None:

@@ -49,9 +49,8 @@ Validation
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 from heapq import heappush
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import networkx as nx
 import simpy
@@ -77,9 +76,9 @@ PORT_UNREACHABLE = object()
 ServerFn = Callable[["Host", Packet, object], object]
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """What a simulated server answers: its name and the peer address it saw."""
+class Reply(NamedTuple):
+    """What a simulated server answers: its name and the peer address it saw (a named tuple:
+    one is made per answered connection)."""
 
     server: str
     node: str
@@ -156,6 +155,9 @@ class PodHost(Host):
         self.node_name = node_name
         self.labels = labels
         self.uplink = "veth-" + key
+        self.node: NodeHost | None = None  # set when the network attaches the pod
+        # packet length -> delay of the hop to the node (the veth never changes).
+        self.uplink_delays: dict[int, float] = {}
 
 
 class NodeHost(Host):
@@ -184,6 +186,9 @@ class NodeHost(Host):
         # dst -> next host (``None``: no route), filled by ``Network.route_from_node`` and
         # cleared on every topology change.
         self.routes: dict[str, Host | None] = {}
+        # (dst, packet length) -> (next host or ``None``, hop delay): the forwarding
+        # decision of a hop, filled by ``Network.node_hop``, cleared with ``routes``.
+        self.next_hops: dict[tuple[str, int], tuple[Host | None, float]] = {}
 
 
 class ExternalHost(Host):
@@ -232,6 +237,9 @@ class Network:
         self._eid = env._eid
         self._delay_cache: dict[tuple[str, str, int], float] = {}
         self._lb_choice: dict[tuple, str] = {}
+        # A hop event already processed (out of the queue) that the next send may reuse
+        # instead of allocating one: see :class:`_Hop`.
+        self._spare: _Hop | None = None
         self.hops = 0
         self.drops: dict[str, int] = {}
         for r in params.routes:
@@ -258,6 +266,7 @@ class Network:
         """Start a pod's network namespace on its node."""
         node = self.nodes[node_name]
         pod = PodHost(key, ips, node_name, labels)
+        pod.node = node
         node.pods[pod.ip] = pod
         for ip in ips:
             node.pods[ip] = pod
@@ -304,6 +313,7 @@ class Network:
         self._route_cache.clear()
         for node in self.nodes.values():
             node.routes.clear()
+            node.next_hops.clear()
 
     def route_from_node(self, node: NodeHost, dst: str) -> Host | None:
         """Next host for ``dst`` in a node's routing table (``None``: no route)."""
@@ -322,6 +332,14 @@ class Network:
                     host = None  # own pod CIDR but no such pod: no route to it
         node.routes[dst] = host
         return host
+
+    def node_hop(self, node: NodeHost, dst: str, length: int) -> tuple[Host | None, float]:
+        """The next host for ``dst`` from ``node`` and the delay of that hop for a packet of
+        ``length`` bytes, cached in ``node.next_hops`` (``(None, 0.0)``: no route)."""
+        nxt = self.route_from_node(node, dst)
+        entry = (nxt, self.delay(node, nxt, length) if nxt is not None else 0.0)
+        node.next_hops[(dst, length)] = entry
+        return entry
 
     def route_from_outside(self, dst: str) -> Host | None:
         """Next host for ``dst`` from outside the cluster (see the module docstring)."""
@@ -370,13 +388,24 @@ class Network:
     # ------------------------------------------------------------------ delivery
     def transmit(self, src: Host, dst: Host, packet: Packet, data: object) -> None:
         """Schedule one hop from ``src`` to ``dst``."""
-        self.hops += 1
         delay = self._delay_cache.get((src.name, dst.name, packet.length))
         if delay is None:
             delay = self.delay(src, dst, packet.length)
-        # Environment.schedule(hop, NORMAL, delay), inlined: same key, same order.
-        heappush(self._queue, (self.env._now + delay, NORMAL, next(self._eid),
-                               _Hop(dst.arrival, self, dst, packet, data, src)))
+        self.push_hop(src, dst, packet, data, delay)
+
+    def push_hop(self, src: Host, dst: Host, packet: Packet, data: object,
+                 delay: float) -> None:
+        """Schedule a hop of ``delay`` seconds: ``Environment.schedule(hop, NORMAL, delay)``,
+        inlined (same key, same order), with the spare hop event when there is one."""
+        self.hops += 1
+        hop = self._spare
+        if hop is None:
+            hop = _Hop(dst.arrival, self, dst, packet, data, src)
+        else:
+            self._spare = None
+            hop.callbacks, hop.dst, hop.packet, hop.data, hop.src = (
+                dst.arrival, dst, packet, data, src)
+        heappush(self._queue, (self.env._now + delay, NORMAL, next(self._eid), hop))
 
     def call_later(self, delay: float, fn: Callable[[object], None]) -> None:
         """Call ``fn(event)`` after ``delay``: ``env.timeout(delay)`` with ``fn`` as its one
@@ -409,8 +438,14 @@ class Network:
         if kind == "pod":
             if packet.dst in host.ips:
                 self.deliver(host, packet, data)
-            else:
-                self.transmit(host, self.nodes[host.node_name], packet, data)  # type: ignore[attr-defined]
+                return
+            # A pod's only route is its node (cached delay per length: the veth is fixed).
+            pod: PodHost = host  # type: ignore[assignment]
+            delay = pod.uplink_delays.get(packet.length)
+            if delay is None:
+                delay = pod.uplink_delays[packet.length] = self.delay(
+                    pod, pod.node, packet.length)  # type: ignore[arg-type]
+            self.push_hop(pod, pod.node, packet, data, delay)  # type: ignore[arg-type]
         elif kind == "node":
             node: NodeHost = host  # type: ignore[assignment]
             if not node.up:
@@ -436,13 +471,14 @@ class Network:
         if local:
             self.deliver(node, out, data)
             return
-        nxt = node.routes.get(out.dst, _UNKNOWN)
-        if nxt is _UNKNOWN:
-            nxt = self.route_from_node(node, out.dst)
+        entry = node.next_hops.get((out.dst, out.length))
+        if entry is None:
+            entry = self.node_hop(node, out.dst, out.length)
+        nxt, delay = entry
         if nxt is None:
             self.drop("no-route")
             return
-        self.transmit(node, nxt, out, data)
+        self.push_hop(node, nxt, out, data, delay)
 
     def _icmp_unreachable(self, node: NodeHost, original: Packet) -> None:
         """REJECT: an ICMP port unreachable goes back to the sender of ``original``."""
@@ -525,6 +561,12 @@ class _Hop:
     ``callbacks`` is one of the shared one-element tuples below: ``step`` only iterates it
     and then sets the attribute to ``None``, so nothing is allocated for it. A hop never
     fails, so ``_ok`` is a class constant (``step`` reads ``_value`` only when it is false).
+
+    Once ``step`` has popped a hop and called its callback, nothing refers to it any more
+    (``step`` reads only the class constant ``_ok`` after the callback), so the arrival
+    callbacks below offer it as ``Network._spare`` and the next hop sent, usually the one
+    that forwards or answers this packet, is the same object with new fields. Invariant:
+    the spare is never in the queue.
     """
 
     __slots__ = ("callbacks", "net", "dst", "packet", "data", "src")
@@ -551,36 +593,42 @@ def _arrive_node(hop: _Hop) -> None:
     forwarded to a known next hop); anything else takes the general path."""
     net = hop.net
     node: NodeHost = hop.dst  # type: ignore[assignment]
+    packet, data = hop.packet, hop.data
     if not node.up:
         net.drop("node-down")
         return
-    packet = hop.packet
     v = node.datapath.ingress(packet, net.env._now, hop.src.uplink)
     action, out, local, _ = v
+    net._spare = hop
     if action != ACCEPT or local:
-        net._after_hooks(node, packet, v, hop.data)
+        net._after_hooks(node, packet, v, data)
         return
-    nxt = node.routes.get(out.dst, _UNKNOWN)
-    if nxt is _UNKNOWN:
-        nxt = net.route_from_node(node, out.dst)
+    entry = node.next_hops.get((out.dst, out.length))
+    if entry is None:
+        entry = net.node_hop(node, out.dst, out.length)
+    nxt, delay = entry
     if nxt is None:
         net.drop("no-route")
         return
-    # Network.transmit, inlined (one call less on the commonest hop).
+    # Network.push_hop, inlined on the commonest hop: the arriving event goes out again.
     net.hops += 1
-    delay = net._delay_cache.get((node.name, nxt.name, out.length))
-    if delay is None:
-        delay = net.delay(node, nxt, out.length)
-    heappush(net._queue, (net.env._now + delay, NORMAL, next(net._eid),
-                          _Hop(nxt.arrival, net, nxt, out, hop.data, node)))
+    net._spare = None
+    hop.callbacks, hop.dst, hop.packet, hop.src = nxt.arrival, nxt, out, node
+    heappush(net._queue, (net.env._now + delay, NORMAL, next(net._eid), hop))
 
 
 def _arrive_lb(hop: _Hop) -> None:
-    hop.net._lb_forward(hop.packet, hop.data)
+    net = hop.net
+    packet, data = hop.packet, hop.data
+    net._spare = hop
+    net._lb_forward(packet, data)
 
 
 def _arrive_host(hop: _Hop) -> None:
-    hop.net.deliver(hop.dst, hop.packet, hop.data)
+    net = hop.net
+    host, packet, data = hop.dst, hop.packet, hop.data
+    net._spare = hop
+    net.deliver(host, packet, data)
 
 
 # A hop's callbacks by the receiving host's class (the same dispatch as Network.arrive, made
@@ -588,7 +636,6 @@ def _arrive_host(hop: _Hop) -> None:
 Host.arrival = (_arrive_host,)
 NodeHost.arrival = (_arrive_node,)
 LoadBalancerHost.arrival = (_arrive_lb,)
-_UNKNOWN = object()  # a destination missing from a node's route cache
 
 
 def _reply(packet: Packet, flags: str) -> Packet:

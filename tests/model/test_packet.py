@@ -1,0 +1,50 @@
+"""Packet: built by ``__new__`` (not a generated ``__init__``), still a frozen dataclass."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+
+import pytest
+
+from sim.model.packet import Packet
+
+
+def _syn() -> Packet:
+    return Packet("tcp", "10.1.0.10", "10.96.0.10", 40000, 80, tcp_flags="S", length=60)
+
+
+def test_packet_fields_take_positional_and_keyword_arguments_with_defaults():
+    """Positional, keyword and defaulted arguments land in the named fields."""
+    p = Packet("udp", "10.1.0.10", "10.96.0.10", 5353, 53, "", 0x4000, 80, "eth0", "", 3)
+    assert (p.proto, p.src, p.dst, p.sport, p.dport, p.tcp_flags, p.mark, p.length,
+            p.in_iface, p.out_iface, p.icmp_type) == (
+        "udp", "10.1.0.10", "10.96.0.10", 5353, 53, "", 0x4000, 80, "eth0", "", 3)
+    d = Packet("tcp", "a", "b")
+    assert (d.sport, d.dport, d.tcp_flags, d.mark, d.length, d.in_iface, d.out_iface,
+            d.icmp_type) == (0, 0, "S", 0, 60, "", "", None)
+    assert type(p) is Packet
+
+
+def test_packet_cannot_be_mutated():
+    """Assigning a field raises FrozenInstanceError, as for any frozen dataclass."""
+    p = _syn()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.dst = "10.1.1.5"  # type: ignore[misc]
+
+
+def test_packets_with_equal_fields_are_equal_and_hash_alike():
+    """Equality and hash follow the fields (conntrack and caches key on packets)."""
+    assert _syn() == _syn() and hash(_syn()) == hash(_syn())
+    assert _syn() != _syn().with_(sport=40001)
+
+
+def test_with_replace_copy_and_pickle_rebuild_an_equal_packet():
+    """with_, dataclasses.replace, copy, deepcopy and pickle all give working packets."""
+    p = _syn()
+    assert p.with_(dst="10.1.1.5").dst == "10.1.1.5"
+    assert dataclasses.replace(p, mark=1).mark == 1
+    assert [f.name for f in dataclasses.fields(Packet)][:3] == ["proto", "src", "dst"]
+    for clone in (copy.copy(p), copy.deepcopy(p), pickle.loads(pickle.dumps(p))):
+        assert clone == p and type(clone) is Packet
