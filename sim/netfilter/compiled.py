@@ -12,10 +12,11 @@ A rule that is in neither the packet's lists nor the wildcards cannot match (its
 fails before any match with a side effect runs), so skipping it changes nothing but time;
 the walk length still counts it because the kernel evaluated it.
 
-On the fast path every chain has a ``scan(c, pos)`` returning the next matching rule: for a
-chain under ``INDEX_MIN_RULES`` rules one generated function with all its rules' conditions
-inlined (:func:`make_scan`), for an indexed chain a walk over the candidates. The linear
-reference walk ignores it and calls each rule's match function.
+On the fast path every chain has a ``run(c)``: for a chain without a useful index one
+generated function with all its rules' conditions and targets inlined (:func:`make_runner`;
+chains of the same shape share one code object), for an indexed chain a walk over the
+candidates (:meth:`CChain.run_index`). The linear reference walk ignores both and calls each
+rule's match function.
 """
 
 from __future__ import annotations
@@ -25,9 +26,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from bisect import bisect_left
 from heapq import merge
-from itertools import islice
 from types import CodeType, FunctionType
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +56,7 @@ from sim.iptables.extensions import (
 from sim.iptables.gcpause import gc_paused
 from sim.iptables.ruleset import BUILTIN_CHAINS, Match, Rule, Ruleset
 from sim.iptables.save import render_rule
-from sim.netfilter.types import Hook, TraceStep
+from sim.netfilter.types import TraceStep
 
 if TYPE_CHECKING:
     from sim.netfilter.engine import PacketContext
@@ -68,7 +67,16 @@ Pred = Callable[["PacketContext"], bool]
 T_NONE, T_ACCEPT, T_DROP, T_RETURN, T_JUMP, T_GOTO, T_REJECT, T_MARK, T_DNAT, T_SNAT, \
     T_MASQ, T_REDIRECT, T_LOG, T_NOTRACK, T_CONNMARK = range(15)
 
-INDEX_MIN_RULES = 8
+INDEX_MIN_RULES = 16
+INDEX_MIN_SHARE = 0.5
+# The (hook, table) pairs a packet path visits, in CompiledRuleset.starts order.
+HOOK_TABLES = (("PREROUTING", "raw"), ("PREROUTING", "mangle"), ("PREROUTING", "nat"),
+               ("INPUT", "mangle"), ("INPUT", "filter"), ("INPUT", "nat"),
+               ("FORWARD", "mangle"), ("FORWARD", "filter"),
+               ("OUTPUT", "raw"), ("OUTPUT", "mangle"), ("OUTPUT", "nat"), ("OUTPUT", "filter"),
+               ("POSTROUTING", "mangle"), ("POSTROUTING", "nat"))
+(PRE_RAW, PRE_MANGLE, PRE_NAT, IN_MANGLE, IN_FILTER, IN_NAT, FWD_MANGLE, FWD_FILTER, OUT_RAW,
+ OUT_MANGLE, OUT_NAT, OUT_FILTER, POST_MANGLE, POST_NAT) = range(len(HOOK_TABLES))
 TCP_BITS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20}
 # Matches with no side effect: rules whose port match comes only after these may be indexed.
 _PURE_MODULES = frozenset({"comment", "tcp", "udp", "sctp", "icmp", "multiport", "addrtype",
@@ -120,28 +128,69 @@ class CChain:
     pd_index: dict[tuple[str, int], list[int]] | None = None
     wild: list[int] = field(default_factory=list)
     _cache: dict[tuple[int, str, int], list[int]] = field(default_factory=dict)
-    # The fast path's scan(c, pos) (see make_scan); indexed chains scan their candidates.
-    scan: Callable[["PacketContext", int], int] | None = None
+    # The fast path's run(c) (see make_runner); indexed chains run their candidates.
+    run: Callable[..., int] | None = None
 
-    def scan_index(self, c: "PacketContext", pos: int) -> int:
-        """:func:`make_scan`'s contract over the index candidates (indexed chains)."""
+    def run_index(self, c: "PacketContext") -> int:
+        """:func:`make_runner`'s contract over the index candidates (indexed chains): the
+        rules outside the packet's candidates cannot match and are only counted in the
+        walk length."""
         cands = self.candidates(c.dst, c.proto, c.dport)
         assert cands is not None
         rules = self.rules
-        for i in (cands if pos == 0 else islice(cands, bisect_left(cands, pos), None)):
-            m = rules[i].match
-            if m is None or m(c):
-                return i
-        return len(rules)
-
-    def scan_rules(self, c: "PacketContext", pos: int) -> int:
-        """:func:`make_scan`'s contract rule by rule (long chains compiled without index)."""
-        rules = self.rules
-        for i in range(pos, len(rules)):
-            m = rules[i].match
-            if m is None or m(c):
-                return i
-        return len(rules)
+        pk = c.pk
+        by = c.by
+        tr = c.trail
+        for i in cands:
+            cr = rules[i]
+            m = cr.match
+            if m is not None and not m(c):
+                continue
+            rid = cr.rid
+            pk[rid] += 1
+            by[rid] += c.length
+            if tr is not None:
+                tr.append(cr.step)
+            kind = cr.kind
+            if kind == T_JUMP:  # the most common matched kind in kube-proxy's rules
+                v = cr.dest.run(c)
+                if v:
+                    c.walk += i + 1
+                    return v
+                continue
+            if kind == T_NONE:
+                continue
+            if kind == T_MARK:
+                value, mask = cr.arg
+                c.mark = ((c.mark & ~mask) ^ value) & 0xFFFFFFFF
+                continue
+            if kind == T_LOG:
+                c.log(cr)
+                continue
+            if kind == T_NOTRACK:
+                c.notrack = True
+                continue
+            if kind == T_CONNMARK:
+                c.connmark(cr.arg)
+                continue
+            c.walk += i + 1
+            if kind == T_GOTO:
+                return cr.dest.run(c)
+            if kind == T_RETURN:
+                return 0
+            if kind == T_ACCEPT:
+                return 1
+            if kind == T_DROP:
+                return 2
+            if kind == T_REJECT:
+                c.reject = cr.arg
+                return 3
+            c.nat_target(kind, cr.arg)
+            return 1
+        c.walk += len(rules)
+        if tr is not None and not self.builtin:
+            tr.append(self.end_step)
+        return 0
 
     def candidates(self, dst: int, proto: str, dport: int) -> list[int] | None:
         """Sorted indices of the rules that may match, or None (walk every rule)."""
@@ -179,9 +228,8 @@ class CompiledRuleset:
     tables: dict[str, CTable]
     rules: list[CRule]
     hooks: "_Hooks | None" = None
-    # by_hook_table[(Hook, table)] -> (that table's chains, the hook's built-in chain)
-    by_hook_table: dict[tuple[Hook, str], tuple[dict[str, CChain], CChain]] = field(
-        default_factory=dict)
+    # starts[k]: the built-in chain of HOOK_TABLES[k], None where the table has none
+    starts: tuple["CChain | None", ...] = ()
 
     @property
     def shareable(self) -> bool:
@@ -371,20 +419,74 @@ def make_matcher(exprs: list[Expr]) -> Pred | None:
     return _function("c", f"    return {_conditions(exprs, '', env)}\n", env, "_match")
 
 
-def make_scan(rule_exprs: list[list[Expr]]) -> Callable[["PacketContext", int], int]:
-    """``scan(c, pos)``: the index of the first rule at or after ``pos`` that matches ``c``
-    (the number of rules if none does), all rules' conditions inlined in one function.
+def _target_code(i: int, cr: "CRule", env: dict[str, object]) -> str:
+    """The statements for rule ``i``'s target once it matched (see :func:`make_runner`)."""
+    kind = cr.kind
+    if kind == T_JUMP:
+        env[f"__d_{i}"] = cr.dest
+        return (f"        v = __d_{i}.run(c)\n"
+                f"        if v:\n            c.walk += {i + 1}\n            return v\n")
+    if kind == T_NONE:
+        return ""
+    if kind == T_MARK:
+        value, mask = cr.arg
+        env[f"__mk_{i}"] = ~mask
+        env[f"__mv_{i}"] = value
+        return f"        c.mark = ((c.mark & __mk_{i}) ^ __mv_{i}) & 0xFFFFFFFF\n"
+    if kind == T_LOG:
+        env[f"__q_{i}"] = cr
+        return f"        c.log(__q_{i})\n"
+    if kind == T_NOTRACK:
+        return "        c.notrack = True\n"
+    if kind == T_CONNMARK:
+        env[f"__a_{i}"] = cr.arg
+        return f"        c.connmark(__a_{i})\n"
+    head = f"        c.walk += {i + 1}\n"
+    if kind == T_GOTO:
+        env[f"__d_{i}"] = cr.dest
+        return head + f"        return __d_{i}.run(c)\n"
+    if kind == T_RETURN:
+        return head + "        return 0\n"
+    if kind == T_ACCEPT:
+        return head + "        return 1\n"
+    if kind == T_DROP:
+        return head + "        return 2\n"
+    if kind == T_REJECT:
+        env[f"__a_{i}"] = cr.arg
+        return head + f"        c.reject = __a_{i}\n        return 3\n"
+    env[f"__a_{i}"] = cr.arg  # DNAT, SNAT, MASQUERADE, REDIRECT: the connection's NAT is set
+    return head + f"        c.nat_target({kind}, __a_{i})\n        return 1\n"
 
-    Evaluates exactly the conditions the rule-by-rule walk evaluates, in the same order
-    (rules before ``pos`` are not evaluated; within a rule ``and`` stops at the first false
-    condition), so stateful matches see the same calls."""
+
+def make_runner(cc: "CChain", rule_exprs: list[list[Expr]]) -> Callable[..., int]:
+    """``run(c)``: the whole chain as one generated function (the fast path).
+
+    Each rule is an ``if`` over its conditions, in the kernel's order (``and`` stops at the
+    first false condition, so stateful matches are evaluated exactly as in the rule-by-rule
+    walk); a matched rule counts, adds its trail step when tracing, and runs its target
+    inline. A jump calls the destination chain's ``run`` and a goto tail-calls it, so the
+    Python stack is the kernel's jump stack. The return value is the verdict so far: 0 the
+    chain returned (RETURN or fell off its end: the caller continues, a built-in chain's
+    policy decides), 1 ACCEPT (also after a NAT target), 2 DROP, 3 REJECT (``c.reject``).
+    ``c.walk`` gets every rule the kernel evaluated: a chain invocation left at rule ``i``
+    (0-based) evaluated ``i + 1`` rules, one that fell off the end all of them.
+    """
     env: dict[str, object] = {}
-    lines = []
-    for i, exprs in enumerate(rule_exprs):
-        cond = f" and {_conditions(exprs, f'_{i}', env)}" if exprs else ""
-        lines.append(f"    if pos <= {i}{cond}:\n        return {i}\n")
-    lines.append(f"    return {len(rule_exprs)}\n")
-    return _function("c, pos", "".join(lines), env, "_scan")
+    lines = ["    pk = c.pk\n    by = c.by\n    tr = c.trail\n"]
+    for i, (cr, exprs) in enumerate(zip(cc.rules, rule_exprs)):
+        env[f"__r_{i}"] = cr.rid
+        env[f"__q_{i}"] = cr
+        cond = _conditions(exprs, f"_{i}", env) if exprs else "True"
+        lines.append(f"    if {cond}:\n"
+                     f"        pk[__r_{i}] += 1\n        by[__r_{i}] += c.length\n"
+                     f"        if tr is not None:\n            tr.append(__q_{i}.step)\n"
+                     + _target_code(i, cr, env))
+    lines.append(f"    c.walk += {len(cc.rules)}\n")
+    if not cc.builtin:
+        env["__end"] = cc.end_step
+        lines.append("    if tr is not None:\n        tr.append(__end)\n")
+    lines.append("    return 0\n")
+    return _function("c", "".join(lines), env, "_run")
 
 
 _STATE_BITS = {s: 1 << i for i, s in enumerate(CT_STATES)}
@@ -574,18 +676,22 @@ def _index_keys(rule: Rule) -> tuple[int | None, tuple[str, int] | None]:
 
 
 @gc_paused()
-def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None,
-                    index_min_rules: int = INDEX_MIN_RULES) -> CompiledRuleset:
+def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None, *, fast: bool = True,
+                    index_min_rules: int = INDEX_MIN_RULES,
+                    index_min_share: float = INDEX_MIN_SHARE) -> CompiledRuleset:
     """Compile every table of ``ruleset``.
 
-    ``index_min_rules``: chains with at least this many rules get a fast-path index (a
-    very large value disables the fast path: the linear reference walk).
+    ``fast``: build the fast path (each chain's ``run``); without it only the per-rule
+    matchers of the linear reference walk exist. A chain with at least ``index_min_rules``
+    rules of which at least ``index_min_share`` have an index key (an exact destination or
+    protocol and port) runs over its index; every other chain is one generated function.
     """
     hooks = hooks or _Hooks()
     tables: dict[str, CTable] = {}
     all_rules: list[CRule] = []
     for tname, table in ruleset.tables.items():
         chains: dict[str, CChain] = {}
+        exprs_by_chain: dict[str, list[list[Expr]]] = {}
         for cname, chain in table.chains.items():
             crules = []
             chain_exprs = []
@@ -609,25 +715,21 @@ def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None,
             end = TraceStep(tname, cname, len(crules) + 1, "",
                             "policy" if builtin_chain else "return")
             cc = CChain(cname, tname, builtin_chain, chain.policy, crules, end)
-            if len(crules) >= index_min_rules:
-                _build_index(cc)
-                cc.scan = cc.scan_index
-            elif len(crules) < INDEX_MIN_RULES:
-                cc.scan = make_scan(chain_exprs)
-            else:
-                cc.scan = cc.scan_rules
+            if fast and len(crules) >= index_min_rules:
+                _build_index(cc, index_min_share)
             chains[cname] = cc
+            exprs_by_chain[cname] = chain_exprs
         for cc in chains.values():
             for cr in cc.rules:
                 if cr.kind == T_JUMP or cr.kind == T_GOTO:
                     cr.dest = chains[cr.arg]
+        if fast:
+            for cname, cc in chains.items():
+                cc.run = (cc.run_index if cc.dst_index is not None
+                          else make_runner(cc, exprs_by_chain[cname]))
         tables[tname] = CTable(tname, chains)
-    by_hook_table: dict[tuple[Hook, str], tuple[dict[str, CChain], CChain]] = {}
-    for tname, t in tables.items():
-        for cname, cc in t.chains.items():
-            if cc.builtin:
-                by_hook_table[Hook[cname], tname] = (t.chains, cc)
-    return CompiledRuleset(ruleset, tables, all_rules, hooks, by_hook_table)
+    starts = tuple(tables[t].chains.get(h) if t in tables else None for h, t in HOOK_TABLES)
+    return CompiledRuleset(ruleset, tables, all_rules, hooks, starts)
 
 
 def _builtin_pred(m: Match) -> Expr | None:
@@ -643,8 +745,10 @@ def _builtin_pred(m: Match) -> Expr | None:
     raise AssertionError(opt.name)  # pragma: no cover
 
 
-def _build_index(cc: CChain) -> None:
-    """Index lists already merged with the wildcards, so a lookup is one dict access."""
+def _build_index(cc: CChain, min_share: float) -> None:
+    """Index lists already merged with the wildcards, so a lookup is one dict access; no
+    index when fewer than ``min_share`` of the rules have a key (a long probability cascade:
+    the generated function tests its rules faster than a loop over all of them)."""
     dst_index: dict[int, list[int]] = {}
     pd_index: dict[tuple[str, int], list[int]] = {}
     wild: list[int] = []
@@ -656,6 +760,8 @@ def _build_index(cc: CChain) -> None:
             pd_index.setdefault(pd, []).append(i)
         else:
             wild.append(i)
+    if len(cc.rules) - len(wild) < min_share * len(cc.rules):
+        return
     cc.dst_index = {k: list(merge(v, wild)) for k, v in dst_index.items()}
     cc.pd_index = {k: list(merge(v, wild)) for k, v in pd_index.items()}
     cc.wild = wild

@@ -47,13 +47,17 @@ from sim.netfilter.compiled import (
     T_RETURN,
     T_SNAT,
     CChain,
+    CRule,
     CompiledRuleset,
+    INDEX_MIN_RULES,
+    INDEX_MIN_SHARE,
     _Hooks,
     compile_ruleset,
+    PRE_RAW, PRE_MANGLE, PRE_NAT, IN_MANGLE, IN_FILTER, IN_NAT, FWD_MANGLE, FWD_FILTER,
+    OUT_RAW, OUT_MANGLE, OUT_NAT, OUT_FILTER, POST_MANGLE, POST_NAT,
     tcp_flag_bits,
-    INDEX_MIN_RULES,
 )
-from sim.netfilter.conntrack import ConntrackTable, Entry
+from sim.netfilter.conntrack import ConntrackTable
 from sim.netfilter.recent import RecentTables
 from sim.netfilter.types import (
     CtDir,
@@ -62,7 +66,6 @@ from sim.netfilter.types import (
     LogRecord,
     Result,
     Route,
-    TraceStep,
     Verdict,
 )
 from sim.iptables.extensions import CT_STATES
@@ -113,12 +116,15 @@ def ip_str(value: int) -> str:
 
 
 class PacketContext:
-    """The mutable per-packet state the compiled matches read."""
+    """One packet's trip through the hooks: the mutable per-packet state the compiled
+    matches read, and the walk's own state (trail, walk length, the new conntrack entry)."""
 
     __slots__ = ("proto", "src", "dst", "sport", "dport", "flags", "mark", "in_iface",
                  "out_iface", "icmp_type", "length", "ct", "is_reply", "confirmed", "invalid",
-                 "notrack",
-                 "now", "rng", "eng", "recent", "logs", "tflags")
+                 "notrack", "now", "rng", "eng", "recent", "logs", "tflags", "pkt",
+                 # the trip through the hooks
+                 "trail", "walk", "hooks", "new_entry", "local", "masq", "random_fully", "pk",
+                 "by", "reject", "cur_hook")
 
     def nfacct(self, name: str) -> bool:
         c = self.eng.nfacct.setdefault(name, [0, 0])
@@ -179,6 +185,383 @@ class PacketContext:
     def ct_expire(self) -> int:
         return max(0, int(self.ct.expires_at - self.now)) if self.confirmed else 0
 
+    # -------------------------------------------------------------- paths
+    #
+    # Each path raises _Stop for a terminal verdict; the caller builds the outcome. ``st`` is
+    # the compiled ruleset's built-in chain per (hook, table), None where the table has no
+    # such chain (absent tables, raw and mangle usually, are not even called).
+
+    def arriving(self) -> None:
+        st = self.eng._compiled.starts
+        self.hooks.append(_PRE)
+        if st[PRE_RAW] is not None:
+            self.table(_PRE, st[PRE_RAW])
+        self.conntrack_in()
+        if st[PRE_MANGLE] is not None:
+            self.table(_PRE, st[PRE_MANGLE])
+        self.nat_dst(_PRE, st[PRE_NAT])
+        if self.eng.is_local(self.dst):
+            self.local = True
+            self.input_hooks(st)
+        else:
+            self.route()
+            self.hooks.append(_FWD)
+            if st[FWD_MANGLE] is not None:
+                self.table(_FWD, st[FWD_MANGLE])
+            if st[FWD_FILTER] is not None:
+                self.table(_FWD, st[FWD_FILTER])
+            self.postrouting(st)
+        self.confirm()
+
+    def local_out(self) -> None:
+        st = self.eng._compiled.starts
+        self.route()
+        self.hooks.append(_OUT)
+        self.table(_OUT, st[OUT_RAW])
+        self.conntrack_in()
+        self.table(_OUT, st[OUT_MANGLE])
+        before = self.dst
+        self.nat_dst(_OUT, st[OUT_NAT])
+        if self.dst != before:
+            self.route()
+        self.table(_OUT, st[OUT_FILTER])
+        self.postrouting(st)
+        # __nf_conntrack_confirm runs at the end of POSTROUTING: a looped-back packet's
+        # connection exists even if INPUT then drops or rejects it.
+        self.confirm()
+        if self.eng.is_local(self.dst):
+            self.loopback(st)
+
+    def loopback(self, st: tuple) -> None:
+        """Delivery over ``lo``: PREROUTING (raw, mangle; nat is not consulted again, both
+        NAT manips are set up), then INPUT."""
+        self.local = True
+        self.in_iface = "lo"
+        self.hooks.append(_PRE)
+        self.table(_PRE, st[PRE_RAW])
+        self.table(_PRE, st[PRE_MANGLE])
+        self.input_hooks(st)
+
+    def input_hooks(self, st: tuple) -> None:
+        self.hooks.append(_IN)
+        self.table(_IN, st[IN_MANGLE])
+        self.table(_IN, st[IN_FILTER])
+        self.nat_src(_IN, st[IN_NAT])
+
+    def postrouting(self, st: tuple) -> None:
+        self.hooks.append(_POST)
+        if st[POST_MANGLE] is not None:
+            self.table(_POST, st[POST_MANGLE])
+        self.nat_src(_POST, st[POST_NAT])
+
+    def route(self) -> None:
+        eng = self.eng
+        if eng.is_local(self.dst):
+            self.out_iface = "lo"
+        else:
+            self.out_iface = eng.route_fn(ip_str(self.dst)).out_iface
+
+    # -------------------------------------------------------------- conntrack
+
+    def conntrack_in(self) -> None:
+        c = self
+        eng = self.eng
+        ct = eng.conntrack
+        key = (c.proto, ip_str(c.src), c.sport, ip_str(c.dst), c.dport)
+        if c.notrack:
+            return  # NOTRACK / CT --notrack in raw: ctstate UNTRACKED, no NAT
+        hit = ct.lookup(key, c.now)
+        if hit is not None and c.tflags == "S" and ct.reopens(hit[0], hit[1]):
+            hit = None  # the old connection is gone; this SYN starts a new one (and NAT)
+        if hit is not None:
+            entry, direction = hit
+            c.ct = entry
+            c.is_reply = direction is _REPLY
+            c.confirmed = True
+            ct.update(entry, direction, c.tflags, c.now)
+            return
+        if c.proto == "tcp" and "R" in c.tflags:
+            c.invalid = True  # tcp_new(): an RST never creates a connection
+            return
+        if not ct.make_room(c.now):
+            raise _Stop(_DROP, "conntrack-full")
+        entry = ct.new_entry(key, (c.proto, key[3], c.dport, key[1], c.sport), c.now,
+                             c.tflags)
+        c.ct = entry
+        self.new_entry = entry
+
+    def nat_dst(self, hook: Hook, start: CChain | None) -> None:
+        c = self
+        e = c.ct
+        if e is None:
+            return
+        if self.new_entry is not None:
+            self.table(hook, start)
+            return
+        # Established or reply: rewrite the destination from the entry.
+        t = e.orig if c.is_reply else e.reply
+        c.dst = ip_int(t[1])
+        c.dport = t[2]
+
+    def nat_src(self, hook: Hook, start: CChain | None) -> None:
+        c = self
+        e = c.ct
+        if e is None:
+            return
+        if self.new_entry is not None:
+            self.table(hook, start)
+            self.bind_source()
+            return
+        t = e.orig if c.is_reply else e.reply
+        c.src = ip_int(t[3])
+        c.sport = t[4]
+
+    def bind_source(self) -> None:
+        """The source part of the new entry's reply tuple, made unique
+        (``nf_nat_l4proto_unique_tuple``): keep the port when free, otherwise (or always
+        with ``--random-fully``) pick another port in 1024-65535."""
+        c = self
+        e = self.new_entry
+        assert e is not None
+        proto = c.proto
+        src = ip_str(c.src)
+        reply = (proto, e.reply[1], e.reply[2], src, c.sport)
+        ct = self.eng.conntrack
+        if proto in ("tcp", "udp", "sctp"):
+            random_fully = self.random_fully
+            if random_fully or ct.reply_in_use(reply, c.now):
+                port = c.sport
+                for _ in range(64512):
+                    port = 1024 + int(c.rng.random() * 64512) if random_fully else (
+                        1024 if port >= 65535 else port + 1)
+                    cand = (proto, e.reply[1], e.reply[2], src, port)
+                    if not ct.reply_in_use(cand, c.now):
+                        break
+                c.sport = port
+                reply = (proto, e.reply[1], e.reply[2], src, port)
+        e.reply = reply
+
+    def confirm(self) -> None:
+        e = self.new_entry
+        if e is None:
+            return
+        e.masquerade = self.masq
+        self.eng.conntrack.confirm(e)
+        self.new_entry = None
+        self.confirmed = True
+
+    # -------------------------------------------------------------- tables
+
+    def table(self, hook: Hook, start: CChain | None) -> None:
+        """Run the table whose built-in chain at ``hook`` is ``start`` (None: the table
+        has no chain there); the path has recorded the hook already."""
+        if start is None:
+            return
+        self.cur_hook = hook
+        run = start.run
+        if run is None:
+            self.walk_chain(start)
+            return
+        v = run(self)
+        if v == 0:
+            self._policy(start)
+        elif v == 2:
+            raise _Stop(_DROP, "rule")
+        elif v == 3:
+            raise _Stop(_REJECT, "rule", self.reject)
+
+    def log(self, cr: CRule) -> None:
+        """LOG: the packet as it is at this rule."""
+        self.logs.append(LogRecord(cr.arg[0], cr.arg[1], cr.table, cr.chain, cr.number,
+                                     self.packet()))
+
+    def walk_chain(self, start: CChain) -> None:
+        """First-match walk from a built-in chain (``ipt_do_table``), with the jump stack:
+        the linear reference walk, rule by rule."""
+        c = self
+        trail = self.trail
+        pk = self.eng.counters_packets
+        by = self.eng.counters_bytes
+        stack: list[tuple[CChain, int]] = []
+        chain = start
+        pos = 0
+        walk = 0
+        while True:
+            rules = chain.rules
+            n = len(rules)
+            for i in range(pos, n):
+                r = rules[i]
+                m = r.match
+                if m is not None and not m(c):
+                    continue
+                pk[r.rid] += 1
+                by[r.rid] += c.length
+                if trail is not None:
+                    trail.append(r.step)
+                kind = r.kind
+                if kind == T_JUMP:  # the most common matched kind in kube-proxy's rules
+                    walk += i + 1 - pos
+                    stack.append((chain, i + 1))
+                    chain = r.dest
+                    pos = 0
+                    break
+                if kind == T_NONE:
+                    continue
+                if kind == T_MARK:
+                    v, mk = r.arg
+                    c.mark = ((c.mark & ~mk) ^ v) & 0xFFFFFFFF
+                    continue
+                if kind == T_LOG:
+                    self.log(r)
+                    continue
+                if kind == T_NOTRACK:
+                    c.notrack = True  # raw table: conntrack will leave this packet alone
+                    continue
+                if kind == T_CONNMARK:
+                    self.connmark(r.arg)
+                    continue
+                walk += i + 1 - pos
+                if kind == T_GOTO:
+                    chain = r.dest
+                    pos = 0
+                    break
+                if kind == T_RETURN:
+                    if stack:
+                        chain, pos = stack.pop()
+                        break
+                    # RETURN with an empty jump stack (in the built-in chain, or in a chain
+                    # it reached by -g): the hook's policy decides (ipt_do_table underflow).
+                    self.walk += walk
+                    self._policy(start)
+                    return
+                self.walk += walk
+                if kind == T_ACCEPT:
+                    return
+                if kind == T_DROP:
+                    raise _Stop(_DROP, "rule")
+                if kind == T_REJECT:
+                    raise _Stop(_REJECT, "rule", r.arg)
+                self.nat_target(kind, r.arg)
+                return
+            else:
+                walk += n - pos
+                if chain.builtin:
+                    self.walk += walk
+                    self._policy(chain)
+                    return
+                if trail is not None:
+                    trail.append(chain.end_step)
+                if not stack:
+                    # The end of a chain reached by -g from the built-in chain: the hook's
+                    # policy decides (ipt_do_table pops to the underflow entry).
+                    self.walk += walk
+                    self._policy(start)
+                    return
+                chain, pos = stack.pop()
+
+    def connmark(self, op: tuple[str, int, int]) -> None:
+        """CONNMARK (xt_connmark connmark_tg): set, save or restore the connection mark."""
+        c = self
+        e = c.ct
+        if e is None:
+            return
+        kind, a, b = op
+        if kind == "set":
+            e.mark = ((e.mark & ~b) ^ a) & 0xFFFFFFFF
+        elif kind == "save":
+            e.mark = ((e.mark & ~b) ^ (c.mark & a)) & 0xFFFFFFFF
+        else:
+            c.mark = ((c.mark & ~a) ^ (e.mark & b)) & 0xFFFFFFFF
+
+    def _policy(self, chain: CChain) -> None:
+        if self.trail is not None:
+            self.trail.append(chain.end_step)
+        pc = self.eng.policy_counters.get((chain.table, chain.name))
+        if pc is not None:
+            pc[0] += 1
+            pc[1] += self.length
+        if chain.policy == "DROP":
+            raise _Stop(_DROP, "policy")
+
+    def nat_target(self, kind: int, arg: object) -> None:
+        """A NAT target at the current hook sets up the new connection's mapping."""
+        c = self
+        e = self.new_entry
+        if e is None:  # pragma: no cover - nat chains only run for new connections
+            return
+        if kind == T_DNAT:
+            ip, plo, _phi, _flags = arg  # type: ignore[misc]
+            if ip:
+                c.dst = ip_int(ip)
+            if plo:
+                c.dport = plo
+            e.reply = (c.proto, ip_str(c.dst), c.dport, e.reply[3], e.reply[4])
+        elif kind == T_REDIRECT:
+            plo, _phi = arg  # type: ignore[misc]
+            if self.cur_hook is _OUT:
+                c.dst = ip_int("127.0.0.1")
+            else:
+                c.dst = ip_int(self.eng.iface_addresses.get(c.in_iface, self.eng.primary))
+            if plo:
+                c.dport = plo
+            e.reply = (c.proto, ip_str(c.dst), c.dport, e.reply[3], e.reply[4])
+        elif kind == T_SNAT:
+            ip, plo, _phi, flags = arg  # type: ignore[misc]
+            if ip:
+                c.src = ip_int(ip)
+            if plo:
+                c.sport = plo
+            self.random_fully = "--random-fully" in flags
+        elif kind == T_MASQ:
+            (plo, _phi), random_fully = arg  # type: ignore[misc]
+            # The egress interface's address: loopback for a local destination.
+            src = ("127.0.0.1" if self.eng.is_local(c.dst)
+                   else self.eng.route_fn(ip_str(c.dst)).source)
+            c.src = ip_int(src)
+            if plo:
+                c.sport = plo
+            self.masq = True
+            self.random_fully = random_fully
+
+    # -------------------------------------------------------------- result
+
+    def packet(self) -> Packet:
+        return Packet(*self._pkt_fields())
+
+    def _pkt_fields(self) -> tuple:
+        c = self
+        return (c.proto, ip_str(c.src), ip_str(c.dst), c.sport, c.dport, c.tflags, c.mark,
+                c.length, c.in_iface, c.out_iface, c.icmp_type)
+
+    def result(self, verdict: Verdict, reason: str, reject_with: str | None = None) -> Result:
+        c = self
+        e = c.ct
+        accepted = verdict is _ACCEPT
+        if c.invalid:
+            state = _S_INVALID
+        elif e is None:
+            state = _S_UNTRACKED
+        elif c.is_reply:
+            state = _S_ESTABLISHED
+        elif self.new_entry is not None or not e.seen_reply:
+            state = _S_NEW
+        else:
+            state = _S_ESTABLISHED
+        if e is None:
+            ct_state, masq, dnat, snat = None, False, False, False
+        else:
+            confirmed = self.new_entry is None or accepted
+            ct_state = e.state() if confirmed else None
+            masq = bool(e.masquerade or self.masq)
+            orig, reply = e.orig, e.reply
+            dnat = orig[3] != reply[1] or orig[4] != reply[2]
+            snat = orig[1] != reply[3] or orig[2] != reply[4]
+        return Result(
+            verdict, self._pkt_fields(), self.local and accepted, tuple(self.hooks), state,
+            _REPLY if c.is_reply else _ORIGINAL, ct_state, masq, dnat, snat,
+            tuple(self.trail) if self.trail is not None else (), self.walk, reject_with,
+            reason, c.out_iface, tuple(c.logs))
+
 
 class NodeNetfilter:
     """The netfilter state of one node: tables, conntrack, recent lists, counters.
@@ -201,8 +584,12 @@ class NodeNetfilter:
         Primary address per interface, for REDIRECT on arriving packets (default: the
         primary address).
     fast
-        Use the index fast path (``False``: the linear reference walk). Both give identical
-        results; the hypothesis test in ``tests/netfilter`` proves it.
+        Use the fast path: each chain one generated function, long chains over their index
+        (``False``: the linear reference walk). Both give identical results; the hypothesis
+        test in ``tests/netfilter`` proves it.
+    index
+        ``(min_rules, min_share)``: which chains the fast path runs over an index (see
+        :func:`~sim.netfilter.compiled.compile_ruleset`).
     trace
         Record the rule trail in each result.
     """
@@ -212,7 +599,8 @@ class NodeNetfilter:
                  config: KubeProxyConfig | ConntrackConfig | None = None,
                  route: Callable[[str], Route] | None = None,
                  iface_addresses: dict[str, str] | None = None,
-                 fast: bool = True, trace: bool = True) -> None:
+                 fast: bool = True, trace: bool = True,
+                 index: tuple[int, float] = (INDEX_MIN_RULES, INDEX_MIN_SHARE)) -> None:
         addrs = list(local_addresses)
         if not isinstance(local_addresses, (list, tuple)):
             addrs = sorted(addrs, key=ip_int)
@@ -226,6 +614,7 @@ class NodeNetfilter:
         self.route_fn = route or (lambda dst: Route("eth0", self.primary))
         self.iface_addresses = dict(iface_addresses or {})
         self.fast = fast
+        self.index = index
         self.trace = trace
         self.counters_packets: list[int] = []
         self.counters_bytes: list[int] = []
@@ -241,8 +630,9 @@ class NodeNetfilter:
         recent lists survive; rule counters and ``statistic --mode nth`` counters start from
         the ruleset's own values, as for freshly created kernel rules."""
         self._hooks = _Hooks()
-        self._compiled = compile_ruleset(ruleset, self._hooks,
-                                         INDEX_MIN_RULES if self.fast else 1 << 62)
+        self._compiled = compile_ruleset(ruleset, self._hooks, fast=self.fast,
+                                         index_min_rules=self.index[0],
+                                         index_min_share=self.index[1])
         self._nth_initial = list(self._hooks.nth_counters)
         self.reset_counters()
 
@@ -328,41 +718,77 @@ class NodeNetfilter:
     def prerouting(self, packet: Packet, now: float, rng: np.random.Generator,
                    in_iface: str | None = None) -> Result:
         """A packet arriving on ``in_iface`` (default ``packet.in_iface`` or ``eth0``)."""
-        c = self._context(packet, now, rng, in_iface or packet.in_iface or "eth0", "")
-        run = _Run(self, c)
-        return run.arriving()
+        c = self._context(packet, now, rng, in_iface or packet.in_iface or "eth0")
+        try:
+            c.arriving()
+        except _Stop as stop:
+            return c.result(stop.verdict, stop.reason, stop.reject_with)
+        return c.result(_ACCEPT, "")
 
     def output(self, packet: Packet, now: float, rng: np.random.Generator) -> Result:
         """A packet generated by a local process."""
-        c = self._context(packet, now, rng, "", "")
-        run = _Run(self, c)
-        return run.local_out()
+        c = self._context(packet, now, rng, "")
+        try:
+            c.local_out()
+        except _Stop as stop:
+            return c.result(stop.verdict, stop.reason, stop.reject_with)
+        return c.result(_ACCEPT, "")
 
-    def _context(self, p: Packet, now: float, rng: np.random.Generator, in_iface: str,
-                 out_iface: str) -> PacketContext:
+    def prerouting_verdict(self, packet: Packet, now: float, rng: np.random.Generator,
+                           in_iface: str) -> tuple[str, Packet, bool, int]:
+        """:meth:`prerouting` reduced to what a simulated network needs, without building a
+        :class:`Result`: the verdict's name (``ACCEPT``, ``DROP``, ``REJECT``), the packet
+        as it leaves (the one given when not accepted), whether it is delivered to the node
+        itself, and the walk length."""
+        c = self._context(packet, now, rng, in_iface)
+        try:
+            c.arriving()
+        except _Stop as stop:
+            return stop.verdict.value, packet, False, c.walk
+        return "ACCEPT", c.packet(), c.local, c.walk
+
+    def output_verdict(self, packet: Packet, now: float,
+                       rng: np.random.Generator) -> tuple[str, Packet, bool, int]:
+        """:meth:`output` reduced like :meth:`prerouting_verdict`."""
+        c = self._context(packet, now, rng, "")
+        try:
+            c.local_out()
+        except _Stop as stop:
+            return stop.verdict.value, packet, False, c.walk
+        return "ACCEPT", c.packet(), c.local, c.walk
+
+    def _context(self, p: Packet, now: float, rng: np.random.Generator,
+                 in_iface: str) -> PacketContext:
         c = PacketContext()
-        c.proto = p.proto.lower()
+        c.pkt = p
+        proto = c.proto = p.proto.lower()
         c.src = ip_int(p.src)
         c.dst = ip_int(p.dst)
         c.sport = p.sport
         c.dport = p.dport
-        c.tflags = p.tcp_flags if c.proto == "tcp" else ""
-        c.flags = _flag_bits(c.tflags)
+        tflags = c.tflags = p.tcp_flags if proto == "tcp" else ""
+        c.flags = _flag_bits(tflags)
         c.mark = p.mark
         c.in_iface = in_iface
-        c.out_iface = out_iface
+        c.out_iface = ""
         c.icmp_type = p.icmp_type
         c.length = p.length
         c.ct = None
-        c.is_reply = False
-        c.confirmed = False
-        c.invalid = False
-        c.notrack = False
+        c.is_reply = c.confirmed = c.invalid = c.notrack = False
         c.now = now
         c.rng = rng
         c.eng = self
         c.recent = self.recent
         c.logs = []
+        c.trail = [] if self.trace else None
+        c.walk = 0
+        c.hooks = []
+        c.new_entry = None
+        c.local = c.masq = c.random_fully = False
+        c.pk = self.counters_packets
+        c.by = self.counters_bytes
+        c.reject = None
+        c.cur_hook = _PRE
         return c
 
 
@@ -375,481 +801,3 @@ class _Stop(Exception):
         self.reject_with = reject_with
 
 
-class _Run:
-    """One packet's trip through the hooks."""
-
-    __slots__ = ("eng", "c", "trail", "walk", "hooks", "new_entry", "local", "masq",
-                 "random_fully", "tables")
-
-    def __init__(self, eng: NodeNetfilter, c: PacketContext) -> None:
-        self.eng = eng
-        self.c = c
-        self.trail: list[TraceStep] | None = [] if eng.trace else None
-        self.walk = 0
-        self.hooks: list[Hook] = []
-        self.new_entry: Entry | None = None
-        self.local = False
-        self.masq = False
-        self.random_fully = False
-        self.tables = eng._compiled.by_hook_table
-
-    # -------------------------------------------------------------- paths
-
-    def arriving(self) -> Result:
-        c = self.c
-        tables = self.tables
-        try:
-            self.hooks.append(_PRE)
-            # Absent tables (raw and mangle usually are) are not even called.
-            if (_PRE, "raw") in tables:
-                self.hook(_PRE, "raw")
-            self.conntrack_in()
-            if (_PRE, "mangle") in tables:
-                self.hook(_PRE, "mangle")
-            self.nat_dst(_PRE)
-            if self.eng.is_local(c.dst):
-                self.local = True
-                self.input_hooks()
-            else:
-                self.route()
-                self.hooks.append(_FWD)
-                if (_FWD, "mangle") in tables:
-                    self.hook(_FWD, "mangle")
-                if (_FWD, "filter") in tables:
-                    self.hook(_FWD, "filter")
-                self.postrouting()
-            self.confirm()
-        except _Stop as stop:
-            return self.result(stop.verdict, stop.reason, stop.reject_with)
-        return self.result(_ACCEPT, "")
-
-    def local_out(self) -> Result:
-        c = self.c
-        try:
-            self.route()
-            self.hooks.append(_OUT)
-            self.hook(_OUT, "raw")
-            self.conntrack_in()
-            self.hook(_OUT, "mangle")
-            before = c.dst
-            self.nat_dst(_OUT)
-            if c.dst != before:
-                self.route()
-            self.hook(_OUT, "filter")
-            self.postrouting()
-            # __nf_conntrack_confirm runs at the end of POSTROUTING: a looped-back packet's
-            # connection exists even if INPUT then drops or rejects it.
-            self.confirm()
-            if self.eng.is_local(c.dst):
-                self.loopback()
-        except _Stop as stop:
-            return self.result(stop.verdict, stop.reason, stop.reject_with)
-        return self.result(_ACCEPT, "")
-
-    def loopback(self) -> None:
-        """Delivery over ``lo``: PREROUTING (raw, mangle; nat is not consulted again, both
-        NAT manips are set up), then INPUT."""
-        c = self.c
-        self.local = True
-        c.in_iface = "lo"
-        self.hooks.append(_PRE)
-        self.hook(_PRE, "raw")
-        self.hook(_PRE, "mangle")
-        self.input_hooks()
-
-    def input_hooks(self) -> None:
-        self.hooks.append(_IN)
-        self.hook(_IN, "mangle")
-        self.hook(_IN, "filter")
-        self.nat_src(_IN)
-
-    def postrouting(self) -> None:
-        self.hooks.append(_POST)
-        if (_POST, "mangle") in self.tables:
-            self.hook(_POST, "mangle")
-        self.nat_src(_POST)
-
-    def route(self) -> None:
-        c = self.c
-        if self.eng.is_local(c.dst):
-            c.out_iface = "lo"
-        else:
-            c.out_iface = self.eng.route_fn(ip_str(c.dst)).out_iface
-
-    # -------------------------------------------------------------- conntrack
-
-    def conntrack_in(self) -> None:
-        c = self.c
-        eng = self.eng
-        ct = eng.conntrack
-        key = (c.proto, ip_str(c.src), c.sport, ip_str(c.dst), c.dport)
-        if c.notrack:
-            return  # NOTRACK / CT --notrack in raw: ctstate UNTRACKED, no NAT
-        hit = ct.lookup(key, c.now)
-        if hit is not None and c.tflags == "S" and ct.reopens(hit[0], hit[1]):
-            hit = None  # the old connection is gone; this SYN starts a new one (and NAT)
-        if hit is not None:
-            entry, direction = hit
-            c.ct = entry
-            c.is_reply = direction is _REPLY
-            c.confirmed = True
-            ct.update(entry, direction, c.tflags, c.now)
-            return
-        if c.proto == "tcp" and "R" in c.tflags:
-            c.invalid = True  # tcp_new(): an RST never creates a connection
-            return
-        if not ct.make_room(c.now):
-            raise _Stop(_DROP, "conntrack-full")
-        entry = ct.new_entry(key, (c.proto, key[3], c.dport, key[1], c.sport), c.now,
-                             c.tflags)
-        c.ct = entry
-        self.new_entry = entry
-
-    def nat_dst(self, hook: Hook) -> None:
-        c = self.c
-        e = c.ct
-        if e is None:
-            return
-        if self.new_entry is not None:
-            self.hook(hook, "nat")
-            return
-        # Established or reply: rewrite the destination from the entry.
-        t = e.orig if c.is_reply else e.reply
-        c.dst = ip_int(t[1])
-        c.dport = t[2]
-
-    def nat_src(self, hook: Hook) -> None:
-        c = self.c
-        e = c.ct
-        if e is None:
-            return
-        if self.new_entry is not None:
-            self.hook(hook, "nat")
-            self.bind_source()
-            return
-        t = e.orig if c.is_reply else e.reply
-        c.src = ip_int(t[3])
-        c.sport = t[4]
-
-    def bind_source(self) -> None:
-        """The source part of the new entry's reply tuple, made unique
-        (``nf_nat_l4proto_unique_tuple``): keep the port when free, otherwise (or always
-        with ``--random-fully``) pick another port in 1024-65535."""
-        c = self.c
-        e = self.new_entry
-        assert e is not None
-        proto = c.proto
-        src = ip_str(c.src)
-        reply = (proto, e.reply[1], e.reply[2], src, c.sport)
-        ct = self.eng.conntrack
-        if proto in ("tcp", "udp", "sctp"):
-            random_fully = self.random_fully
-            if random_fully or ct.reply_in_use(reply, c.now):
-                port = c.sport
-                for _ in range(64512):
-                    port = 1024 + int(c.rng.random() * 64512) if random_fully else (
-                        1024 if port >= 65535 else port + 1)
-                    cand = (proto, e.reply[1], e.reply[2], src, port)
-                    if not ct.reply_in_use(cand, c.now):
-                        break
-                c.sport = port
-                reply = (proto, e.reply[1], e.reply[2], src, port)
-        e.reply = reply
-
-    def confirm(self) -> None:
-        e = self.new_entry
-        if e is None:
-            return
-        e.masquerade = self.masq
-        self.eng.conntrack.confirm(e)
-        self.new_entry = None
-        self.c.confirmed = True
-
-    # -------------------------------------------------------------- tables
-
-    def hook(self, hook: Hook, tname: str) -> None:
-        """Run table ``tname`` at ``hook`` (the path has recorded the hook already)."""
-        entry = self.tables.get((hook, tname))
-        if entry is not None:
-            if self.eng.fast:
-                self.walk_fast(hook, entry[1])
-            else:
-                self.walk_chain(hook, entry[0], entry[1])
-
-    def walk_chain(self, hook: Hook, chains: dict[str, CChain], start: CChain) -> None:
-        """First-match walk from a built-in chain (``ipt_do_table``), with the jump stack:
-        the linear reference walk, rule by rule."""
-        c = self.c
-        trail = self.trail
-        pk = self.eng.counters_packets
-        by = self.eng.counters_bytes
-        stack: list[tuple[CChain, int]] = []
-        chain = start
-        pos = 0
-        walk = 0
-        while True:
-            rules = chain.rules
-            n = len(rules)
-            for i in range(pos, n):
-                r = rules[i]
-                m = r.match
-                if m is not None and not m(c):
-                    continue
-                pk[r.rid] += 1
-                by[r.rid] += c.length
-                if trail is not None:
-                    trail.append(r.step)
-                kind = r.kind
-                if kind == T_JUMP:  # the most common matched kind in kube-proxy's rules
-                    walk += i + 1 - pos
-                    stack.append((chain, i + 1))
-                    chain = chains[r.arg]
-                    pos = 0
-                    break
-                if kind == T_NONE:
-                    continue
-                if kind == T_MARK:
-                    v, mk = r.arg
-                    c.mark = ((c.mark & ~mk) ^ v) & 0xFFFFFFFF
-                    continue
-                if kind == T_LOG:
-                    c.logs.append(LogRecord(r.arg[0], r.arg[1], r.table, r.chain, r.number,
-                                            self.packet()))
-                    continue
-                if kind == T_NOTRACK:
-                    c.notrack = True  # raw table: conntrack will leave this packet alone
-                    continue
-                if kind == T_CONNMARK:
-                    self.connmark(r.arg)
-                    continue
-                walk += i + 1 - pos
-                if kind == T_GOTO:
-                    chain = chains[r.arg]
-                    pos = 0
-                    break
-                if kind == T_RETURN:
-                    if stack:
-                        chain, pos = stack.pop()
-                        break
-                    # RETURN in a built-in chain: the policy decides (ipt_do_table underflow).
-                    self.walk += walk
-                    self._policy(chain)
-                    return
-                self.walk += walk
-                if kind == T_ACCEPT:
-                    return
-                if kind == T_DROP:
-                    raise _Stop(_DROP, "rule")
-                if kind == T_REJECT:
-                    raise _Stop(_REJECT, "rule", r.arg)
-                self.nat_target(kind, r.arg, hook)
-                return
-            else:
-                walk += n - pos
-                if chain.builtin:
-                    self.walk += walk
-                    self._policy(chain)
-                    return
-                if trail is not None:
-                    trail.append(chain.end_step)
-                if not stack:
-                    # The end of a chain reached by -g from the built-in chain: the hook's
-                    # policy decides (ipt_do_table pops to the underflow entry).
-                    self.walk += walk
-                    self._policy(start)
-                    return
-                chain, pos = stack.pop()
-
-    def walk_fast(self, hook: Hook, start: CChain) -> None:
-        """:meth:`walk_chain` with each chain's ``scan`` finding the next matching rule
-        (short chains: one generated function; long chains: the index candidates). The
-        targets are handled exactly as there; the walk length adds every rule between the
-        resume point and the rule left from, as the kernel evaluated them."""
-        c = self.c
-        trail = self.trail
-        pk = self.eng.counters_packets
-        by = self.eng.counters_bytes
-        stack: list[tuple[CChain, int]] = []
-        chain = start
-        pos = 0
-        walk = 0
-        while True:
-            rules = chain.rules
-            n = len(rules)
-            scan = chain.scan
-            # Empty chains and resumes after a chain's last rule have nothing to scan.
-            i = scan(c, pos) if pos < n else n
-            while i < n:
-                r = rules[i]
-                rid = r.rid
-                pk[rid] += 1
-                by[rid] += c.length
-                if trail is not None:
-                    trail.append(r.step)
-                kind = r.kind
-                if kind == T_JUMP:  # the most common matched kind in kube-proxy's rules
-                    walk += i + 1 - pos
-                    stack.append((chain, i + 1))
-                    chain = r.dest
-                    pos = 0
-                    break
-                if kind == T_MARK:
-                    v, mk = r.arg
-                    c.mark = ((c.mark & ~mk) ^ v) & 0xFFFFFFFF
-                    i = scan(c, i + 1)
-                    continue
-                if kind == T_NONE:
-                    i = scan(c, i + 1)
-                    continue
-                if kind == T_LOG:
-                    c.logs.append(LogRecord(r.arg[0], r.arg[1], r.table, r.chain, r.number,
-                                            self.packet()))
-                    i = scan(c, i + 1)
-                    continue
-                if kind == T_NOTRACK:
-                    c.notrack = True  # raw table: conntrack will leave this packet alone
-                    i = scan(c, i + 1)
-                    continue
-                if kind == T_CONNMARK:
-                    self.connmark(r.arg)
-                    i = scan(c, i + 1)
-                    continue
-                walk += i + 1 - pos
-                if kind == T_GOTO:
-                    chain = r.dest
-                    pos = 0
-                    break
-                if kind == T_RETURN:
-                    if stack:
-                        chain, pos = stack.pop()
-                        break
-                    # RETURN in a built-in chain: the policy decides (ipt_do_table underflow).
-                    self.walk += walk
-                    self._policy(chain)
-                    return
-                self.walk += walk
-                if kind == T_ACCEPT:
-                    return
-                if kind == T_DROP:
-                    raise _Stop(_DROP, "rule")
-                if kind == T_REJECT:
-                    raise _Stop(_REJECT, "rule", r.arg)
-                self.nat_target(kind, r.arg, hook)
-                return
-            else:
-                walk += n - pos
-                if chain.builtin:
-                    self.walk += walk
-                    self._policy(chain)
-                    return
-                if trail is not None:
-                    trail.append(chain.end_step)
-                if not stack:
-                    # The end of a chain reached by -g from the built-in chain: the hook's
-                    # policy decides (ipt_do_table pops to the underflow entry).
-                    self.walk += walk
-                    self._policy(start)
-                    return
-                chain, pos = stack.pop()
-
-    def connmark(self, op: tuple[str, int, int]) -> None:
-        """CONNMARK (xt_connmark connmark_tg): set, save or restore the connection mark."""
-        c = self.c
-        e = c.ct
-        if e is None:
-            return
-        kind, a, b = op
-        if kind == "set":
-            e.mark = ((e.mark & ~b) ^ a) & 0xFFFFFFFF
-        elif kind == "save":
-            e.mark = ((e.mark & ~b) ^ (c.mark & a)) & 0xFFFFFFFF
-        else:
-            c.mark = ((c.mark & ~a) ^ (e.mark & b)) & 0xFFFFFFFF
-
-    def _policy(self, chain: CChain) -> None:
-        if self.trail is not None:
-            self.trail.append(chain.end_step)
-        pc = self.eng.policy_counters.get((chain.table, chain.name))
-        if pc is not None:
-            pc[0] += 1
-            pc[1] += self.c.length
-        if chain.policy == "DROP":
-            raise _Stop(_DROP, "policy")
-
-    def nat_target(self, kind: int, arg: object, hook: Hook) -> None:
-        c = self.c
-        e = self.new_entry
-        if e is None:  # pragma: no cover - nat chains only run for new connections
-            return
-        if kind == T_DNAT:
-            ip, plo, _phi, _flags = arg  # type: ignore[misc]
-            if ip:
-                c.dst = ip_int(ip)
-            if plo:
-                c.dport = plo
-            e.reply = (c.proto, ip_str(c.dst), c.dport, e.reply[3], e.reply[4])
-        elif kind == T_REDIRECT:
-            plo, _phi = arg  # type: ignore[misc]
-            if hook is _OUT:
-                c.dst = ip_int("127.0.0.1")
-            else:
-                c.dst = ip_int(self.eng.iface_addresses.get(c.in_iface, self.eng.primary))
-            if plo:
-                c.dport = plo
-            e.reply = (c.proto, ip_str(c.dst), c.dport, e.reply[3], e.reply[4])
-        elif kind == T_SNAT:
-            ip, plo, _phi, flags = arg  # type: ignore[misc]
-            if ip:
-                c.src = ip_int(ip)
-            if plo:
-                c.sport = plo
-            self.random_fully = "--random-fully" in flags
-        elif kind == T_MASQ:
-            (plo, _phi), random_fully = arg  # type: ignore[misc]
-            # The egress interface's address: loopback for a local destination.
-            src = ("127.0.0.1" if self.eng.is_local(c.dst)
-                   else self.eng.route_fn(ip_str(c.dst)).source)
-            c.src = ip_int(src)
-            if plo:
-                c.sport = plo
-            self.masq = True
-            self.random_fully = random_fully
-
-    # -------------------------------------------------------------- result
-
-    def packet(self) -> Packet:
-        return Packet(*self._pkt_fields())
-
-    def _pkt_fields(self) -> tuple:
-        c = self.c
-        return (c.proto, ip_str(c.src), ip_str(c.dst), c.sport, c.dport, c.tflags, c.mark,
-                c.length, c.in_iface, c.out_iface, c.icmp_type)
-
-    def result(self, verdict: Verdict, reason: str, reject_with: str | None = None) -> Result:
-        c = self.c
-        e = c.ct
-        accepted = verdict is _ACCEPT
-        if c.invalid:
-            state = _S_INVALID
-        elif e is None:
-            state = _S_UNTRACKED
-        elif c.is_reply:
-            state = _S_ESTABLISHED
-        elif self.new_entry is not None or not e.seen_reply:
-            state = _S_NEW
-        else:
-            state = _S_ESTABLISHED
-        if e is None:
-            ct_state, masq, dnat, snat = None, False, False, False
-        else:
-            confirmed = self.new_entry is None or accepted
-            ct_state = e.state() if confirmed else None
-            masq = bool(e.masquerade or self.masq)
-            orig, reply = e.orig, e.reply
-            dnat = orig[3] != reply[1] or orig[4] != reply[2]
-            snat = orig[1] != reply[3] or orig[2] != reply[4]
-        return Result(
-            verdict, self._pkt_fields(), self.local and accepted, tuple(self.hooks), state,
-            _REPLY if c.is_reply else _ORIGINAL, ct_state, masq, dnat, snat,
-            tuple(self.trail) if self.trail is not None else (), self.walk, reject_with,
-            reason, c.out_iface, tuple(c.logs))

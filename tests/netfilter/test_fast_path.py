@@ -5,6 +5,7 @@ random rulesets and packet sequences (hypothesis)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -90,12 +91,18 @@ def _observe(res) -> tuple:
             res.walk_length, res.reject_with, res.reason, res.logs, res.ctstate)
 
 
-@given(ruleset_text(), st.lists(packet, min_size=1, max_size=12), st.integers(0, 2**32))
-def test_fast_path_equals_linear_walk(text: str, packets: list[Packet], seed: int) -> None:
-    """Same observable behaviour, packet by packet and in the final state."""
-    fast = engine(text, fast=True)
-    slow = engine(text, fast=False)
-    assert fast._compiled.tables["filter"].chains["FORWARD"].dst_index is not None
+@pytest.mark.parametrize("index", [(1, 0.0), (1 << 30, 1.0)], ids=["indexed", "generated"])
+@given(text=ruleset_text(), packets=st.lists(packet, min_size=1, max_size=12),
+       seed=st.integers(0, 2**32), trace=st.booleans())
+def test_fast_path_equals_linear_walk(index: tuple[int, float], text: str,
+                                      packets: list[Packet], seed: int, trace: bool) -> None:
+    """Same observable behaviour, packet by packet and in the final state, whether every
+    chain runs over its index or every chain is one generated function, traced or not."""
+    fast = engine(text, fast=True, index=index, trace=trace)
+    slow = engine(text, fast=False, trace=trace)
+    forward = fast._compiled.tables["filter"].chains["FORWARD"]
+    assert (forward.dst_index is not None) == (index[0] == 1)
+    assert slow._compiled.tables["filter"].chains["FORWARD"].run is None
     rf, rs = np.random.default_rng(seed), np.random.default_rng(seed)
     for k, p in enumerate(packets):
         assert _observe(fast.prerouting(p, k * 2.0, rf)) == _observe(slow.prerouting(p, k * 2.0, rs))
@@ -105,29 +112,29 @@ def test_fast_path_equals_linear_walk(text: str, packets: list[Packet], seed: in
     assert fast.recent.addresses("R") == slow.recent.addresses("R")
 
 
-def test_generated_scan_evaluates_like_the_rule_by_rule_scan() -> None:
-    """A short chain's generated scan finds the same next rule from every position and runs
-    stateful matches (nth counters) exactly as often as the rule-by-rule scan does."""
+def test_generated_chain_evaluates_stateful_matches_like_the_linear_walk() -> None:
+    """A generated chain function evaluates a rule's stateful match only when the rules
+    before it did not end the walk and the conditions before it in the rule held, exactly as
+    the rule-by-rule walk does: the nth counters agree packet by packet."""
     text = "\n".join([
         "*filter", ":U1 - [0:0]",
+        "-A FORWARD -j U1",
         "-A U1 -m statistic --mode nth --every 3 --packet 0 -j MARK --or-mark 0x1",
         "-A U1 -d 10.0.0.1 -p tcp -m tcp --dport 80 -j ACCEPT",
         "-A U1 -p tcp -m statistic --mode nth --every 2 --packet 1 -j RETURN",
         "-A U1 ! -d 10.0.0.0/24 -j DROP",
         "-A U1 -j LOG",
         "COMMIT", ""])
-    generated = engine(text)
-    by_rule = engine(text)
-    chain_g = generated._compiled.tables["filter"].chains["U1"]
-    chain_r = by_rule._compiled.tables["filter"].chains["U1"]
-    assert chain_g.scan.__name__ == "_scan"  # the generated function, not scan_rules
-    results = []
-    for dst in ("10.0.0.1", "10.0.0.2", "10.9.0.1"):
-        cg = generated._context(Packet("tcp", "10.1.0.1", dst, 1000, 80), 0.0, None, "eth0", "")
-        cr = by_rule._context(Packet("tcp", "10.1.0.1", dst, 1000, 80), 0.0, None, "eth0", "")
-        for pos in range(6):
-            got, want = chain_g.scan(cg, pos), chain_r.scan_rules(cr, pos)
-            assert got == want
-            results.append(got)
-            assert generated._hooks.nth_counters == by_rule._hooks.nth_counters
-    assert set(results) == {0, 1, 2, 3, 4, 5}  # every outcome, "no match" included
+    generated = engine(text, trace=False)
+    linear = engine(text, trace=False, fast=False)
+    assert generated._compiled.tables["filter"].chains["U1"].run.__name__ == "_run"
+    verdicts = set()
+    for k in range(16):
+        dst = ("10.0.0.1", "10.0.0.2", "10.9.0.1", "10.9.0.2")[k % 4]
+        p = Packet("tcp", "10.1.0.1", dst, 1000 + k, 80)
+        g, want = generated.prerouting(p, k, None), linear.prerouting(p, k, None)
+        assert (g.verdict, g.packet, g.walk_length, g.logs) == (
+            want.verdict, want.packet, want.walk_length, want.logs)
+        assert generated._hooks.nth_counters == linear._hooks.nth_counters
+        verdicts.add(g.verdict)
+    assert len(verdicts) == 2  # both ACCEPT and DROP were reached
