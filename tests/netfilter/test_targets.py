@@ -85,3 +85,20 @@ def test_counters_are_per_rule_like_iptables_save_c(rng) -> None:
     assert render_save(nf.counters(), counters=True) == (
         "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [2:200]\n:OUTPUT ACCEPT [0:0]\n"
         "[0:0] -A FORWARD -p udp -j DROP\n[2:200] -A FORWARD -p tcp\nCOMMIT\n")
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "linear"])
+@pytest.mark.parametrize("how", ["return", "fall-off"])
+def test_leaving_a_goto_chain_with_an_empty_stack_applies_the_hook_policy(
+        fast: bool, how: str, rng) -> None:
+    """A chain entered by -g from the built-in chain has nothing to return to: a RETURN in
+    it, like falling off its end, goes to the hook's underflow, the built-in chain's policy
+    (ipt_do_table), here DROP, which the policy counter records."""
+    body = "-A X -j RETURN" if how == "return" else "-A X -p udp -j ACCEPT"
+    text = "\n".join(["*filter", ":FORWARD DROP [0:0]", ":X - [0:0]", "-A FORWARD -g X",
+                      body, "COMMIT", ""])
+    nf = engine(text, fast=fast)
+    res = nf.prerouting(Packet("tcp", "10.1.0.1", "10.9.0.1", 1000, 80), 0.0, rng)
+    assert (res.verdict, res.reason) == (Verdict.NF_DROP, "policy")
+    assert res.trail[-1].kind == "policy" and res.trail[-1].chain == "FORWARD"
+    assert nf.policy_counters[("filter", "FORWARD")][0] == 1
