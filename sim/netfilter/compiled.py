@@ -506,8 +506,8 @@ def _conntrack_preds(o: dict) -> list[Expr]:
             for s in v.split(","):
                 bits |= _STATE_BITS[s.upper()]
             # Inline (no call per match); the SNAT/DNAT bits are computed only when tested.
-            fn = "state_bits" if bits & _NAT_STATE_BITS else "state_bits_nonat"
-            out.append((f"(c.{fn}() & __b) {'==' if neg else '!='} 0", {"__b": bits}))
+            get = "c.state_bits()" if bits & _NAT_STATE_BITS else "c.sbits"
+            out.append((f"({get} & __b) {'==' if neg else '!='} 0", {"__b": bits}))
             continue
         elif name == "--ctproto":
             num = proto_number(v)

@@ -71,6 +71,7 @@ from sim.netfilter.types import (
 from sim.iptables.extensions import CT_STATES
 
 _P31 = float(1 << 31)
+_DRAW_BLOCK = 256  # random values drawn from a generator at a time (NodeNetfilter.draw)
 # Enum members are descriptors in Python 3.11: look them up once, not per packet.
 _PRE, _IN, _FWD, _OUT, _POST = (Hook.PREROUTING, Hook.INPUT, Hook.FORWARD, Hook.OUTPUT,
                                 Hook.POSTROUTING)
@@ -122,6 +123,8 @@ class PacketContext:
     __slots__ = ("proto", "src", "dst", "sport", "dport", "flags", "mark", "in_iface",
                  "out_iface", "icmp_type", "length", "ct", "is_reply", "confirmed", "invalid",
                  "notrack", "now", "rng", "eng", "recent", "logs", "tflags", "pkt",
+                 # --ctstate bits without SNAT/DNAT: fixed once conntrack has seen the packet
+                 "sbits",
                  # the trip through the hooks
                  "trail", "walk", "hooks", "new_entry", "local", "masq", "random_fully", "pk",
                  "by", "reject", "cur_hook")
@@ -132,33 +135,16 @@ class PacketContext:
         c[1] += self.length
         return True
 
-    def state_bits_nonat(self) -> int:
-        """:meth:`state_bits` without the SNAT and DNAT bits (for matches not testing them)."""
-        if self.invalid:
-            return _B_INVALID
-        ct = self.ct
-        if ct is None:
-            return _B_UNTRACKED
-        if self.is_reply or (self.confirmed and ct.seen_reply):
-            return _B_ESTABLISHED
-        return _B_NEW
-
     def state_bits(self) -> int:
+        """``sbits`` plus the SNAT and DNAT bits of the connection as it is now (for the
+        matches that test them: a NAT target earlier on the path changes them)."""
+        bits = self.sbits
         ct = self.ct
-        if self.invalid:
-            return _B_INVALID
-        if ct is None:
-            return _B_UNTRACKED
-        if self.is_reply:
-            bits = _B_ESTABLISHED
-        elif not self.confirmed or not ct.seen_reply:
-            bits = _B_NEW
-        else:
-            bits = _B_ESTABLISHED
-        if ct.dnat:
-            bits |= _B_DNAT
-        if ct.snat:
-            bits |= _B_SNAT
+        if ct is not None and not self.invalid:
+            if ct.dnat:
+                bits |= _B_DNAT
+            if ct.snat:
+                bits |= _B_SNAT
         return bits
 
     def ct_addr(self, idx: tuple[int, int]) -> int:
@@ -279,15 +265,18 @@ class PacketContext:
             c.is_reply = direction is _REPLY
             c.confirmed = True
             ct.update(entry, direction, c.tflags, c.now)
+            c.sbits = _B_ESTABLISHED if c.is_reply or entry.seen_reply else _B_NEW
             return
         if c.proto == "tcp" and "R" in c.tflags:
             c.invalid = True  # tcp_new(): an RST never creates a connection
+            c.sbits = _B_INVALID
             return
         if not ct.make_room(c.now):
             raise _Stop(_DROP, "conntrack-full")
         entry = ct.new_entry(key, (c.proto, key[3], c.dport, key[1], c.sport), c.now,
                              c.tflags)
         c.ct = entry
+        c.sbits = _B_NEW
         self.new_entry = entry
 
     def nat_dst(self, hook: Hook, start: CChain | None) -> None:
@@ -332,7 +321,7 @@ class PacketContext:
             if random_fully or ct.reply_in_use(reply, c.now):
                 port = c.sport
                 for _ in range(64512):
-                    port = 1024 + int(c.rng.random() * 64512) if random_fully else (
+                    port = 1024 + int(c.eng.draw(c.rng) * 64512) if random_fully else (
                         1024 if port >= 65535 else port + 1)
                     cand = (proto, e.reply[1], e.reply[2], src, port)
                     if not ct.reply_in_use(cand, c.now):
@@ -619,6 +608,8 @@ class NodeNetfilter:
         self.counters_packets: list[int] = []
         self.counters_bytes: list[int] = []
         self.policy_counters: dict[tuple[str, str], list[int]] = {}
+        self._draws: list[float] = []
+        self._draws_rng: np.random.Generator | None = None
         self._compiled: CompiledRuleset
         self._hooks: _Hooks
         self.load(ruleset or Ruleset())
@@ -708,10 +699,21 @@ class NodeNetfilter:
     def is_local(self, addr: int) -> bool:
         return addr in self.local or (addr & _LOOP_MASK) == _LOOP_NET
 
-    @staticmethod
-    def chance(p31: int, rng: np.random.Generator) -> bool:
+    def chance(self, p31: int, rng: np.random.Generator) -> bool:
         """``statistic --mode random``: ``(prandom_u32() & 0x7FFFFFFF) < p31``."""
-        return rng.random() * _P31 < p31
+        return self.draw(rng) * _P31 < p31
+
+    def draw(self, rng: np.random.Generator) -> float:
+        """The next ``rng.random()``. Drawn in blocks (one call per block instead of one per
+        value): the values and their order are those of one ``rng.random()`` call each, as
+        long as nothing else draws from ``rng`` (each node's engine has its own stream);
+        handing the engine another generator drops what is left of the block."""
+        draws = self._draws
+        if self._draws_rng is not rng or not draws:
+            self._draws_rng = rng
+            draws = self._draws = rng.random(_DRAW_BLOCK).tolist()
+            draws.reverse()
+        return draws.pop()
 
     # ------------------------------------------------------------------ packet paths
 
@@ -775,6 +777,7 @@ class NodeNetfilter:
         c.length = p.length
         c.ct = None
         c.is_reply = c.confirmed = c.invalid = c.notrack = False
+        c.sbits = _B_UNTRACKED
         c.now = now
         c.rng = rng
         c.eng = self

@@ -114,22 +114,37 @@ def test_statistic_nth_matches_like_the_kernel(every: int, packet: int, hits: li
 
 def test_statistic_random_uses_the_kernel_31_bit_probability() -> None:
     """P(match) = round(p * 2^31) / 2^31: the engine's test is ``u * 2^31 < P31``."""
+    from sim.netfilter import NodeNetfilter
+
+    p31 = round(0.3333333333 * 2**31)
+    assert NodeNetfilter(None, []).chance(p31, _Fixed((p31 - 0.5) / 2**31))
+    assert not NodeNetfilter(None, []).chance(p31, _Fixed(p31 / 2**31))
+
+
+def test_random_draws_come_in_blocks_with_the_generator_s_own_values() -> None:
+    """The engine draws its random values in blocks, yet uses exactly the values, in order,
+    that one ``rng.random()`` call each would give; another generator starts afresh."""
     import numpy as np
 
     from sim.netfilter import NodeNetfilter
 
-    p31 = round(0.3333333333 * 2**31)
-    assert NodeNetfilter.chance(p31, _Fixed((p31 - 0.5) / 2**31))
-    assert not NodeNetfilter.chance(p31, _Fixed(p31 / 2**31))
-    assert isinstance(np.random.default_rng(0).random(), float)
+    nf = NodeNetfilter(None, [])
+    rng, ref = np.random.default_rng(7), np.random.default_rng(7)
+    assert [nf.draw(rng) for _ in range(600)] == [ref.random() for _ in range(600)]
+    other = np.random.default_rng(8)
+    assert nf.draw(other) == np.random.default_rng(8).random()
 
 
 class _Fixed:
+    """A generator whose every draw is ``u``."""
+
     def __init__(self, u: float) -> None:
         self.u = u
 
-    def random(self) -> float:
-        return self.u
+    def random(self, size: int) -> "np.ndarray":
+        import numpy as np
+
+        return np.full(size, self.u)
 
 
 def test_limit_refills_one_packet_per_period(rng) -> None:
