@@ -49,7 +49,7 @@ from sim.model.errors import SimError
 from sim.model.packet import Packet
 from sim.world.network import Host
 from sim.world.rng import component_rng
-from sim.world.workload import Connection, FlowSpec, arrivals
+from sim.world.workload import Arrivals, Connection, FlowSpec
 
 DNS_PORT = 53
 QUERY_BYTES = 80  # IP + UDP + DNS header + a typical question
@@ -390,7 +390,7 @@ class DNSClient:
         self._cached: tuple[tuple[str, ...], float] | None = None  # (addresses, expiry)
 
     def start(self, env) -> None:
-        env.process(arrivals(env, self.spec, self.rng, self._open))
+        Arrivals(self.world, self.spec, self.rng, self._open).start()
 
     def _open(self, env) -> None:
         spec = self.spec

@@ -407,10 +407,13 @@ class Network:
                 dst.arrival, dst, packet, data, src)
         heappush(self._queue, (self.env._now + delay, NORMAL, next(self._eid), hop))
 
-    def call_later(self, delay: float, fn: Callable[[object], None]) -> None:
+    def call_later(self, delay: float, fn: Callable[[object], None],
+                   priority: int = NORMAL) -> None:
         """Call ``fn(event)`` after ``delay``: ``env.timeout(delay)`` with ``fn`` as its one
-        callback, scheduled identically but without building a ``Timeout``."""
-        heappush(self._queue, (self.env._now + delay, NORMAL, next(self._eid), _Timer((fn,))))
+        callback, scheduled identically but without building a ``Timeout`` (``priority``
+        ``URGENT``: where ``env.process()`` schedules a process's first step)."""
+        heappush(self._queue, (self.env._now + delay, priority, next(self._eid),
+                               _Timer((fn,))))
 
     def drop(self, reason: str) -> None:
         self.drops[reason] = self.drops.get(reason, 0) + 1

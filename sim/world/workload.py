@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from simpy.core import URGENT
+
 from sim.model.cluster import ClusterState
 from sim.model.packet import Packet
 from sim.world.network import Host, Reply
@@ -100,19 +102,43 @@ class FlowSpec:
     connect_timeout_s: float = 1.0
 
 
-def arrivals(env, spec: FlowSpec, rng, open_one: Callable[[Any], None]):
-    """A flow's arrival process (a SimPy generator): waits until ``spec.start_s``, then calls
-    ``open_one(env)`` at a constant rate or with exponential gaps (``arrival: poisson``) until
-    ``spec.stop_s`` or ``spec.count`` connections. The gaps are drawn from ``rng``, the flow's
-    own stream."""
-    if spec.start_s > env.now:
-        yield env.timeout(spec.start_s - env.now)
-    mean_gap = 1.0 / spec.rate_per_s
-    opened = 0
-    while env.now < spec.stop_s and (spec.count is None or opened < spec.count):
-        opened += 1
-        open_one(env)
-        yield env.timeout(rng.exponential(mean_gap) if spec.arrival == "poisson" else mean_gap)
+class Arrivals:
+    """A flow's arrival process: waits until ``spec.start_s``, then calls ``open_one(env)``
+    at a constant rate or with exponential gaps (``arrival: poisson``) until ``spec.stop_s``
+    or ``spec.count`` connections. The gaps are drawn from ``rng``, the flow's own stream.
+
+    Callbacks on the SimPy queue rather than a generator process (one step per connection,
+    so it is on the hot path), scheduled exactly as the process would be: the first step as
+    ``env.process()`` schedules it (``URGENT``, now), each gap as the ``env.timeout`` the
+    process would yield, after ``open_one`` returns. Only the process's own end event, which
+    nothing waits for, is not scheduled; the order of every other event is the same.
+    """
+
+    __slots__ = ("env", "net", "spec", "rng", "open_one", "opened", "mean_gap")
+
+    def __init__(self, world, spec: FlowSpec, rng, open_one: Callable[[Any], None]) -> None:
+        self.env, self.net = world.env, world.net
+        self.spec, self.rng, self.open_one = spec, rng, open_one
+        self.opened = 0
+        self.mean_gap = 1.0 / spec.rate_per_s  # > 0: the scenario loader checks it
+
+    def start(self) -> None:
+        self.net.call_later(0.0, self._begin, URGENT)
+
+    def _begin(self, _ev) -> None:
+        env, spec = self.env, self.spec
+        if spec.start_s > env.now:
+            self.net.call_later(spec.start_s - env.now, self._next)
+        else:
+            self._next(None)
+
+    def _next(self, _ev) -> None:
+        spec = self.spec
+        if self.env._now < spec.stop_s and (spec.count is None or self.opened < spec.count):
+            self.opened += 1
+            self.open_one(self.env)
+            self.net.call_later(self.rng.exponential(self.mean_gap)
+                                if spec.arrival == "poisson" else self.mean_gap, self._next)
 
 
 class Client:
@@ -134,7 +160,7 @@ class Client:
         return self.world.pod_hosts.get(name)
 
     def start(self, env) -> None:
-        env.process(arrivals(env, self.spec, self.rng, self._open))
+        Arrivals(self.world, self.spec, self.rng, self._open).start()
 
     def _open(self, env) -> None:
         spec = self.spec
