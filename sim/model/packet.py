@@ -98,3 +98,30 @@ class Packet:
     def with_(self, **changes: object) -> "Packet":
         """A copy with fields replaced (packets are immutable)."""
         return replace(self, **changes)
+
+
+def make_packet(proto: str, src: str, dst: str, sport: int, dport: int, tcp_flags: str,
+                mark: int, length: int, in_iface: str, out_iface: str,
+                icmp_type: int | None) -> Packet:
+    """``Packet(...)`` with every field given positionally, without the class call's own
+    overhead (``__new__`` reached through ``type.__call__``): half the cost, for the code
+    that builds a packet per simulated packet.
+
+    >>> make_packet("tcp", "10.0.0.1", "10.96.0.10", 40000, 80, "S", 0, 60, "", "", None) == (
+    ...     Packet("tcp", "10.0.0.1", "10.96.0.10", 40000, 80))
+    True
+    """
+    p = _object_new(_PacketSlots)
+    p.proto = proto
+    p.src = src
+    p.dst = dst
+    p.sport = sport
+    p.dport = dport
+    p.tcp_flags = tcp_flags
+    p.mark = mark
+    p.length = length
+    p.in_iface = in_iface
+    p.out_iface = out_iface
+    p.icmp_type = icmp_type
+    p.__class__ = Packet
+    return p

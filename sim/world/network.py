@@ -49,6 +49,7 @@ Validation
 from __future__ import annotations
 
 import ipaddress
+from collections import deque
 from heapq import heappush
 from typing import Callable, NamedTuple
 
@@ -56,7 +57,7 @@ import networkx as nx
 import simpy
 from simpy.core import NORMAL
 
-from sim.model.packet import Packet
+from sim.model.packet import Packet, make_packet
 from sim.world.datapath import ACCEPT, REJECT, Datapath, NoRules
 from sim.world.params import LinkParams, NetworkParams
 
@@ -240,6 +241,7 @@ class Network:
         # A hop event already processed (out of the queue) that the next send may reuse
         # instead of allocating one: see :class:`_Hop`.
         self._spare: _Hop | None = None
+        self._deadlines: dict[float, _Deadlines] = {}  # by duration
         self.hops = 0
         self.drops: dict[str, int] = {}
         for r in params.routes:
@@ -415,6 +417,18 @@ class Network:
         heappush(self._queue, (self.env._now + delay, priority, next(self._eid),
                                _Timer((fn,))))
 
+    def set_deadline(self, delay: float, owner) -> None:
+        """Call ``owner.timed_out()`` after ``delay`` unless ``owner.done`` is set by then.
+
+        Scheduled exactly like ``call_later(delay, ...)`` (same time, same place in the event
+        order); see :class:`_Deadlines` for why it is not simply that. ``owner.done`` must
+        never go back to False once set.
+        """
+        queue = self._deadlines.get(delay)
+        if queue is None:
+            queue = self._deadlines[delay] = _Deadlines(self)
+        queue.add(delay, owner)
+
     def drop(self, reason: str) -> None:
         self.drops[reason] = self.drops.get(reason, 0) + 1
 
@@ -444,11 +458,21 @@ class Network:
                 return
             # A pod's only route is its node (cached delay per length: the veth is fixed).
             pod: PodHost = host  # type: ignore[assignment]
+            node = pod.node
             delay = pod.uplink_delays.get(packet.length)
             if delay is None:
                 delay = pod.uplink_delays[packet.length] = self.delay(
-                    pod, pod.node, packet.length)  # type: ignore[arg-type]
-            self.push_hop(pod, pod.node, packet, data, delay)  # type: ignore[arg-type]
+                    pod, node, packet.length)  # type: ignore[arg-type]
+            # push_hop, inlined: every packet a pod sends takes this hop.
+            self.hops += 1
+            hop = self._spare
+            if hop is None:
+                hop = _Hop(_NODE_ARRIVAL, self, node, packet, data, pod)
+            else:
+                self._spare = None
+                hop.callbacks, hop.dst, hop.packet, hop.data, hop.src = (
+                    _NODE_ARRIVAL, node, packet, data, pod)
+            heappush(self._queue, (self.env._now + delay, NORMAL, next(self._eid), hop))
         elif kind == "node":
             node: NodeHost = host  # type: ignore[assignment]
             if not node.up:
@@ -533,7 +557,9 @@ class Network:
         if data is PORT_UNREACHABLE:
             self.drop("icmp-no-socket")
             return
-        server = host.server_for(proto, packet.dport)
+        server = host.listeners.get((proto, packet.dport))  # Host.server_for, inlined
+        if server is None and proto in host.listen_all:
+            server = default_server
         if proto == "tcp":
             if packet.tcp_flags == "S":
                 # A closed port answers a SYN with RST (tcp_v4_send_reset); a listener, SYN-ACK.
@@ -591,6 +617,65 @@ class _Timer:
         self.callbacks = callbacks
 
 
+class _Deadlines:
+    """Deadlines of one duration (connect timeouts), outside SimPy's heap but the earliest.
+
+    Each deadline takes its place in the event order when it is set, exactly as
+    ``env.timeout(delay)`` would: time ``now + delay`` and the next event id. Deadlines of
+    one duration come due in the order they were set (the clock never goes back and ids
+    grow), so they wait here in a FIFO and only the earliest is in the heap; when it fires,
+    the next one goes in under the key it was given when set. Every event with a smaller
+    key has been popped by then and every larger one is still queued, so the order of events
+    is the one a heap holding all of them would give. A deadline whose owner is ``done``
+    when its turn comes would do nothing and is skipped: no event runs any differently.
+
+    Why: almost every connect timeout is set and never needed, and thousands of them in
+    SimPy's heap (one per open connection of the last ``timeout`` seconds) make every push
+    and pop of every hop walk a deep heap (at 50,000 pending timers an event costs 4 times a
+    bare SimPy step).
+    """
+
+    __slots__ = ("net", "waiting", "armed")
+
+    def __init__(self, net: Network) -> None:
+        self.net = net
+        self.waiting: deque = deque()  # (time, event id, owner), earliest first
+        self.armed = False  # the earliest deadline is in SimPy's queue
+
+    def add(self, delay: float, owner) -> None:
+        net = self.net
+        at, eid = net.env._now + delay, next(net._eid)
+        if self.armed:
+            self.waiting.append((at, eid, owner))
+        else:
+            self.armed = True
+            heappush(net._queue, (at, NORMAL, eid, _Deadline((self._fire,), owner)))
+
+    def _fire(self, ev: "_Deadline") -> None:
+        owner = ev.owner
+        if not owner.done:
+            owner.timed_out()
+        waiting = self.waiting
+        while waiting:
+            at, eid, nxt = waiting.popleft()
+            if not nxt.done:
+                # The fired event goes in again (see _Hop on reusing a popped event).
+                ev.callbacks, ev.owner = (self._fire,), nxt
+                heappush(self.net._queue, (at, NORMAL, eid, ev))
+                return
+        self.armed = False
+
+
+class _Deadline:
+    """The SimPy event of the earliest pending deadline of a :class:`_Deadlines`."""
+
+    __slots__ = ("callbacks", "owner")
+    _ok = True
+
+    def __init__(self, callbacks: tuple, owner) -> None:
+        self.callbacks, self.owner = callbacks, owner
+
+
 def _arrive_node(hop: _Hop) -> None:
     """``Network._node_ingress`` and ``_after_hooks`` fused for the common case (accepted,
     forwarded to a known next hop); anything else takes the general path."""
@@ -637,10 +722,10 @@ def _arrive_host(hop: _Hop) -> None:
 # A hop's callbacks by the receiving host's class (the same dispatch as Network.arrive, made
 # once per class instead of once per hop).
 Host.arrival = (_arrive_host,)
-NodeHost.arrival = (_arrive_node,)
+NodeHost.arrival = _NODE_ARRIVAL = (_arrive_node,)
 LoadBalancerHost.arrival = (_arrive_lb,)
 
 
 def _reply(packet: Packet, flags: str) -> Packet:
-    return Packet(packet.proto, packet.dst, packet.src, packet.dport, packet.sport,
-                  tcp_flags=flags if packet.proto == "tcp" else "", length=packet.length)
+    return make_packet(packet.proto, packet.dst, packet.src, packet.dport, packet.sport,
+                       flags if packet.proto == "tcp" else "", 0, packet.length, "", "", None)

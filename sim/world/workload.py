@@ -208,7 +208,7 @@ class Connection:
                          length=REQUEST_BYTES)
             data = self.rec.id
         net = self.world.net
-        net.call_later(self.spec.connect_timeout_s, self._timeout)
+        net.set_deadline(self.spec.connect_timeout_s, self)
         net.send_from(self.host, pkt, data)
 
     def _finish(self, outcome: str) -> None:
@@ -217,9 +217,9 @@ class Connection:
         self.rec.elapsed_s = self.env.now - self.rec.start_s
         self.host.unbind(self.spec.proto, self.src, self.sport)
 
-    def _timeout(self, _ev) -> None:
-        if not self.done:
-            self._finish("timeout")
+    def timed_out(self) -> None:
+        """The connect timeout passed with nothing back (called only while not done)."""
+        self._finish("timeout")
 
     def on_packet(self, packet: Packet, data: object, error: bool) -> None:
         if self.done:
