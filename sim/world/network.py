@@ -417,17 +417,18 @@ class Network:
         heappush(self._queue, (self.env._now + delay, priority, next(self._eid),
                                _Timer((fn,))))
 
-    def set_deadline(self, delay: float, owner) -> None:
-        """Call ``owner.timed_out()`` after ``delay`` unless ``owner.done`` is set by then.
+    def set_deadline(self, delay: float, owner, fn: Callable[[], None]) -> None:
+        """Call ``fn()`` after ``delay`` unless ``owner.done`` is true by then.
 
         Scheduled exactly like ``call_later(delay, ...)`` (same time, same place in the event
         order); see :class:`_Deadlines` for why it is not simply that. ``owner.done`` must
-        never go back to False once set.
+        never go back to False once set. For durations that repeat (a connect timeout, a
+        constant arrival gap): there is one FIFO per distinct ``delay``.
         """
         queue = self._deadlines.get(delay)
         if queue is None:
             queue = self._deadlines[delay] = _Deadlines(self)
-        queue.add(delay, owner)
+        queue.add(delay, owner, fn)
 
     def drop(self, reason: str) -> None:
         self.drops[reason] = self.drops.get(reason, 0) + 1
@@ -618,7 +619,7 @@ class _Timer:
 
 
 class _Deadlines:
-    """Deadlines of one duration (connect timeouts), outside SimPy's heap but the earliest.
+    """Deadlines of one duration, outside SimPy's heap but the earliest.
 
     Each deadline takes its place in the event order when it is set, exactly as
     ``env.timeout(delay)`` would: time ``now + delay`` and the next event id. Deadlines of
@@ -632,7 +633,7 @@ class _Deadlines:
     Why: almost every connect timeout is set and never needed, and thousands of them in
     SimPy's heap (one per open connection of the last ``timeout`` seconds) make every push
     and pop of every hop walk a deep heap (at 50,000 pending timers an event costs 4 times a
-    bare SimPy step).
+    bare SimPy step; even 50 pending arrival gaps, one per client, cost 2 times).
     """
 
     __slots__ = ("net", "waiting", "armed")
@@ -642,38 +643,41 @@ class _Deadlines:
         self.waiting: deque = deque()  # (time, event id, owner), earliest first
         self.armed = False  # the earliest deadline is in SimPy's queue
 
-    def add(self, delay: float, owner) -> None:
+    def add(self, delay: float, owner, fn: Callable[[], None]) -> None:
         net = self.net
         at, eid = net.env._now + delay, next(net._eid)
         if self.armed:
-            self.waiting.append((at, eid, owner))
+            self.waiting.append((at, eid, owner, fn))
         else:
             self.armed = True
-            heappush(net._queue, (at, NORMAL, eid, _Deadline((self._fire,), owner)))
+            heappush(net._queue, (at, NORMAL, eid, _Deadline((self._fire,), owner, fn)))
 
     def _fire(self, ev: "_Deadline") -> None:
-        owner = ev.owner
-        if not owner.done:
-            owner.timed_out()
+        # The next pending deadline goes into the heap first: ``fn`` may set another one of
+        # this duration, which must then wait behind it. The fired event is reused (see
+        # _Hop); its owner and function are read before.
+        owner, fn = ev.owner, ev.fn
         waiting = self.waiting
         while waiting:
-            at, eid, nxt = waiting.popleft()
+            at, eid, nxt, nxt_fn = waiting.popleft()
             if not nxt.done:
-                # The fired event goes in again (see _Hop on reusing a popped event).
-                ev.callbacks, ev.owner = (self._fire,), nxt
+                ev.callbacks, ev.owner, ev.fn = (self._fire,), nxt, nxt_fn
                 heappush(self.net._queue, (at, NORMAL, eid, ev))
-                return
-        self.armed = False
+                break
+        else:
+            self.armed = False
+        if not owner.done:
+            fn()
 
 
 class _Deadline:
     """The SimPy event of the earliest pending deadline of a :class:`_Deadlines`."""
 
-    __slots__ = ("callbacks", "owner")
+    __slots__ = ("callbacks", "owner", "fn")
     _ok = True
 
-    def __init__(self, callbacks: tuple, owner) -> None:
-        self.callbacks, self.owner = callbacks, owner
+    def __init__(self, callbacks: tuple, owner, fn: Callable[[], None]) -> None:
+        self.callbacks, self.owner, self.fn = callbacks, owner, fn
 
 
 def _arrive_node(hop: _Hop) -> None:

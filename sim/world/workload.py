@@ -111,16 +111,19 @@ class Arrivals:
     so it is on the hot path), scheduled exactly as the process would be: the first step as
     ``env.process()`` schedules it (``URGENT``, now), each gap as the ``env.timeout`` the
     process would yield, after ``open_one`` returns. Only the process's own end event, which
-    nothing waits for, is not scheduled; the order of every other event is the same.
+    nothing waits for, is not scheduled; the order of every other event is the same. A
+    constant gap is a ``Network.set_deadline`` (every client of a rate shares one FIFO, out
+    of SimPy's heap), a Poisson one a ``Network.call_later``.
     """
 
-    __slots__ = ("env", "net", "spec", "rng", "open_one", "opened", "mean_gap")
+    __slots__ = ("env", "net", "spec", "rng", "open_one", "opened", "mean_gap", "done")
 
     def __init__(self, world, spec: FlowSpec, rng, open_one: Callable[[Any], None]) -> None:
         self.env, self.net = world.env, world.net
         self.spec, self.rng, self.open_one = spec, rng, open_one
         self.opened = 0
         self.mean_gap = 1.0 / spec.rate_per_s  # > 0: the scenario loader checks it
+        self.done = False  # no gap is pending once the flow has ended
 
     def start(self) -> None:
         self.net.call_later(0.0, self._begin, URGENT)
@@ -132,13 +135,17 @@ class Arrivals:
         else:
             self._next(None)
 
-    def _next(self, _ev) -> None:
+    def _next(self, _ev=None) -> None:
         spec = self.spec
         if self.env._now < spec.stop_s and (spec.count is None or self.opened < spec.count):
             self.opened += 1
             self.open_one(self.env)
-            self.net.call_later(self.rng.exponential(self.mean_gap)
-                                if spec.arrival == "poisson" else self.mean_gap, self._next)
+            if spec.arrival == "poisson":
+                self.net.call_later(self.rng.exponential(self.mean_gap), self._next)
+            else:
+                self.net.set_deadline(self.mean_gap, self, self._next)
+        else:
+            self.done = True
 
 
 class Client:
@@ -208,7 +215,7 @@ class Connection:
                          length=REQUEST_BYTES)
             data = self.rec.id
         net = self.world.net
-        net.set_deadline(self.spec.connect_timeout_s, self)
+        net.set_deadline(self.spec.connect_timeout_s, self, self.timed_out)
         net.send_from(self.host, pkt, data)
 
     def _finish(self, outcome: str) -> None:

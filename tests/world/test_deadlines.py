@@ -36,7 +36,7 @@ def _log(seed: int, deadlines: bool) -> list[tuple]:
                 owners.append(owner)
                 delay = (0.2, 0.5)[int(rng.integers(2))]
                 if deadlines:
-                    net.set_deadline(delay, owner)
+                    net.set_deadline(delay, owner, owner.timed_out)
                 else:
                     env.timeout(delay).callbacks.append(
                         lambda _e, o=owner: None if o.done else o.timed_out())
