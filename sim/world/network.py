@@ -157,8 +157,8 @@ class PodHost(Host):
         self.labels = labels
         self.uplink = "veth-" + key
         self.node: NodeHost | None = None  # set when the network attaches the pod
-        # packet length -> delay of the hop to the node (the veth never changes).
-        self.uplink_delays: dict[int, float] = {}
+        # packet length -> (delay, lane) of the hop to the node (the veth never changes).
+        self.uplink_hops: dict[int, tuple[float, _Lane]] = {}
 
 
 class NodeHost(Host):
@@ -187,9 +187,10 @@ class NodeHost(Host):
         # dst -> next host (``None``: no route), filled by ``Network.route_from_node`` and
         # cleared on every topology change.
         self.routes: dict[str, Host | None] = {}
-        # (dst, packet length) -> (next host or ``None``, hop delay): the forwarding
-        # decision of a hop, filled by ``Network.node_hop``, cleared with ``routes``.
-        self.next_hops: dict[tuple[str, int], tuple[Host | None, float]] = {}
+        # (dst, packet length) -> (next host or ``None``, hop delay, its lane): the
+        # forwarding decision of a hop, filled by ``Network.node_hop``, cleared with
+        # ``routes``.
+        self.next_hops: dict[tuple[str, int], tuple] = {}
 
 
 class ExternalHost(Host):
@@ -242,6 +243,7 @@ class Network:
         # instead of allocating one: see :class:`_Hop`.
         self._spare: _Hop | None = None
         self._deadlines: dict[float, _Deadlines] = {}  # by duration
+        self._lanes: dict[float, _Lane] = {}  # hops in flight by delay
         self.hops = 0
         self.drops: dict[str, int] = {}
         for r in params.routes:
@@ -335,13 +337,25 @@ class Network:
         node.routes[dst] = host
         return host
 
-    def node_hop(self, node: NodeHost, dst: str, length: int) -> tuple[Host | None, float]:
-        """The next host for ``dst`` from ``node`` and the delay of that hop for a packet of
-        ``length`` bytes, cached in ``node.next_hops`` (``(None, 0.0)``: no route)."""
+    def node_hop(self, node: NodeHost, dst: str, length: int) -> tuple:
+        """The next host for ``dst`` from ``node``, the delay of that hop for a packet of
+        ``length`` bytes and its lane, cached in ``node.next_hops`` (next host ``None``: no
+        route)."""
         nxt = self.route_from_node(node, dst)
-        entry = (nxt, self.delay(node, nxt, length) if nxt is not None else 0.0)
+        if nxt is None:
+            entry: tuple = (None, 0.0, None)
+        else:
+            delay = self.delay(node, nxt, length)
+            entry = (nxt, delay, self.lane(delay))
         node.next_hops[(dst, length)] = entry
         return entry
+
+    def lane(self, delay: float) -> "_Lane":
+        """The lane of the hops that take ``delay`` seconds (see :class:`_Lane`)."""
+        lane = self._lanes.get(delay)
+        if lane is None:
+            lane = self._lanes[delay] = _Lane()
+        return lane
 
     def route_from_outside(self, dst: str) -> Host | None:
         """Next host for ``dst`` from outside the cluster (see the module docstring)."""
@@ -395,19 +409,27 @@ class Network:
             delay = self.delay(src, dst, packet.length)
         self.push_hop(src, dst, packet, data, delay)
 
-    def push_hop(self, src: Host, dst: Host, packet: Packet, data: object,
-                 delay: float) -> None:
-        """Schedule a hop of ``delay`` seconds: ``Environment.schedule(hop, NORMAL, delay)``,
-        inlined (same key, same order), with the spare hop event when there is one."""
+    def push_hop(self, src: Host, dst: Host, packet: Packet, data: object, delay: float,
+                 lane: "_Lane | None" = None) -> None:
+        """Schedule a hop of ``delay`` seconds: ``Environment.schedule(hop, NORMAL, delay)``
+        (same key, same order) through the hop's lane, with the spare hop event when there
+        is one."""
+        if lane is None:
+            lane = self.lane(delay)
         self.hops += 1
         hop = self._spare
         if hop is None:
-            hop = _Hop(dst.arrival, self, dst, packet, data, src)
+            hop = _Hop(dst.arrival, self, dst, packet, data, src, lane)
         else:
             self._spare = None
-            hop.callbacks, hop.dst, hop.packet, hop.data, hop.src = (
-                dst.arrival, dst, packet, data, src)
-        heappush(self._queue, (self.env._now + delay, NORMAL, next(self._eid), hop))
+            hop.callbacks, hop.dst, hop.packet, hop.data, hop.src, hop.lane = (
+                dst.arrival, dst, packet, data, src, lane)
+        entry = (self.env._now + delay, NORMAL, next(self._eid), hop)
+        if lane.armed:
+            lane.waiting.append(entry)
+        else:
+            lane.armed = True
+            heappush(self._queue, entry)
 
     def call_later(self, delay: float, fn: Callable[[object], None],
                    priority: int = NORMAL) -> None:
@@ -457,23 +479,29 @@ class Network:
             if packet.dst in host.ips:
                 self.deliver(host, packet, data)
                 return
-            # A pod's only route is its node (cached delay per length: the veth is fixed).
+            # A pod's only route is its node (cached per length: the veth is fixed).
             pod: PodHost = host  # type: ignore[assignment]
             node = pod.node
-            delay = pod.uplink_delays.get(packet.length)
-            if delay is None:
-                delay = pod.uplink_delays[packet.length] = self.delay(
-                    pod, node, packet.length)  # type: ignore[arg-type]
+            up = pod.uplink_hops.get(packet.length)
+            if up is None:
+                delay = self.delay(pod, node, packet.length)  # type: ignore[arg-type]
+                up = pod.uplink_hops[packet.length] = (delay, self.lane(delay))
+            delay, lane = up
             # push_hop, inlined: every packet a pod sends takes this hop.
             self.hops += 1
             hop = self._spare
             if hop is None:
-                hop = _Hop(_NODE_ARRIVAL, self, node, packet, data, pod)
+                hop = _Hop(_NODE_ARRIVAL, self, node, packet, data, pod, lane)
             else:
                 self._spare = None
-                hop.callbacks, hop.dst, hop.packet, hop.data, hop.src = (
-                    _NODE_ARRIVAL, node, packet, data, pod)
-            heappush(self._queue, (self.env._now + delay, NORMAL, next(self._eid), hop))
+                hop.callbacks, hop.dst, hop.packet, hop.data, hop.src, hop.lane = (
+                    _NODE_ARRIVAL, node, packet, data, pod, lane)
+            entry = (self.env._now + delay, NORMAL, next(self._eid), hop)
+            if lane.armed:
+                lane.waiting.append(entry)
+            else:
+                lane.armed = True
+                heappush(self._queue, entry)
         elif kind == "node":
             node: NodeHost = host  # type: ignore[assignment]
             if not node.up:
@@ -502,11 +530,11 @@ class Network:
         entry = node.next_hops.get((out.dst, out.length))
         if entry is None:
             entry = self.node_hop(node, out.dst, out.length)
-        nxt, delay = entry
+        nxt, delay, lane = entry
         if nxt is None:
             self.drop("no-route")
             return
-        self.push_hop(node, nxt, out, data, delay)
+        self.push_hop(node, nxt, out, data, delay, lane)
 
     def _icmp_unreachable(self, node: NodeHost, original: Packet) -> None:
         """REJECT: an ICMP port unreachable goes back to the sender of ``original``."""
@@ -596,16 +624,39 @@ class _Hop:
     (``step`` reads only the class constant ``_ok`` after the callback), so the arrival
     callbacks below offer it as ``Network._spare`` and the next hop sent, usually the one
     that forwards or answers this packet, is the same object with new fields. Invariant:
-    the spare is never in the queue.
+    the spare is never in the queue (nor waiting in a lane).
+
+    ``lane`` is the :class:`_Lane` of the hop's delay; every arrival callback first moves
+    the lane's next hop into SimPy's heap.
     """
 
-    __slots__ = ("callbacks", "net", "dst", "packet", "data", "src")
+    __slots__ = ("callbacks", "net", "dst", "packet", "data", "src", "lane")
     _ok = True
 
     def __init__(self, callbacks, net: Network, dst: Host, packet: Packet, data: object,
-                 src: Host) -> None:
+                 src: Host, lane: "_Lane") -> None:
         self.callbacks = callbacks
         self.net, self.dst, self.packet, self.data, self.src = net, dst, packet, data, src
+        self.lane = lane
+
+
+class _Lane:
+    """Hops in flight that take one same delay: the earliest in SimPy's heap, the others
+    waiting in order, as :class:`_Deadlines` keeps deadlines (the same argument shows that
+    events run in the order one heap of all of them gives; a hop is never skipped).
+
+    A hop's key is fixed when it is sent, ``(now + delay, NORMAL, next id)``, as
+    ``Environment.schedule`` makes it; only its entry into the heap waits until the hop ahead
+    of it in its lane arrives. The heap then holds one hop per distinct delay (a handful:
+    veth and fabric paths for a few packet lengths) instead of every packet in flight, and
+    each push and pop is shallower.
+    """
+
+    __slots__ = ("waiting", "armed")
+
+    def __init__(self) -> None:
+        self.waiting: deque = deque()  # heap entries, earliest first
+        self.armed = False  # the lane's earliest hop is in SimPy's heap
 
 
 class _Timer:
@@ -684,6 +735,11 @@ def _arrive_node(hop: _Hop) -> None:
     """``Network._node_ingress`` and ``_after_hooks`` fused for the common case (accepted,
     forwarded to a known next hop); anything else takes the general path."""
     net = hop.net
+    lane = hop.lane
+    if lane.waiting:
+        heappush(net._queue, lane.waiting.popleft())
+    else:
+        lane.armed = False
     node: NodeHost = hop.dst  # type: ignore[assignment]
     packet, data = hop.packet, hop.data
     if not node.up:
@@ -698,19 +754,29 @@ def _arrive_node(hop: _Hop) -> None:
     entry = node.next_hops.get((out.dst, out.length))
     if entry is None:
         entry = net.node_hop(node, out.dst, out.length)
-    nxt, delay = entry
+    nxt, delay, lane = entry
     if nxt is None:
         net.drop("no-route")
         return
     # Network.push_hop, inlined on the commonest hop: the arriving event goes out again.
     net.hops += 1
     net._spare = None
-    hop.callbacks, hop.dst, hop.packet, hop.src = nxt.arrival, nxt, out, node
-    heappush(net._queue, (net.env._now + delay, NORMAL, next(net._eid), hop))
+    hop.callbacks, hop.dst, hop.packet, hop.src, hop.lane = nxt.arrival, nxt, out, node, lane
+    entry = (net.env._now + delay, NORMAL, next(net._eid), hop)
+    if lane.armed:
+        lane.waiting.append(entry)
+    else:
+        lane.armed = True
+        heappush(net._queue, entry)
 
 
 def _arrive_lb(hop: _Hop) -> None:
     net = hop.net
+    lane = hop.lane
+    if lane.waiting:
+        heappush(net._queue, lane.waiting.popleft())
+    else:
+        lane.armed = False
     packet, data = hop.packet, hop.data
     net._spare = hop
     net._lb_forward(packet, data)
@@ -718,6 +784,11 @@ def _arrive_lb(hop: _Hop) -> None:
 
 def _arrive_host(hop: _Hop) -> None:
     net = hop.net
+    lane = hop.lane
+    if lane.waiting:
+        heappush(net._queue, lane.waiting.popleft())
+    else:
+        lane.armed = False
     host, packet, data = hop.dst, hop.packet, hop.data
     net._spare = hop
     net.deliver(host, packet, data)
