@@ -67,6 +67,8 @@ Pred = Callable[["PacketContext"], bool]
 T_NONE, T_ACCEPT, T_DROP, T_RETURN, T_JUMP, T_GOTO, T_REJECT, T_MARK, T_DNAT, T_SNAT, \
     T_MASQ, T_REDIRECT, T_LOG, T_NOTRACK, T_CONNMARK = range(15)
 
+# PacketContext's method for each NAT target kind (generated code calls it by name).
+_NAT_METHOD = {T_DNAT: "dnat", T_SNAT: "snat", T_MASQ: "masquerade", T_REDIRECT: "redirect"}
 INDEX_MIN_RULES = 16
 INDEX_MIN_SHARE = 0.5
 # The (hook, table) pairs a packet path visits, in CompiledRuleset.starts order.
@@ -135,8 +137,9 @@ class CChain:
         """:func:`make_runner`'s contract over the index candidates (indexed chains): the
         rules outside the packet's candidates cannot match and are only counted in the
         walk length."""
-        cands = self.candidates(c.dst, c.proto, c.dport)
-        assert cands is not None
+        cands = self.dst_index.get(c.dst)  # type: ignore[union-attr]
+        if cands is None or self.pd_index:
+            cands = self.candidates(c.dst, c.proto, c.dport)
         rules = self.rules
         pk = c.pk
         by = c.by
@@ -230,6 +233,7 @@ class CompiledRuleset:
     hooks: "_Hooks | None" = None
     # starts[k]: the built-in chain of HOOK_TABLES[k], None where the table has none
     starts: tuple["CChain | None", ...] = ()
+    fast: bool = False  # every chain has its run (compiled with the fast path)
 
     @property
     def shareable(self) -> bool:
@@ -455,7 +459,7 @@ def _target_code(i: int, cr: "CRule", env: dict[str, object]) -> str:
         env[f"__a_{i}"] = cr.arg
         return head + f"        c.reject = __a_{i}\n        return 3\n"
     env[f"__a_{i}"] = cr.arg  # DNAT, SNAT, MASQUERADE, REDIRECT: the connection's NAT is set
-    return head + f"        c.nat_target({kind}, __a_{i})\n        return 1\n"
+    return head + f"        c.{_NAT_METHOD[kind]}(__a_{i})\n        return 1\n"
 
 
 def make_runner(cc: "CChain", rule_exprs: list[list[Expr]]) -> Callable[..., int]:
@@ -622,7 +626,8 @@ def _target(rule: Rule) -> tuple[int, Any]:
         key = "--to-destination" if name == "DNAT" else "--to-source"
         lo, _hi, plo, phi = parse_nat_range(o[key].values[0], need_ip=False)
         flags = frozenset(f for f in ("--random", "--random-fully", "--persistent") if f in o)
-        return (T_DNAT if name == "DNAT" else T_SNAT), (lo, plo, phi, flags)
+        addr = int(ipaddress.IPv4Address(lo)) if lo else None
+        return (T_DNAT if name == "DNAT" else T_SNAT), (lo, addr, plo, phi, flags)
     if name == "MASQUERADE":
         ports = parse_ports_dash(o["--to-ports"].values[0]) if "--to-ports" in o else (0, 0)
         return T_MASQ, (ports, "--random-fully" in o)
@@ -729,7 +734,7 @@ def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None, *, fast: bool
                           else make_runner(cc, exprs_by_chain[cname]))
         tables[tname] = CTable(tname, chains)
     starts = tuple(tables[t].chains.get(h) if t in tables else None for h, t in HOOK_TABLES)
-    return CompiledRuleset(ruleset, tables, all_rules, hooks, starts)
+    return CompiledRuleset(ruleset, tables, all_rules, hooks, starts, fast)
 
 
 def _builtin_pred(m: Match) -> Expr | None:

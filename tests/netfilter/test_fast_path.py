@@ -1,6 +1,8 @@
-"""The fast path (chain index) gives exactly what the linear reference walk gives: verdicts,
-NAT, marks, traces, walk lengths, logs, rule counters, nfacct counters and recent lists, on
-random rulesets and packet sequences (hypothesis)."""
+"""The fast path (generated chain functions, chain indexes, the inlined arriving path) gives
+exactly what the linear reference walk on the step-by-step path gives: verdicts, NAT, marks,
+traces, walk lengths, logs, rule counters, nfacct counters, recent lists and conntrack, on
+random rulesets (raw, mangle, filter and nat) and packet sequences with replies, resets and a
+small conntrack table (hypothesis)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,10 @@ MODULES = [
     "-m nfacct --nfacct-name n",
     "-m mark --mark 0x1/0x1",
     "-m conntrack --ctstate NEW",
+    "-m conntrack --ctstate RELATED,ESTABLISHED",
+    "-m conntrack --ctstate INVALID",
+    "-m state --state UNTRACKED",
+    "-m conntrack --ctstate DNAT",
     "-m addrtype --dst-type LOCAL",
     "-m limit --limit 1/sec --limit-burst 2",
     "-m iprange --src-range 10.1.0.1-10.1.0.1",
@@ -65,6 +71,12 @@ NAT_PORT_RULES = ["-d 10.0.0.1 -p tcp -m tcp --dport 80 -j DNAT --to-destination
                   "-p udp -m udp --dport 53 -j DNAT --to-destination 10.0.9.7:5353"]
 
 
+POST_TARGETS = ["-j MASQUERADE", "-j MASQUERADE --random-fully", "-j RETURN", "",
+                "-j SNAT --to-source 192.168.0.11", "-j MARK --or-mark 0x4"]
+MANGLE_TARGETS = ["-j MARK --or-mark 0x1", "-j ACCEPT", "-j RETURN", "", "-j DROP"]
+RAW_TARGETS = ["-j NOTRACK", "-j MARK --or-mark 0x2", "-j ACCEPT", ""]
+
+
 @st.composite
 def ruleset_text(draw) -> str:
     fwd = draw(st.lists(rule(FILTER_TARGETS), min_size=8, max_size=20))
@@ -72,18 +84,35 @@ def ruleset_text(draw) -> str:
     u2 = draw(st.lists(rule(U2_TARGETS), min_size=0, max_size=10))
     pre = draw(st.lists(st.one_of(rule(NAT_TARGETS), st.sampled_from(NAT_PORT_RULES)),
                         min_size=0, max_size=14))
+    post = draw(st.lists(rule(POST_TARGETS), min_size=0, max_size=4))
     lines = ["*filter", ":U1 - [0:0]", ":U2 - [0:0]"]
     lines += [f"-A FORWARD {r}" for r in fwd] + [f"-A INPUT {r}" for r in fwd[:5]]
     lines += [f"-A U1 {r}" for r in u1] + [f"-A U2 {r}" for r in u2]
-    lines += ["COMMIT", "*nat"] + [f"-A PREROUTING {r}" for r in pre] + ["COMMIT", ""]
-    return "\n".join(lines)
+    lines += ["COMMIT", "*nat"] + [f"-A PREROUTING {r}" for r in pre]
+    lines += [f"-A POSTROUTING {r}" for r in post] + ["COMMIT"]
+    if draw(st.booleans()):
+        lines.append("*mangle")
+        for chain in ("PREROUTING", "INPUT", "FORWARD", "POSTROUTING"):
+            lines += [f"-A {chain} {r}"
+                      for r in draw(st.lists(rule(MANGLE_TARGETS), min_size=0, max_size=3))]
+        lines.append("COMMIT")
+    if draw(st.booleans()):
+        lines.append("*raw")
+        lines += [f"-A PREROUTING {r}"
+                  for r in draw(st.lists(rule(RAW_TARGETS), min_size=1, max_size=3))]
+        lines.append("COMMIT")
+    return "\n".join(lines + [""])
 
 
 packet = st.builds(
-    lambda proto, src, dst, sport, dport, mark: Packet(proto, src, dst, sport, dport,
-                                                       "S" if proto == "tcp" else "", mark),
+    lambda proto, src, dst, sport, dport, mark, flags: Packet(
+        proto, src, dst, sport, dport, flags if proto == "tcp" else "", mark),
     st.sampled_from(PROTOS), st.sampled_from(["10.1.0.1", "10.1.0.2"]), st.sampled_from(DSTS),
-    st.sampled_from([1000, 1001]), st.sampled_from(PORTS + [8080]), st.sampled_from([0, 1]))
+    st.sampled_from([1000, 1001]), st.sampled_from(PORTS + [8080]), st.sampled_from([0, 1]),
+    st.sampled_from(["S", "S", "A", "R"]))
+# A step: a new packet, or (k, flags) the reply to the k-th earlier packet as it left the
+# node (its endpoint answering), when that one was accepted.
+step = st.one_of(packet, st.tuples(st.integers(0, 11), st.sampled_from(["SA", "A", "F"])))
 
 
 def _observe(res) -> tuple:
@@ -92,24 +121,42 @@ def _observe(res) -> tuple:
 
 
 @pytest.mark.parametrize("index", [(1, 0.0), (1 << 30, 1.0)], ids=["indexed", "generated"])
-@given(text=ruleset_text(), packets=st.lists(packet, min_size=1, max_size=12),
-       seed=st.integers(0, 2**32), trace=st.booleans())
-def test_fast_path_equals_linear_walk(index: tuple[int, float], text: str,
-                                      packets: list[Packet], seed: int, trace: bool) -> None:
+@given(text=ruleset_text(), steps=st.lists(step, min_size=1, max_size=12),
+       seed=st.integers(0, 2**32), trace=st.booleans(), ct_max=st.sampled_from([2, 1000]))
+def test_fast_path_equals_linear_walk(index: tuple[int, float], text: str, steps: list,
+                                      seed: int, trace: bool, ct_max: int) -> None:
     """Same observable behaviour, packet by packet and in the final state, whether every
     chain runs over its index or every chain is one generated function, traced or not."""
-    fast = engine(text, fast=True, index=index, trace=trace)
-    slow = engine(text, fast=False, trace=trace)
+    fast = engine(text, fast=True, index=index, trace=trace, conntrack_max=ct_max)
+    slow = engine(text, fast=False, trace=trace, conntrack_max=ct_max)
     forward = fast._compiled.tables["filter"].chains["FORWARD"]
     assert (forward.dst_index is not None) == (index[0] == 1)
     assert slow._compiled.tables["filter"].chains["FORWARD"].run is None
     rf, rs = np.random.default_rng(seed), np.random.default_rng(seed)
-    for k, p in enumerate(packets):
-        assert _observe(fast.prerouting(p, k * 2.0, rf)) == _observe(slow.prerouting(p, k * 2.0, rs))
+    sent: list = []
+    for k, s in enumerate(steps):
+        if isinstance(s, tuple):
+            if s[0] >= len(sent) or sent[s[0]].verdict.value != "ACCEPT":
+                continue
+            out = sent[s[0]].packet
+            s = Packet(out.proto, out.dst, out.src, out.dport, out.sport,
+                       s[1] if out.proto == "tcp" else "")
+        got, want = fast.prerouting(s, k * 2.0, rf), slow.prerouting(s, k * 2.0, rs)
+        assert _observe(got) == _observe(want)
+        assert got.conntrack == want.conntrack
+        sent.append(got)
     assert render_save(fast.counters(), counters=True) == render_save(slow.counters(),
                                                                       counters=True)
     assert fast.nfacct == slow.nfacct
     assert fast.recent.addresses("R") == slow.recent.addresses("R")
+    assert fast.conntrack_entries() == slow.conntrack_entries()
+
+
+def test_the_fast_path_takes_the_inlined_arriving_path() -> None:
+    """An engine with the fast path runs arriving packets through the inlined path (what
+    the equivalence test compares with the step-by-step one); the reference engine not."""
+    text = "*filter\n-A FORWARD -j ACCEPT\nCOMMIT\n"
+    assert engine(text, fast=True)._fused and not engine(text, fast=False)._fused
 
 
 def test_generated_chain_evaluates_stateful_matches_like_the_linear_walk() -> None:
