@@ -29,13 +29,12 @@ from sim.model.config import KubeProxyConfig
 from sim.model.packet import Packet
 from sim.netfilter import CompiledRuleset
 from sim.netfilter.engine import NodeNetfilter
-from sim.netfilter.types import Route, Verdict as NfVerdict
+from sim.netfilter.types import Route
 from sim.world.datapath import Verdict
 from sim.world.rng import component_rng
 
 _EMPTY = Ruleset()
-# Verdict.value once per member, not an enum property read per packet.
-_ACTION = {v: v.value for v in NfVerdict}
+_VERDICT = tuple.__new__
 
 
 class SharedCompilation:
@@ -69,12 +68,12 @@ class NetfilterDatapath:
         self.shared = shared
 
     def ingress(self, packet: Packet, now: float, in_iface: str) -> Verdict:
-        r = self.nf.prerouting(packet, now, self.rng, in_iface)
-        return Verdict(_ACTION[r.verdict], r.packet, r.local, r.walk_length)
+        # The engine's lean entry point gives the Verdict's fields in its order; the tuple
+        # becomes a Verdict without the named tuple's __new__ (one per packet per node).
+        return _VERDICT(Verdict, self.nf.prerouting_verdict(packet, now, self.rng, in_iface))
 
     def local_out(self, packet: Packet, now: float) -> Verdict:
-        r = self.nf.output(packet, now, self.rng)
-        return Verdict(_ACTION[r.verdict], r.packet, r.local, r.walk_length)
+        return _VERDICT(Verdict, self.nf.output_verdict(packet, now, self.rng))
 
     def load(self, ruleset: Ruleset | None) -> None:
         ruleset = ruleset if ruleset is not None else _EMPTY
