@@ -21,7 +21,7 @@ from typing import Any
 from simpy.core import URGENT
 
 from sim.model.cluster import ClusterState
-from sim.model.packet import Packet
+from sim.model.packet import Packet, make_packet
 from sim.world.network import Host, Reply
 from sim.world.recorder import ConnectionRecord
 
@@ -156,6 +156,9 @@ class Client:
         self.spec = spec
         self.rng = rng
         self._label = spec.target.label  # targets are frozen: the label never changes
+        # (state, resolved address) of the last resolution: snapshots are immutable, so the
+        # answer holds until the world has a new one.
+        self._resolved: tuple[ClusterState | None, tuple[str, int] | None] = (None, None)
 
     def _host(self) -> Host | None:
         net = self.world.net
@@ -178,7 +181,11 @@ class Client:
         if host is None or not host.alive:
             rec.outcome = "unresolved"
             return
-        resolved = spec.target.resolve(self.world.state)
+        state = self.world.state
+        cached_state, resolved = self._resolved
+        if cached_state is not state:
+            resolved = spec.target.resolve(state)
+            self._resolved = (state, resolved)
         if resolved is None:
             rec.outcome = "unresolved"
             return
@@ -207,12 +214,12 @@ class Connection:
             return
         self.src, self.sport = bound
         if proto == "tcp":
-            pkt = Packet("tcp", self.src, self.dst, self.sport, self.dport, tcp_flags="S",
-                         length=TCP_SYN_BYTES)
+            pkt = make_packet("tcp", self.src, self.dst, self.sport, self.dport, "S", 0,
+                              TCP_SYN_BYTES, "", "", None)
             data = None
         else:
-            pkt = Packet(proto, self.src, self.dst, self.sport, self.dport, tcp_flags="",
-                         length=REQUEST_BYTES)
+            pkt = make_packet(proto, self.src, self.dst, self.sport, self.dport, "", 0,
+                              REQUEST_BYTES, "", "", None)
             data = self.rec.id
         net = self.world.net
         net.set_deadline(self.spec.connect_timeout_s, self, self.timed_out)
@@ -245,6 +252,6 @@ class Connection:
             self._finish("ok")
             return
         if packet.tcp_flags == "SA":
-            ack = Packet("tcp", self.src, self.dst, self.sport, self.dport, tcp_flags="A",
-                         length=REQUEST_BYTES)
+            ack = make_packet("tcp", self.src, self.dst, self.sport, self.dport, "A", 0,
+                              REQUEST_BYTES, "", "", None)
             self.world.net.send_from(self.host, ack, self.rec.id)
