@@ -54,6 +54,7 @@ class Entry:
     mark: int = 0
     fin_dir: CtDir | None = None
     masquerade: bool = False
+    heap_at: float = 0.0  # the deadline of this entry's item in the expiry heap
 
     @property
     def dnat(self) -> bool:
@@ -99,7 +100,10 @@ class ConntrackTable:
         self.config = config or ConntrackConfig()
         self._by_tuple: dict[Tuple4, tuple[Entry, CtDir]] = {}
         self._entries: dict[Tuple4, Entry] = {}  # by original tuple, in creation order
-        self._expiry: list[tuple[float, int, Tuple4]] = []
+        # Expiry heap, lazily: one item per live entry at its deadline when pushed; an
+        # entry whose deadline moved later is re-armed when its item comes up, so a packet
+        # that extends a timeout (most of them) pushes nothing.
+        self._expiry: list[tuple[float, int, Entry]] = []
         self._seq = 0
         self.drops_full = 0
         self.early_drops = 0
@@ -131,10 +135,13 @@ class ConntrackTable:
         """Remove every entry whose timeout passed."""
         heap = self._expiry
         while heap and heap[0][0] <= now:
-            _, _, key = heapq.heappop(heap)
-            e = self._entries.get(key)
-            if e is not None and e.expires_at <= now:
+            at, _, e = heapq.heappop(heap)
+            if self._entries.get(e.orig) is not e or at != e.heap_at:
+                continue  # removed already, or a stale item (the entry was re-pushed)
+            if e.expires_at <= now:
                 self._remove(e)
+            else:
+                self._push(e)
 
     def flush(self) -> None:
         """``conntrack -F``."""
@@ -176,7 +183,8 @@ class ConntrackTable:
 
     def _push(self, entry: Entry) -> None:
         self._seq += 1
-        heapq.heappush(self._expiry, (entry.expires_at, self._seq, entry.orig))
+        entry.heap_at = entry.expires_at
+        heapq.heappush(self._expiry, (entry.expires_at, self._seq, entry))
 
     def _remove(self, e: Entry) -> None:
         if self._entries.get(e.orig) is e:
@@ -231,7 +239,8 @@ class ConntrackTable:
             e.expires_at = now + ICMP_TIMEOUT_S
         else:
             e.expires_at = now + GENERIC_TIMEOUT_S
-        self._push(e)
+        if e.expires_at < e.heap_at:
+            self._push(e)  # the deadline moved earlier (a TCP close): arm the earlier one
 
     @staticmethod
     def _tcp_next(e: Entry, d: CtDir, flags: str) -> TcpState:

@@ -173,3 +173,30 @@ def test_syn_retransmission_keeps_the_connection(rng) -> None:
     first = nf.prerouting(SYN, 0, rng)
     again = nf.prerouting(SYN, 1, rng)
     assert again.packet.dst == first.packet.dst and again.walk_length == 0
+
+
+def test_listing_drops_each_entry_at_its_current_deadline() -> None:
+    """``conntrack -L`` at time t lists exactly the entries whose current timeout is later
+    than t, whether packets extended their timeout (established: 86400 s) or shortened it
+    (an RST: 10 s), however often they were updated (the expiry heap is lazy)."""
+    from sim.netfilter.conntrack import ConntrackTable
+    from sim.netfilter.types import CtDir
+
+    ct = ConntrackTable(100, ConntrackConfig())
+    entries = []
+    for k in range(3):
+        orig = ("tcp", "10.0.0.1", 1000 + k, "10.0.0.2", 80)
+        e = ct.new_entry(orig, ("tcp", "10.0.0.2", 80, "10.0.0.1", 1000 + k), 0.0, "S")
+        ct.confirm(e)
+        entries.append(e)
+    for t in (1.0, 2.0, 3.0):  # handshake then data on entries 0 and 1: established
+        for e in entries[:2]:
+            ct.update(e, CtDir.REPLY if t == 1.0 else CtDir.ORIGINAL, "SA" if t == 1.0 else "A", t)
+    ct.update(entries[1], CtDir.ORIGINAL, "R", 4.0)  # closed: 10 s from now
+    assert [e.tcp_state for e in entries] == [TcpState.ESTABLISHED, TcpState.CLOSE,
+                                              TcpState.SYN_SENT]
+    alive = {t: [e.orig[2] for e in ct.entries(t)] for t in (13.9, 14.0, 119.9, 120.0)}
+    assert alive == {13.9: [1000, 1001, 1002], 14.0: [1000, 1002], 119.9: [1000, 1002],
+                     120.0: [1000]}
+    assert [e.orig[2] for e in ct.entries(3.0 + 86399.9)] == [1000]
+    assert ct.entries(3.0 + 86400.0) == []
