@@ -3,10 +3,14 @@
 Part ``hops``: a 10-node cluster (20 ClusterIP Services x 5 endpoints, 50 client pods) carries
 100,000 TCP connections (4 packets each, up to 3 hops each); the wall time of the simulation
 gives hops per second. In the same process a bare SimPy loop performs the same number of
-timeouts: that is the ceiling (the world schedules one timeout per hop). Goal: at least a
-third of the ceiling. The machine is shared, so the ratio is given both in wall time and in
-CPU time (``cpu_ratio_to_ceiling``, steadier under other load). The same traffic aimed at pod addresses through nodes without rules
-(``no_rules_*``) separates the world's own cost from the netfilter engine's.
+timeouts: that is the ceiling (the world schedules one SimPy event per hop, each at its own
+time). Goal: at least a third of the ceiling. The machine is shared, so the ratio is given
+both in wall time and in CPU time (``cpu_ratio_to_ceiling``, steadier under other load).
+The same traffic aimed at pod addresses through nodes without rules (``no_rules_*``)
+separates the world's own cost from the netfilter engine's, and through nodes whose kernel
+does no work at all (``noop_*``: every packet ACCEPTed as it is, never local, which holds
+for traffic to pod addresses) gives the world's floor: what a hop costs with a free
+datapath. ``*_us_per_hop`` are CPU microseconds per hop, the ceiling's included.
 
 Part ``large``: 100 nodes, 10,000 ClusterIP Services of 10 endpoints each (1,000 pods in 100
 groups; each Service selects one group), 10,000 connections from 100 client pods. Reports
@@ -34,6 +38,7 @@ import simpy
 
 from sim.api.apiserver import ApiServer
 from sim.model.config import ClusterConfig, KubeProxyConfig
+from sim.world.datapath import ACCEPT, Verdict
 from sim.world.engine import netfilter_datapaths
 from sim.world.params import NetworkParams
 from sim.world.rng import component_rng
@@ -77,15 +82,32 @@ def build_api(nodes: int, services: int, endpoints: int, groups: int, clients: i
     return api
 
 
+_tuple_new = tuple.__new__  # Verdict(...) without the named tuple's Python-level __new__
+
+
+class NoopDatapath:
+    """A node kernel that does nothing: every packet accepted unchanged, none local."""
+
+    def ingress(self, packet, now, in_iface):
+        return _tuple_new(Verdict, (ACCEPT, packet, False, 0))
+
+    def local_out(self, packet, now):
+        return _tuple_new(Verdict, (ACCEPT, packet, False, 0))
+
+
 def run_world(api: ApiServer, clients: int, services: int, connections: int,
-              rules: bool = True) -> dict:
+              rules: bool = True, noop: bool = False) -> dict:
     """Build the world, start one flow per client, run until every connection finished.
 
     ``rules=False``: nodes without rules and clients aimed at pod addresses, which measures
-    the world's own cost per hop (routing, scheduling, endpoints) without the engine.
+    the world's own cost per hop (routing, scheduling, endpoints) without the engine;
+    ``noop=True`` as well: the nodes' kernels do nothing (:class:`NoopDatapath`).
     """
     t0 = time.perf_counter()
     world = World(api, NetworkParams(), 1, netfilter_datapaths() if rules else None)
+    if noop:
+        for node in world.net.nodes.values():
+            node.datapath = NoopDatapath()
     world.start()
     gc.collect()
     gc.freeze()  # as `kube-netsim run` does: the built world is long-lived
@@ -138,15 +160,21 @@ def part_hops(connections: int) -> dict:
     r["hops_per_cpu_s"] = r["hops"] / r["run_cpu_s"]
     r["ceiling_hops_per_cpu_s"] = r["hops"] / min(c for _, c in ceiling)
     r["cpu_ratio_to_ceiling"] = r["hops_per_cpu_s"] / r["ceiling_hops_per_cpu_s"]
-    bare = run_world(build_api(nodes=10, services=20, endpoints=5, groups=20, clients=50),
-                     clients=50, services=20, connections=connections, rules=False)
-    bare_ceiling = [bare_simpy(bare["hops"]) for _ in range(3)]
-    r["no_rules_hops_per_s"] = bare["hops"] / bare["run_s"]
-    r["no_rules_ratio_to_ceiling"] = r["no_rules_hops_per_s"] / (bare["hops"] / min(
-        w for w, _ in bare_ceiling))
-    r["no_rules_hops_per_cpu_s"] = bare["hops"] / bare["run_cpu_s"]
-    r["no_rules_cpu_ratio_to_ceiling"] = r["no_rules_hops_per_cpu_s"] / (bare["hops"] / min(
-        c for _, c in bare_ceiling))
+    r["us_per_hop"] = r["run_cpu_s"] / r["hops"] * 1e6
+    r["ceiling_us_per_hop"] = min(c for _, c in ceiling) / r["hops"] * 1e6
+    for prefix, noop in (("no_rules", False), ("noop", True)):
+        bare = run_world(build_api(nodes=10, services=20, endpoints=5, groups=20, clients=50),
+                         clients=50, services=20, connections=connections, rules=False,
+                         noop=noop)
+        bare_ceiling = [bare_simpy(bare["hops"]) for _ in range(3)]
+        r[f"{prefix}_hops_per_s"] = bare["hops"] / bare["run_s"]
+        r[f"{prefix}_ratio_to_ceiling"] = r[f"{prefix}_hops_per_s"] / (bare["hops"] / min(
+            w for w, _ in bare_ceiling))
+        r[f"{prefix}_hops_per_cpu_s"] = bare["hops"] / bare["run_cpu_s"]
+        r[f"{prefix}_cpu_ratio_to_ceiling"] = r[f"{prefix}_hops_per_cpu_s"] / (
+            bare["hops"] / min(c for _, c in bare_ceiling))
+        r[f"{prefix}_us_per_hop"] = bare["run_cpu_s"] / bare["hops"] * 1e6
+        r[f"{prefix}_outcomes"] = bare["outcomes"]
     return r
 
 

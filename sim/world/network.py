@@ -5,7 +5,9 @@ Model
     its node (a veth), outside hosts and the cloud load balancer to the fabric. A packet moves
     one *hop* at a time between two hosts whose kernels process it (pod -> node, node -> node,
     node -> pod, outside -> node); a hop costs the sum of the latencies and serialisation
-    times of the graph path between them, scheduled as one SimPy timeout.
+    times of the graph path between them, scheduled as one SimPy event at its own time (hops
+    of equal delay enter SimPy's heap in turn, see :class:`_Lane`; the order of events is
+    the one plain timeouts give).
 
     Routing (what each sender's routing table holds):
 
