@@ -116,7 +116,7 @@ class CRule:
         return self._step
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # compiled objects: identity (hashable, as dict keys)
 class CChain:
     """A compiled chain; long chains carry the fast-path index (see the module docstring)."""
 

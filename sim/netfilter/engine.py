@@ -483,9 +483,10 @@ class PacketContext:
             c.mark = ((c.mark & ~a) ^ (e.mark & b)) & 0xFFFFFFFF
 
     def _policy(self, chain: CChain) -> None:
+        """The built-in ``chain``'s policy decides (counted like a rule)."""
         if self.trail is not None:
             self.trail.append(chain.end_step)
-        pc = self.eng.policy_counters.get((chain.table, chain.name))
+        pc = self.eng._policy_by_chain.get(chain)
         if pc is not None:
             pc[0] += 1
             pc[1] += self.length
@@ -688,6 +689,10 @@ class NodeNetfilter:
             (t, c.name): [ruleset.tables[t].chains[c.name].packets,
                           ruleset.tables[t].chains[c.name].bytes]
             for t, tab in self._compiled.tables.items() for c in tab.chains.values() if c.builtin}
+        # The same counters by compiled chain (identity-hashed: no string hashing per packet).
+        self._policy_by_chain = {c: self.policy_counters[t, c.name]
+                                 for t, tab in self._compiled.tables.items()
+                                 for c in tab.chains.values() if c.builtin}
 
     @property
     def ruleset(self) -> Ruleset:
@@ -735,6 +740,9 @@ class NodeNetfilter:
 
     def chance(self, p31: int, rng: np.random.Generator) -> bool:
         """``statistic --mode random``: ``(prandom_u32() & 0x7FFFFFFF) < p31``."""
+        draws = self._draws
+        if draws and self._draws_rng is rng:  # draw(), inlined for the commonest case
+            return draws.pop() * _P31 < p31
         return self.draw(rng) * _P31 < p31
 
     def draw(self, rng: np.random.Generator) -> float:
