@@ -144,7 +144,11 @@ class Host:
 
 def default_server(host: Host, packet: Packet, data: object) -> object:
     """The server every pod runs unless told otherwise: reply with who answered and whom it saw."""
-    return Reply(host.name, getattr(host, "node_name", host.name), packet.src, packet.sport)
+    return _tuple_new(Reply, (host.name, getattr(host, "node_name", host.name), packet.src,
+                              packet.sport))
+
+
+_tuple_new = tuple.__new__  # a named tuple without its Python-level __new__ (one per answer)
 
 
 class PodHost(Host):
@@ -452,7 +456,12 @@ class Network:
         queue = self._deadlines.get(delay)
         if queue is None:
             queue = self._deadlines[delay] = _Deadlines(self)
-        queue.add(delay, owner, fn)
+        at, eid = self.env._now + delay, next(self._eid)
+        if queue.armed:
+            queue.waiting.append((at, eid, owner, fn))
+        else:
+            queue.armed = True
+            heappush(self._queue, (at, NORMAL, eid, _Deadline((queue.fire,), owner, fn)))
 
     def drop(self, reason: str) -> None:
         self.drops[reason] = self.drops.get(reason, 0) + 1
@@ -693,19 +702,12 @@ class _Deadlines:
 
     def __init__(self, net: Network) -> None:
         self.net = net
-        self.waiting: deque = deque()  # (time, event id, owner), earliest first
+        self.waiting: deque = deque()  # (time, event id, owner, fn), earliest first
         self.armed = False  # the earliest deadline is in SimPy's queue
 
-    def add(self, delay: float, owner, fn: Callable[[], None]) -> None:
-        net = self.net
-        at, eid = net.env._now + delay, next(net._eid)
-        if self.armed:
-            self.waiting.append((at, eid, owner, fn))
-        else:
-            self.armed = True
-            heappush(net._queue, (at, NORMAL, eid, _Deadline((self._fire,), owner, fn)))
-
-    def _fire(self, ev: "_Deadline") -> None:
+    def fire(self, ev: "_Deadline") -> None:
+        """The earliest deadline is due (its event's callback; ``Network.set_deadline``
+        queues them)."""
         # The next pending deadline goes into the heap first: ``fn`` may set another one of
         # this duration, which must then wait behind it. The fired event is reused (see
         # _Hop); its owner and function are read before.
@@ -714,7 +716,7 @@ class _Deadlines:
         while waiting:
             at, eid, nxt, nxt_fn = waiting.popleft()
             if not nxt.done:
-                ev.callbacks, ev.owner, ev.fn = (self._fire,), nxt, nxt_fn
+                ev.callbacks, ev.owner, ev.fn = (self.fire,), nxt, nxt_fn
                 heappush(self.net._queue, (at, NORMAL, eid, ev))
                 break
         else:
