@@ -8,7 +8,7 @@ import pickle
 
 import pytest
 
-from sim.model.packet import Packet
+from sim.model.packet import Packet, make_packet
 
 
 def _syn() -> Packet:
@@ -48,3 +48,12 @@ def test_with_replace_copy_and_pickle_rebuild_an_equal_packet():
     assert [f.name for f in dataclasses.fields(Packet)][:3] == ["proto", "src", "dst"]
     for clone in (copy.copy(p), copy.deepcopy(p), pickle.loads(pickle.dumps(p))):
         assert clone == p and type(clone) is Packet
+
+
+def test_make_packet_equals_the_class_call_and_is_frozen():
+    """make_packet (all fields positional) builds the same frozen Packet as Packet(...)."""
+    fields = ("udp", "10.1.0.10", "10.96.0.10", 5353, 53, "", 0x4000, 80, "eth0", "cni0", 3)
+    p = make_packet(*fields)
+    assert type(p) is Packet and p == Packet(*fields) and hash(p) == hash(Packet(*fields))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.mark = 0  # type: ignore[misc]
