@@ -29,7 +29,7 @@ import numpy as np
 
 from sim.iptables.ruleset import Chain, Ruleset, Table
 from sim.model.config import ConntrackConfig, KubeProxyConfig
-from sim.model.packet import Packet
+from sim.model.packet import Packet, make_packet
 from sim.netfilter.compiled import (
     T_ACCEPT,
     T_DNAT,
@@ -544,7 +544,8 @@ class PacketContext:
     # -------------------------------------------------------------- result
 
     def packet(self) -> Packet:
-        return Packet(*self._pkt_fields())
+        """The packet as it is now (after NAT and MARK so far)."""
+        return make_packet(*self._pkt_fields())
 
     def _pkt_fields(self) -> tuple:
         c = self
