@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 # Field names of :class:`Packet`, in declaration order.
 _PACKET_FIELDS = ("proto", "src", "dst", "sport", "dport", "tcp_flags", "mark", "length",
-                  "in_iface", "out_iface", "icmp_type")
+                  "in_iface", "out_iface", "icmp_type", "inner")
 
 
 class _PacketSlots:
@@ -44,7 +44,9 @@ class Packet:
     """An IP packet with its L4 header fields and the per-packet kernel metadata rules see.
 
     ``tcp_flags`` is a set-like string of the flags present (``"S"`` for a SYN, ``"SA"``,
-    ``"A"``, ``"F"``, ``"R"``); empty for UDP/SCTP. ``mark`` is ``skb->mark``.
+    ``"A"``, ``"F"``, ``"R"``); empty for UDP/SCTP. ``mark`` is ``skb->mark``. An ICMP error
+    (``icmp_type`` 3, 4, 5, 11 or 12) carries in ``inner`` the ``(proto, src, sport, dst,
+    dport)`` of the packet it reports on, as the header quoted in its payload.
 
     A frozen dataclass (equality, hash, ``repr``, ``dataclasses.replace``, and
     ``FrozenInstanceError`` on assignment as usual) built by :meth:`__new__` rather than a
@@ -67,10 +69,12 @@ class Packet:
     in_iface: str = ""
     out_iface: str = ""
     icmp_type: int | None = None
+    inner: tuple[str, str, int, str, int] | None = None
 
     def __new__(cls, proto: str, src: str, dst: str, sport: int = 0, dport: int = 0,
                 tcp_flags: str = "S", mark: int = 0, length: int = 60, in_iface: str = "",
-                out_iface: str = "", icmp_type: int | None = None) -> "Packet":
+                out_iface: str = "", icmp_type: int | None = None,
+                inner: tuple[str, str, int, str, int] | None = None) -> "Packet":
         p = _object_new(_PacketSlots)
         p.proto = proto
         p.src = src
@@ -83,6 +87,7 @@ class Packet:
         p.in_iface = in_iface
         p.out_iface = out_iface
         p.icmp_type = icmp_type
+        p.inner = inner
         p.__class__ = cls
         return p
 
@@ -102,7 +107,8 @@ class Packet:
 
 def make_packet(proto: str, src: str, dst: str, sport: int, dport: int, tcp_flags: str,
                 mark: int, length: int, in_iface: str, out_iface: str,
-                icmp_type: int | None) -> Packet:
+                icmp_type: int | None,
+                inner: tuple[str, str, int, str, int] | None = None) -> Packet:
     """``Packet(...)`` with every field given positionally, without the class call's own
     overhead (``__new__`` reached through ``type.__call__``): half the cost, for the code
     that builds a packet per simulated packet.
@@ -123,5 +129,6 @@ def make_packet(proto: str, src: str, dst: str, sport: int, dport: int, tcp_flag
     p.in_iface = in_iface
     p.out_iface = out_iface
     p.icmp_type = icmp_type
+    p.inner = inner
     p.__class__ = Packet
     return p

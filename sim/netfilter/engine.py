@@ -79,10 +79,14 @@ _ACCEPT, _DROP, _REJECT = Verdict.NF_ACCEPT, Verdict.NF_DROP, Verdict.REJECT
 _ORIGINAL, _REPLY = CtDir.ORIGINAL, CtDir.REPLY
 _S_NEW, _S_ESTABLISHED, _S_INVALID, _S_UNTRACKED = (CtState.NEW, CtState.ESTABLISHED,
                                                     CtState.INVALID, CtState.UNTRACKED)
+_S_RELATED = CtState.RELATED
 _BITS = {s: 1 << i for i, s in enumerate(CT_STATES)}
-_B_INVALID, _B_NEW, _B_ESTABLISHED, _B_UNTRACKED, _B_SNAT, _B_DNAT = (
+_B_INVALID, _B_NEW, _B_ESTABLISHED, _B_UNTRACKED, _B_SNAT, _B_DNAT, _B_RELATED = (
     _BITS["INVALID"], _BITS["NEW"], _BITS["ESTABLISHED"], _BITS["UNTRACKED"], _BITS["SNAT"],
-    _BITS["DNAT"])
+    _BITS["DNAT"], _BITS["RELATED"])
+# ICMP errors (icmp_is_err): destination unreachable, source quench, redirect, time exceeded,
+# parameter problem; they quote the header of the packet they report on.
+_ICMP_ERRORS = frozenset({3, 4, 5, 11, 12})
 _LOOP_NET, _LOOP_MASK = 0x7F000000, 0xFF000000
 _flag_bits = lru_cache(maxsize=256)(tcp_flag_bits)
 
@@ -124,7 +128,9 @@ class PacketContext:
     # generated chain code, which reads them all the time).
     __slots__ = ("pkt", "proto", "src", "dst", "sport", "dport", "tflags", "mark", "in_iface",
                  "out_iface", "length", "ct", "is_reply", "confirmed", "invalid", "notrack",
-                 "now", "rng", "eng", "logs",
+                 "now", "rng", "eng", "logs", "inner",
+                 # an ICMP error about a tracked connection (ctstate RELATED)
+                 "related",
                  # --ctstate bits without SNAT/DNAT: fixed once conntrack has seen the packet
                  "sbits",
                  # the trip through the hooks
@@ -271,6 +277,9 @@ class PacketContext:
         key = (c.proto, ip_str(c.src), c.sport, ip_str(c.dst), c.dport)
         if c.notrack:
             return  # NOTRACK / CT --notrack in raw: ctstate UNTRACKED, no NAT
+        if c.inner is not None and c.proto == "icmp" and c.pkt.icmp_type in _ICMP_ERRORS:
+            c.related_in()
+            return
         hit = ct.lookup(key, c.now)
         if hit is not None and c.tflags == "S" and ct.reopens(hit[0], hit[1]):
             hit = None  # the old connection is gone; this SYN starts a new one (and NAT)
@@ -294,6 +303,25 @@ class PacketContext:
         c.sbits = _B_NEW
         self.new_entry = entry
 
+    def related_in(self) -> None:
+        """An ICMP error (``nf_conntrack_inet_error``): the quoted header's tuple, inverted,
+        is looked up; a hit whose tuple is addressed to the error's destination makes the
+        packet RELATED to that connection (in the direction of the hit), anything else is
+        INVALID. The entry's state and timeout are left as they are."""
+        inner = self.inner
+        hit = self.eng.conntrack.lookup((inner[0], inner[3], inner[4], inner[1], inner[2]),
+                                        self.now)
+        if hit is not None and ip_int(inner[1]) == self.dst:
+            entry, direction = hit
+            self.ct = entry
+            self.is_reply = direction is _REPLY
+            self.confirmed = True
+            self.related = True
+            self.sbits = _B_RELATED
+            return
+        self.invalid = True
+        self.sbits = _B_INVALID
+
     def nat_dst(self, hook: Hook, start: CChain | None) -> None:
         c = self
         e = c.ct
@@ -302,10 +330,12 @@ class PacketContext:
         if self.new_entry is not None:
             self.table(hook, start)
             return
-        # Established or reply: rewrite the destination from the entry.
+        # Established, reply or related: rewrite the destination from the entry (an ICMP
+        # error's own header has no ports).
         t = e.orig if c.is_reply else e.reply
         c.dst = ip_int(t[1])
-        c.dport = t[2]
+        if not c.related:
+            c.dport = t[2]
 
     def nat_src(self, hook: Hook, start: CChain | None) -> None:
         c = self
@@ -318,7 +348,11 @@ class PacketContext:
             return
         t = e.orig if c.is_reply else e.reply
         c.src = ip_int(t[3])
-        c.sport = t[4]
+        if c.related:
+            # nf_nat_icmp_reply_translation: the quoted header as its sender sent it.
+            c.inner = e.orig if c.is_reply else e.reply
+        else:
+            c.sport = t[4]
 
     def bind_source(self) -> None:
         """The source part of the new entry's reply tuple, made unique
@@ -550,7 +584,7 @@ class PacketContext:
     def _pkt_fields(self) -> tuple:
         c = self
         return (c.proto, ip_str(c.src), ip_str(c.dst), c.sport, c.dport, c.tflags, c.mark,
-                c.length, c.in_iface, c.out_iface, c.icmp_type)
+                c.length, c.in_iface, c.out_iface, c.pkt.icmp_type, c.inner)
 
     def result(self, verdict: Verdict, reason: str, reject_with: str | None = None) -> Result:
         c = self
@@ -560,6 +594,8 @@ class PacketContext:
             state = _S_INVALID
         elif e is None:
             state = _S_UNTRACKED
+        elif c.related:
+            state = _S_RELATED
         elif c.is_reply:
             state = _S_ESTABLISHED
         elif self.new_entry is not None or not e.seen_reply:
@@ -826,7 +862,12 @@ class NodeNetfilter:
             ct = self.conntrack
             proto = c.proto
             key = (proto, ip_str(c.src), c.sport, ip_str(c.dst), c.dport)
-            hit = ct._by_tuple.get(key)
+            if c.inner is not None and proto == "icmp" and c.pkt.icmp_type in _ICMP_ERRORS:
+                c.related_in()
+                hit = None
+                key = None
+            else:
+                hit = ct._by_tuple.get(key)
             if hit is not None:
                 entry = hit[0]
                 if entry.expires_at <= now:
@@ -841,6 +882,8 @@ class NodeNetfilter:
                 c.confirmed = True
                 ct.update(entry, direction, c.tflags, now)
                 c.sbits = _B_ESTABLISHED if is_reply or entry.seen_reply else _B_NEW
+            elif key is None:  # an ICMP error: related or invalid, never a new entry
+                entry = c.ct
             elif proto == "tcp" and "R" in c.tflags:
                 entry = None
                 c.invalid = True  # tcp_new(): an RST never creates a connection
@@ -867,7 +910,8 @@ class NodeNetfilter:
             else:
                 t = entry.orig if c.is_reply else entry.reply
                 c.dst = ip_int(t[1])
-                c.dport = t[2]
+                if not c.related:
+                    c.dport = t[2]
         dst = c.dst
         if dst in self.local or (dst & _LOOP_MASK) == _LOOP_NET:
             c.local = True
@@ -904,7 +948,10 @@ class NodeNetfilter:
                 else:
                     t = entry.orig if c.is_reply else entry.reply
                     c.src = ip_int(t[3])
-                    c.sport = t[4]
+                    if c.related:
+                        c.inner = entry.orig if c.is_reply else entry.reply
+                    else:
+                        c.sport = t[4]
         if new is not None:  # PacketContext.confirm
             new.masquerade = c.masq
             self.conntrack.confirm(new)
@@ -939,6 +986,8 @@ class NodeNetfilter:
         c.local = c.masq = c.random_fully = False
         c.logs = ()
         c.cur_hook = _PRE
+        c.inner = p.inner
+        c.related = False
         return c
 
 

@@ -1,8 +1,8 @@
 """The fast path (generated chain functions, chain indexes, the inlined arriving path) gives
 exactly what the linear reference walk on the step-by-step path gives: verdicts, NAT, marks,
 traces, walk lengths, logs, rule counters, nfacct counters, recent lists and conntrack, on
-random rulesets (raw, mangle, filter and nat) and packet sequences with replies, resets and a
-small conntrack table (hypothesis)."""
+random rulesets (raw, mangle, filter and nat) and packet sequences with replies, ICMP errors,
+resets and a small conntrack table (hypothesis)."""
 
 from __future__ import annotations
 
@@ -111,8 +111,10 @@ packet = st.builds(
     st.sampled_from([1000, 1001]), st.sampled_from(PORTS + [8080]), st.sampled_from([0, 1]),
     st.sampled_from(["S", "S", "A", "R"]))
 # A step: a new packet, or (k, flags) the reply to the k-th earlier packet as it left the
-# node (its endpoint answering), when that one was accepted.
-step = st.one_of(packet, st.tuples(st.integers(0, 11), st.sampled_from(["SA", "A", "F"])))
+# node (its endpoint answering), when that one was accepted; flags "icmp": the endpoint's
+# ICMP port unreachable quoting that packet instead.
+step = st.one_of(packet, st.tuples(st.integers(0, 11),
+                                   st.sampled_from(["SA", "A", "F", "icmp"])))
 
 
 def _observe(res) -> tuple:
@@ -139,8 +141,12 @@ def test_fast_path_equals_linear_walk(index: tuple[int, float], text: str, steps
             if s[0] >= len(sent) or sent[s[0]].verdict.value != "ACCEPT":
                 continue
             out = sent[s[0]].packet
-            s = Packet(out.proto, out.dst, out.src, out.dport, out.sport,
-                       s[1] if out.proto == "tcp" else "")
+            if s[1] == "icmp":
+                s = Packet("icmp", out.dst, out.src, 0, 0, "", icmp_type=3,
+                           inner=(out.proto, out.src, out.sport, out.dst, out.dport))
+            else:
+                s = Packet(out.proto, out.dst, out.src, out.dport, out.sport,
+                           s[1] if out.proto == "tcp" else "")
         got, want = fast.prerouting(s, k * 2.0, rf), slow.prerouting(s, k * 2.0, rs)
         assert _observe(got) == _observe(want)
         assert got.conntrack == want.conntrack

@@ -1,6 +1,7 @@
 """The engine and the real kernel agree on hand-written rules beyond kube-proxy's: statistic
 nth, recent hitcount and expiry, goto/RETURN with MARK and SNAT, REJECT and DROP, policies,
-NOTRACK, limit, connmark/CONNMARK, iprange, UDP, the OUTPUT path.
+NOTRACK, limit, connmark/CONNMARK, iprange, UDP, ICMP errors RELATED to a DNATed datagram,
+the OUTPUT path.
 
 One oracle cluster (``sim.oracle``): an outside client whose gateway is node-a, three pods on
 node-a. Each case restores its rules on node-a, opens connections from the client to
@@ -155,7 +156,27 @@ COMMIT
 -A PREROUTING -d {NODE}/32 -p udp -m udp --dport 9009 -j DNAT --to-destination 10.244.1.3:5353
 COMMIT
 """, "udp", 9009, [(2, 0.0)]),
+    # No listener on 5354: the pod's ICMP port unreachable is RELATED to the datagram's
+    # connection, un-NATed on its way back (the client's socket gets ECONNREFUSED) unless a
+    # rule drops RELATED packets; anything not RELATED is dropped.
+    "udp-closed-port-error-is-related": (f"""*nat
+-A PREROUTING -d {NODE}/32 -p udp -m udp --dport 9034 -j DNAT --to-destination 10.244.1.2:5354
+COMMIT
+*filter
+-A FORWARD -m conntrack --ctstate RELATED -j ACCEPT
+-A FORWARD -p icmp -j DROP
+COMMIT
+""", "udp", 9034, [(2, 0.0)]),
+    "udp-closed-port-error-related-dropped": (f"""*nat
+-A PREROUTING -d {NODE}/32 -p udp -m udp --dport 9035 -j DNAT --to-destination 10.244.1.2:5354
+COMMIT
+*filter
+-A FORWARD -m conntrack --ctstate RELATED -j DROP
+COMMIT
+""", "udp", 9035, [(1, 0.0)]),
 }
+# The UDP ports the pods listen on (the cluster fixture's PodSpec); others answer ICMP.
+UDP_LISTEN = {5353}
 
 
 # Connections opened by the node itself (OUTPUT path): name -> (rules, destination, port, n)
@@ -206,6 +227,15 @@ def _connect(nf: NodeNetfilter, proto: str, sport: int, port: int, now: float, r
     if first.local:
         return "refused"  # nothing listens on the node itself
     p = first.packet
+    if not tcp and p.dport not in UDP_LISTEN:
+        # The pod's ICMP port unreachable quoting the datagram it received.
+        err = nf.prerouting(Packet("icmp", p.dst, p.src, 0, 0, "", icmp_type=3,
+                                   inner=(proto, p.src, p.sport, p.dst, p.dport)),
+                            now, rng, "cni0")
+        if err.accepted and (err.packet.src, err.packet.dst, err.packet.inner) == (
+                NODE, CLIENT, (proto, CLIENT, sport, NODE, port)):
+            return "refused"
+        return "timeout"
     answer = nf.prerouting(Packet(proto, p.dst, p.src, p.dport, p.sport, "SA" if tcp else ""),
                            now, rng, "cni0")
     if not answer.accepted or (answer.packet.dst, answer.packet.dport) != (CLIENT, sport):
