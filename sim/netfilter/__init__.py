@@ -34,7 +34,9 @@ Model
 Scope and limitations
     IPv4. No routing table beyond "local address or not" plus the caller's ``route``
     function; no fragments (``-f`` never matches), no TCP options, no ICMP error generation
-    (REJECT is a verdict; RELATED is never produced). The TCP state machine is reduced to
+    (REJECT is a verdict). An ICMP error given to the engine (``Packet.inner`` quoting the
+    packet it reports on) is RELATED to that packet's connection and translated with it, or
+    INVALID (``nf_conntrack_inet_error``). The TCP state machine is reduced to
     SYN_SENT, SYN_RECV, ESTABLISHED, FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE with the
     kernel's default timeouts (established / close-wait from ``KubeProxyConfig.conntrack``);
     window tracking is not modelled (``nf_conntrack_tcp_loose`` = 1 semantics: a non-SYN

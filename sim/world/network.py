@@ -69,12 +69,13 @@ EPHEMERAL_PORTS = (32768, 60999)  # Linux net.ipv4.ip_local_port_range default
 # A socket callback receives (packet, data) or, for an ICMP error, (original packet, None)
 # with ``error=True``.
 SocketFn = Callable[[Packet, object, bool], None]
-# The ICMP port unreachable a host sends for a datagram to a closed UDP port. It travels as
-# the reply of the datagram's flow (a packet from the server's address and port back to the
-# client carrying this marker), so every node on the way applies the flow's conntrack entry to
-# it: the kernel un-NATs an ICMP error through the entry of the flow it is RELATED to
-# (nf_nat_icmp_reply_translation). Deviation: the entry counts it as a reply.
-PORT_UNREACHABLE = object()
+# ICMP destination unreachable, code port unreachable: what a host sends for a datagram to a
+# closed UDP port (__udp4_lib_rcv -> icmp_send), quoting the datagram's header. Every node on
+# the way sees it RELATED to the datagram's connection and un-NATs it with its quoted header
+# (the engine's nf_nat_icmp_reply_translation); the sender's socket gets it by the quoted
+# header (__udp4_lib_err).
+ICMP_DEST_UNREACH = 3
+ICMP_ERROR_MAX = 576  # icmp_send: the error, quoted bytes included, fits in 576 bytes
 # A server handler gets (host, packet, data) and returns the reply data (or None: no reply).
 ServerFn = Callable[["Host", Packet, object], object]
 
@@ -587,15 +588,19 @@ class Network:
             self.drop("not-for-host")
             return
         proto = packet.proto
+        inner = packet.inner
+        if inner is not None:
+            # An ICMP error: to the socket that sent the quoted datagram, which must be
+            # connected to the quoted destination (a connected UDP socket: ECONNREFUSED).
+            fn = host.sockets.get((inner[0], inner[1], inner[2]))
+            if fn is None:
+                self.drop("icmp-no-socket")
+                return
+            fn(Packet(inner[0], inner[1], inner[3], inner[2], inner[4], ""), None, True)
+            return
         fn = host.sockets.get((proto, packet.dst, packet.dport))
         if fn is not None:
-            if data is PORT_UNREACHABLE:
-                fn(packet, None, True)  # a connected UDP socket: ECONNREFUSED
-            else:
-                fn(packet, data, False)
-            return
-        if data is PORT_UNREACHABLE:
-            self.drop("icmp-no-socket")
+            fn(packet, data, False)
             return
         server = host.listeners.get((proto, packet.dport))  # Host.server_for, inlined
         if server is None and proto in host.listen_all:
@@ -610,9 +615,11 @@ class Network:
                     self.send_from(host, _reply(packet, "A"), answer)
             return
         if server is None:
-            # A closed UDP port answers with ICMP port unreachable (__udp4_lib_rcv ->
-            # icmp_send); see PORT_UNREACHABLE for how it travels back.
-            self.send_from(host, _reply(packet, ""), PORT_UNREACHABLE)
+            # A closed UDP port answers with ICMP port unreachable (see ICMP_DEST_UNREACH).
+            self.send_from(host, Packet(
+                "icmp", packet.dst, packet.src, 0, 0, "", 0,
+                min(ICMP_ERROR_MAX, 28 + packet.length), icmp_type=ICMP_DEST_UNREACH,
+                inner=(proto, packet.src, packet.sport, packet.dst, packet.dport)), None)
             return
         answer = server(host, packet, data)
         if answer is not None:

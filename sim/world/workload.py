@@ -238,9 +238,12 @@ class Connection:
     def on_packet(self, packet: Packet, data: object, error: bool) -> None:
         if self.done:
             return
-        if not error and (packet.src != self.dst or packet.sport != self.dport):
+        if (packet.dst != self.dst or packet.dport != self.dport) if error else (
+                packet.src != self.dst or packet.sport != self.dport):
             # Socket lookup matches the whole 4-tuple: an answer from another address (a
-            # hairpinned reply that missed its un-DNAT) does not belong to this connection.
+            # hairpinned reply that missed its un-DNAT) does not belong to this connection,
+            # nor does an ICMP error quoting a datagram to another destination (for an
+            # error, ``packet`` is the quoted datagram: __udp4_lib_err's lookup).
             return
         if error or "R" in packet.tcp_flags:
             self._finish("refused")

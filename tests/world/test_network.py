@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sim.world.engine import netfilter_datapaths
-from sim.world.network import EPHEMERAL_PORTS, PORT_UNREACHABLE
+from sim.world.network import EPHEMERAL_PORTS
 from sim.world.params import ExternalHost, NetworkParams, Route
 from sim.world.rng import component_rng
 from sim.world.workload import AddressTarget, Client, FlowSpec, ServiceTarget
@@ -194,7 +194,8 @@ def test_udp_to_a_closed_port_is_refused_by_icmp_port_unreachable(small_api):
 
 def test_udp_port_unreachable_comes_back_through_a_services_nat(small_api):
     """Through a UDP Service (DNAT on the client's node, pod on another node) the ICMP error
-    is un-NATed by the flow's conntrack entries and reaches the client's socket: refused."""
+    is RELATED to the flow's conntrack entries and un-NATed by them, outer source and quoted
+    header alike, and reaches the client's socket: refused."""
     api = small_api(extra=[{"apiVersion": "v1", "kind": "Service",
                             "metadata": {"name": "dns-ish", "namespace": "default"},
                             "spec": {"selector": {"app": "web"},
@@ -205,8 +206,8 @@ def test_udp_port_unreachable_comes_back_through_a_services_nat(small_api):
     deliver = world.net.deliver
 
     def spy(host, packet, data):
-        if data is PORT_UNREACHABLE and host.name == "default/client":
-            errors.append((packet.src, packet.sport))
+        if packet.inner is not None and host.name == "default/client":
+            errors.append((packet.proto, packet.icmp_type, packet.src, packet.inner[3:]))
         deliver(host, packet, data)
     world.net.deliver = spy
     target = ServiceTarget("default", "dns-ish", 53)
@@ -214,7 +215,7 @@ def test_udp_port_unreachable_comes_back_through_a_services_nat(small_api):
     world.run(3.0)
     assert [c.outcome for c in world.recorder.connections] == ["refused"] * 4
     cluster_ip = world.state.service("default", "dns-ish").cluster_ip
-    assert errors == [(cluster_ip, 53)] * 4
+    assert errors == [("icmp", 3, cluster_ip, (cluster_ip, 53))] * 4
 
 
 def test_a_flood_past_port_exhaustion_records_errors_and_carries_on(small_api):
