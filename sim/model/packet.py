@@ -12,7 +12,7 @@ _PACKET_FIELDS = ("proto", "src", "dst", "sport", "dport", "tcp_flags", "mark", 
 class _PacketSlots:
     """The same slot layout as :class:`Packet` without its frozen ``__setattr__``.
 
-    A frozen dataclass sets each field through ``object.__setattr__`` in ``__init__``, eleven
+    A frozen dataclass sets each field through ``object.__setattr__`` in ``__init__``, twelve
     generic attribute calls per packet (about 2 us, the largest single cost of a simulated
     hop). :meth:`Packet.__new__` fills one of these with plain slot stores instead and then
     makes it a ``Packet`` (``__class__`` assignment between classes of identical slots).

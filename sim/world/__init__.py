@@ -2,7 +2,8 @@
 
 Model
     A networkx topology of nodes, pods, outside hosts and a cloud load balancer
-    (:mod:`sim.world.network`); packets move hop by hop, each hop one SimPy timeout, and pass
+    (:mod:`sim.world.network`); packets move hop by hop, each hop one SimPy event at its own
+    simulated time (scheduled with the key a timeout would get), and pass
     through each node's netfilter engine at the kernel's hooks (:mod:`sim.world.engine`,
     :mod:`sim.world.datapath`). The control plane runs with time: an apiserver change reaches
     every kube-proxy after the EndpointSlice and watch delays; kube-proxy syncs under

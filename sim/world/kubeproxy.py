@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import simpy
 
 from sim.iptables.restore import apply_payload, parse_restore
-from sim.iptables.ruleset import Payload, Ruleset
+from sim.iptables.ruleset import Ruleset
 from sim.kubeproxy.hashing import is_service_chain_name
 from sim.kubeproxy.iptables import bootstrap_payload, compile_rules
 from sim.model.cluster import ClusterState

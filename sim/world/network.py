@@ -136,12 +136,6 @@ class Host:
         if self.sockets.pop((proto, ip, port), None) is not None:
             self._bound[(proto, ip)] -= 1
 
-    def server_for(self, proto: str, port: int) -> ServerFn | None:
-        fn = self.listeners.get((proto, port))
-        if fn is None and proto in self.listen_all:
-            return default_server
-        return fn
-
 
 def default_server(host: Host, packet: Packet, data: object) -> object:
     """The server every pod runs unless told otherwise: reply with who answered and whom it saw."""
@@ -240,8 +234,11 @@ class Network:
         self.lb_ips: dict[str, tuple[str, ...]] = {}  # ingress ip -> node names it may use
         self.graph.add_edge(self.lb.name, FABRIC, link=params.external_link)
         self._route_cache: dict[str, Host | None] = {}  # from outside: dst -> next host
-        # Hops go straight onto SimPy's event queue (what ``Environment.schedule`` does, minus
-        # a call per hop); both objects live as long as the environment.
+        # Hops and deadlines go onto SimPy's event queue directly (the keys
+        # ``Environment.schedule`` would give them, minus a call each), through their lanes
+        # and deadline queues (_Lane, _Deadlines); both objects live as long as the
+        # environment. SimPy is pinned below 4.2 for these internals, and
+        # tests/world/test_simpy_contract.py checks what this relies on.
         self._queue = env._queue
         self._eid = env._eid
         self._delay_cache: dict[tuple[str, str, int], float] = {}
@@ -467,23 +464,6 @@ class Network:
     def drop(self, reason: str) -> None:
         self.drops[reason] = self.drops.get(reason, 0) + 1
 
-    def arrive(self, host: Host, packet: Packet, data: object, prev: Host) -> None:
-        """A packet reaches ``host`` from ``prev``."""
-        kind = host.kind
-        if kind == "node":
-            self._node_ingress(host, packet, data, prev)  # type: ignore[arg-type]
-        elif kind == "lb":
-            self._lb_forward(packet, data)
-        else:
-            self.deliver(host, packet, data)
-
-    def _node_ingress(self, node: NodeHost, packet: Packet, data: object, prev: Host) -> None:
-        if not node.up:
-            self.drop("node-down")
-            return
-        v = node.datapath.ingress(packet, self.env._now, prev.uplink)
-        self._after_hooks(node, packet, v, data)
-
     def send_from(self, host: Host, packet: Packet, data: object) -> None:
         """A process on ``host`` sends ``packet``."""
         kind = host.kind
@@ -602,7 +582,7 @@ class Network:
         if fn is not None:
             fn(packet, data, False)
             return
-        server = host.listeners.get((proto, packet.dport))  # Host.server_for, inlined
+        server = host.listeners.get((proto, packet.dport))
         if server is None and proto in host.listen_all:
             server = default_server
         if proto == "tcp":
@@ -631,8 +611,8 @@ class _Hop:
 
     ``Environment.step`` only reads an event's ``callbacks`` and ``_ok``; this slotted object
     costs half of a ``Timeout`` plus a closure, and a hop is the simulator's innermost loop.
-    Its callback is chosen by the receiving host's kind when it is sent (what
-    :meth:`Network.arrive` would choose on arrival), saving a dispatch per hop.
+    Its callback is chosen by the receiving host's class when it is sent (``arrival``
+    below), saving a dispatch per hop.
 
     ``callbacks`` is one of the shared one-element tuples below: ``step`` only iterates it
     and then sets the attribute to ``None``, so nothing is allocated for it. A hop never
@@ -668,6 +648,11 @@ class _Lane:
     of it in its lane arrives. The heap then holds one hop per distinct delay (a handful:
     veth and fabric paths for a few packet lengths) instead of every packet in flight, and
     each push and pop is shallower.
+
+    Invariant: a lane moves on only when its head hop is popped and run by one of the
+    ``_arrive_*`` callbacks (which push the next waiting hop first). Nothing may remove a
+    queued hop from SimPy's heap or give a host class another ``arrival``: the rest of that
+    lane would wait forever.
     """
 
     __slots__ = ("waiting", "armed")
@@ -805,8 +790,8 @@ def _arrive_host(hop: _Hop) -> None:
     net.deliver(host, packet, data)
 
 
-# A hop's callbacks by the receiving host's class (the same dispatch as Network.arrive, made
-# once per class instead of once per hop).
+# A hop's callbacks by the receiving host's class (node: its kernel's ingress; load
+# balancer: forward to a node; any other host: deliver), chosen once per class.
 Host.arrival = (_arrive_host,)
 NodeHost.arrival = _NODE_ARRIVAL = (_arrive_node,)
 LoadBalancerHost.arrival = (_arrive_lb,)

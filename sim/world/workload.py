@@ -7,9 +7,10 @@ reached by its cluster IP, a node's NodePort, an externalIP or its load-balancer
 resolved against the apiserver's state when each connection starts (a client keeps using the
 address it was configured with, as a real one would).
 
-A target only needs ``label`` and ``resolve(state) -> (ip, port) | None``. Clients that look
-a name up through cluster DNS first are ``sim.world.dns.DNSClient``: they resolve in
-simulated time, then open the same :class:`Connection`.
+A target only needs ``label`` and ``resolve(state) -> (ip, port) | None``, a function of the
+state alone (a client resolves again only when the world has a new state snapshot). Clients
+that look a name up through cluster DNS first are ``sim.world.dns.DNSClient``: they resolve
+in simulated time, then open the same :class:`Connection`.
 """
 
 from __future__ import annotations

@@ -57,3 +57,29 @@ def test_make_packet_equals_the_class_call_and_is_frozen():
     assert type(p) is Packet and p == Packet(*fields) and hash(p) == hash(Packet(*fields))
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.mark = 0  # type: ignore[misc]
+
+
+def test_the_fast_constructors_follow_the_dataclass_fields():
+    """__new__'s parameters and defaults, make_packet's parameters and the slot layout the
+    constructors fill are the dataclass's fields in order: a field added to one and not the
+    others fails here."""
+    import inspect
+
+    from sim.model.packet import _PACKET_FIELDS
+
+    fields = dataclasses.fields(Packet)
+    names = tuple(f.name for f in fields)
+    assert _PACKET_FIELDS == names
+    params = list(inspect.signature(Packet.__new__).parameters.values())[1:]
+    assert tuple(p.name for p in params) == names
+    assert [p.default for p in params[3:]] == [f.default for f in fields[3:]]
+    assert tuple(inspect.signature(make_packet).parameters) == names
+
+
+def test_copy_and_pickle_keep_every_field_set():
+    """copy and pickle keep non-default values in every field, the last ones included (an
+    ICMP error's type and quoted header)."""
+    p = Packet("icmp", "10.244.1.5", "10.1.0.7", 1, 2, "", 0x10, 88, "cni0", "eth0", 3,
+               ("udp", "10.1.0.7", 40000, "10.96.0.10", 53))
+    for clone in (copy.copy(p), copy.deepcopy(p), pickle.loads(pickle.dumps(p))):
+        assert dataclasses.astuple(clone) == dataclasses.astuple(p) and type(clone) is Packet

@@ -11,7 +11,7 @@ from sim.world.rng import component_rng
 from sim.world.workload import AddressTarget, Client, FlowSpec, ServiceTarget
 from sim.world.world import World
 
-from worldkit import pod_manifest, recording_datapath
+from worldkit import pod_manifest, recording_datapath, small_cluster
 
 
 def _run(api, flows, params=None, until=3.0, before=None):
@@ -232,3 +232,22 @@ def test_a_flood_past_port_exhaustion_records_errors_and_carries_on(small_api):
         outcomes[(c.flow, c.outcome, c.error)] = outcomes.get((c.flow, c.outcome, c.error), 0) + 1
     assert outcomes == {("flood", "timeout", ""): hi - lo + 1,
                         ("flood", "error", "EADDRNOTAVAIL"): 50, ("later", "ok", ""): 1}
+
+
+def test_a_reused_pod_address_reaches_the_new_pod():
+    """web-a is deleted and web-c gets its address on the same node: connections to that
+    address after the change reach web-c (the nodes' forwarding caches are dropped on every
+    topology change, not kept pointing at the deleted pod's host)."""
+    world = World(small_cluster(), NetworkParams(), 1, None)
+    world.start()
+    spec = FlowSpec("f", "pod", "default/client", AddressTarget("10.244.2.20", 80),
+                    rate_per_s=10.0, connect_timeout_s=0.5)
+    Client(world, spec, component_rng(1, "f")).start(world.env)
+    world.run(1.0)
+    world.change("delete web-a", lambda api: api.delete_pod("default", "web-a"))
+    world.change("web-c", lambda api: api.apply(pod_manifest("web-c", 2, 20, {"app": "web"})))
+    world.run(3.0)
+    early = {(r.outcome, r.server) for r in world.recorder.connections if r.start_s < 0.95}
+    late = {(r.outcome, r.server) for r in world.recorder.connections if r.start_s > 1.5}
+    assert early == {("ok", "default/web-a")}
+    assert late == {("ok", "default/web-c")}
