@@ -13,6 +13,7 @@ from sim.model.packet import Packet
 from sim.world import network
 from sim.world.engine import netfilter_datapaths
 from sim.world.params import NetworkParams
+from sim.world.recorder import ConnectionRecord
 from sim.world.rng import component_rng
 from sim.world.workload import Client, FlowSpec, ServiceTarget
 from sim.world.world import World
@@ -56,7 +57,8 @@ def test_lanes_give_the_same_run_as_one_heap(arrival, monkeypatch):
     straight into the heap."""
     with_lanes = _outcome(arrival)
     monkeypatch.setattr(network, "_Lane", _HeapOnlyLane)
-    assert {r[8] for r in with_lanes[0]} == {"default/web-a", "default/web-b"}
+    server = [f.name for f in dataclasses.fields(ConnectionRecord)].index("server")
+    assert {r[server] for r in with_lanes[0]} == {"default/web-a", "default/web-b"}
     assert _outcome(arrival) == with_lanes
 
 
