@@ -172,6 +172,7 @@ class CChain:
                 continue
             if kind == T_NOTRACK:
                 c.notrack = True
+                c.sbits = _STATE_BITS["UNTRACKED"]
                 continue
             if kind == T_CONNMARK:
                 c.connmark(cr.arg)
@@ -441,7 +442,8 @@ def _target_code(i: int, cr: "CRule", env: dict[str, object]) -> str:
         env[f"__q_{i}"] = cr
         return f"        c.log(__q_{i})\n"
     if kind == T_NOTRACK:
-        return "        c.notrack = True\n"
+        env[f"__u_{i}"] = _STATE_BITS["UNTRACKED"]
+        return f"        c.notrack = True\n        c.sbits = __u_{i}\n"
     if kind == T_CONNMARK:
         env[f"__a_{i}"] = cr.arg
         return f"        c.connmark(__a_{i})\n"

@@ -459,6 +459,7 @@ class PacketContext:
                     continue
                 if kind == T_NOTRACK:
                     c.notrack = True  # raw table: conntrack will leave this packet alone
+                    c.sbits = _B_UNTRACKED
                     continue
                 if kind == T_CONNMARK:
                     self.connmark(r.arg)
@@ -593,7 +594,8 @@ class PacketContext:
         if c.invalid:
             state = _S_INVALID
         elif e is None:
-            state = _S_UNTRACKED
+            # NOTRACK: untracked; dropped before conntrack saw it: INVALID, as --ctstate says
+            state = _S_UNTRACKED if c.notrack else _S_INVALID
         elif c.related:
             state = _S_RELATED
         elif c.is_reply:
@@ -979,7 +981,9 @@ class NodeNetfilter:
         c.by = self.counters_bytes
         c.trail = [] if self.trace else None
         c.walk = 0
-        c.sbits = _B_UNTRACKED
+        # No conntrack entry yet (raw runs before conntrack): xt_conntrack says INVALID for a
+        # packet without one unless NOTRACK marked it untracked.
+        c.sbits = _B_INVALID
         c.out_iface = ""
         c.ct = c.new_entry = c.reject = None
         c.is_reply = c.confirmed = c.invalid = c.notrack = False

@@ -135,6 +135,26 @@ COMMIT
 -A POSTROUTING -m connmark --mark 0x7 -j SNAT --to-source {BRIDGE}
 COMMIT
 """, 9032, 2),
+    # Before conntrack (raw) a packet has no entry: --ctstate INVALID matches it.
+    "raw-sees-ctstate-invalid": (f"""*raw
+-A PREROUTING -p tcp -m tcp --dport 9036 -m conntrack --ctstate INVALID -j DROP
+COMMIT
+*nat
+-A PREROUTING -d {NODE}/32 -p tcp -m tcp --dport 9036 {_dnat(1)}
+COMMIT
+""", 9036, 1),
+    # RETURN in a chain entered by -g has no caller to return to: the hook's policy decides.
+    "goto-return-falls-to-policy": (f"""*nat
+-A PREROUTING -d {NODE}/32 -p tcp -m tcp --dport 9037 {_dnat(1)}
+COMMIT
+*filter
+:FORWARD DROP [0:0]
+:X - [0:0]
+-A FORWARD -p tcp -m tcp --dport 8080 -g X
+-A FORWARD -j ACCEPT
+-A X -j RETURN
+COMMIT
+""", 9037, 1),
     "iprange-picks-endpoint": (f"""*nat
 -A PREROUTING -d {NODE}/32 -p tcp -m iprange --src-range 203.0.113.1-203.0.113.9 -m tcp --dport 9033 {_dnat(3)}
 -A PREROUTING -d {NODE}/32 -p tcp -m tcp --dport 9033 {_dnat(1)}
@@ -309,8 +329,10 @@ def test_engine_agrees_with_kernel(name: str, cluster) -> None:
     else:
         rules, port, count = CASES[name]
         proto, batches = "tcp", [(count, 0.0)]
-    # Empty blocks delete every table first: no rule of an earlier case survives.
-    cluster.restore("node-a", "*raw\nCOMMIT\n*mangle\nCOMMIT\n*filter\nCOMMIT\n*nat\nCOMMIT\n")
+    # Empty blocks delete every table first, filter policies back to ACCEPT: nothing of an
+    # earlier case survives.
+    cluster.restore("node-a", "*raw\nCOMMIT\n*mangle\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n"
+                    ":FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n*nat\nCOMMIT\n")
     cluster.restore("node-a", rules)
     cluster.flush_conntrack("node-a")
     cluster.clear_recent("node-a")

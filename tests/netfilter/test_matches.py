@@ -141,7 +141,7 @@ class _Fixed:
     def __init__(self, u: float) -> None:
         self.u = u
 
-    def random(self, size: int) -> "np.ndarray":
+    def random(self, size: int):
         import numpy as np
 
         return np.full(size, self.u)
