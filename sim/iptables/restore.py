@@ -485,11 +485,45 @@ def apply_payload(payload: Payload, current: Ruleset | None = None, noflush: boo
         try:
             new = _apply_table(tp, tables.get(tp.name), noflush, counters, source, clines,
                                cmdlines)
+            commit = (payload.commit_lines[ti] if sourced
+                      else (cmdlines[-1] if cmdlines else clines[-1] if clines else base) + 1)
+            _check_loops(new, source, commit)
         except RestoreError as exc:
             exc.committed = Ruleset(_ordered_tables(tables))
             raise
         tables[tp.name] = new
     return Ruleset(_ordered_tables(tables))
+
+
+def _check_loops(table: Table, source: str, commit_line: int) -> None:
+    """Refuse a table whose jumps and gotos loop on a path from a built-in chain, as the
+    kernel does at COMMIT (``mark_source_chains`` walks from the hook entry points: ELOOP;
+    iptables-nft reports "Too many links"). A loop among chains no built-in chain reaches
+    is accepted, by both backends alike."""
+    builtin = BUILTIN_CHAINS[table.name]
+    edges = {name: [r.target.name for r in chain.rules
+                    if r.target is not None and r.target.name in table.chains
+                    and r.target.name not in builtin]
+             for name, chain in table.chains.items()}
+    done: set[str] = set()
+    for root in builtin:
+        if root in done or root not in table.chains:
+            continue
+        path, on_path, stack = [root], {root}, [iter(edges[root])]
+        while stack:  # depth-first, iteratively: chains may nest deeper than Python's stack
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                done.add(path[-1])
+                on_path.discard(path.pop())
+                stack.pop()
+            elif nxt in on_path:
+                loop = " -> ".join(path[path.index(nxt):] + [nxt])
+                raise RestoreError(f"Too many links: the chains loop ({loop}); the kernel "
+                                   "refuses a table whose jumps loop", source, commit_line)
+            elif nxt not in done:
+                path.append(nxt)
+                on_path.add(nxt)
+                stack.append(iter(edges[nxt]))
 
 
 def _ordered_tables(tables: dict[str, Table]) -> dict[str, Table]:

@@ -54,7 +54,7 @@ from sim.iptables.extensions import (
     kernel_probability,
 )
 from sim.iptables.gcpause import gc_paused
-from sim.iptables.ruleset import BUILTIN_CHAINS, Match, Rule, Ruleset
+from sim.iptables.ruleset import BUILTIN_CHAINS, Match, Rule, Ruleset, Table
 from sim.iptables.save import render_rule
 from sim.netfilter.types import TraceStep
 
@@ -70,6 +70,9 @@ T_NONE, T_ACCEPT, T_DROP, T_RETURN, T_JUMP, T_GOTO, T_REJECT, T_MARK, T_DNAT, T_
 # PacketContext's method for each NAT target kind (generated code calls it by name).
 _NAT_METHOD = {T_DNAT: "dnat", T_SNAT: "snat", T_MASQ: "masquerade", T_REDIRECT: "redirect"}
 INDEX_MIN_RULES = 16
+# Deepest chain nesting (jumps and gotos from a built-in chain) the fast path takes; deeper
+# rulesets run on the reference walk, whose jump stack is a list, not Python's call stack.
+MAX_FAST_NESTING = 200
 INDEX_MIN_SHARE = 0.5
 # The (hook, table) pairs a packet path visits, in CompiledRuleset.starts order.
 HOOK_TABLES = (("PREROUTING", "raw"), ("PREROUTING", "mangle"), ("PREROUTING", "nat"),
@@ -694,6 +697,8 @@ def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None, *, fast: bool
     protocol and port) runs over its index; every other chain is one generated function.
     """
     hooks = hooks or _Hooks()
+    if fast and max((_nesting(t) for t in ruleset.tables.values()), default=0) > MAX_FAST_NESTING:
+        fast = False  # a jump is a Python call on the fast path: keep its stack shallow
     tables: dict[str, CTable] = {}
     all_rules: list[CRule] = []
     for tname, table in ruleset.tables.items():
@@ -737,6 +742,31 @@ def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None, *, fast: bool
         tables[tname] = CTable(tname, chains)
     starts = tuple(tables[t].chains.get(h) if t in tables else None for h, t in HOOK_TABLES)
     return CompiledRuleset(ruleset, tables, all_rules, hooks, starts, fast)
+
+
+def _nesting(table: Table) -> int:
+    """The longest chain of jumps/gotos in a table (a loop counts as endless)."""
+    edges = {name: [r.target.name for r in chain.rules
+                    if r.target is not None and r.target.name in table.chains]
+             for name, chain in table.chains.items()}
+    depth: dict[str, int] = {}
+    for root in edges:
+        if root in depth:
+            continue
+        stack, on_path = [(root, iter(edges[root]))], {root}
+        while stack:  # depth-first, iteratively (chains may nest deeper than Python's stack)
+            name, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                on_path.discard(name)
+                depth[name] = 1 + max((depth[d] for d in edges[name]), default=0)
+            elif nxt in on_path:
+                return 1 << 30
+            elif nxt not in depth:
+                on_path.add(nxt)
+                stack.append((nxt, iter(edges[nxt])))
+    return max(depth.values(), default=0)
 
 
 def _builtin_pred(m: Match) -> Expr | None:

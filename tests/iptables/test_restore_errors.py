@@ -47,6 +47,10 @@ CASES: dict[str, str] = {
     "tcp-match-without-proto": "*filter\n-A INPUT -m tcp --dport 80 -j ACCEPT\nCOMMIT\n",
     "probability-above-one":
         "*filter\n-A INPUT -m statistic --mode random --probability 1.5 -j ACCEPT\nCOMMIT\n",
+    "goto-loop": "*filter\n:A - [0:0]\n:B - [0:0]\n-A FORWARD -j A\n-A A -j B\n-A B -g A\n"
+                 "COMMIT\n",
+    "jump-to-itself": "*nat\n:KUBE-X - [0:0]\n-A PREROUTING -j KUBE-X\n"
+                      "-A KUBE-X -p tcp -j KUBE-X\nCOMMIT\n",
 }
 
 
@@ -117,3 +121,20 @@ def test_unsupported_match_error_names_the_line_and_module() -> None:
     err = _our_error("*filter\n\n# c\n-A INPUT -m set --match-set X src -j ACCEPT\nCOMMIT\n")
     assert err.line == 4
     assert "`set'" in str(err)
+
+
+UNREACHABLE_LOOP = "*nat\n:KUBE-X - [0:0]\n-A KUBE-X -p tcp -j KUBE-X\nCOMMIT\n"
+
+
+def test_a_loop_no_built_in_chain_reaches_is_accepted() -> None:
+    """The kernel checks loops from the hook entry points only: a self-jump in a chain that
+    nothing reaches is restored (checked against both backends in the kernel test below)."""
+    rs = apply_payload(parse_restore(UNREACHABLE_LOOP))
+    assert [r.target.name for r in rs.tables["nat"].chains["KUBE-X"].rules] == ["KUBE-X"]
+
+
+@pytest.mark.kernel
+def test_kernel_accepts_a_loop_no_built_in_chain_reaches(netns) -> None:
+    """Both backends restore the unreachable self-jump."""
+    assert netns.restore(UNREACHABLE_LOOP).returncode == 0
+    assert netns.run("iptables-legacy-restore", stdin=UNREACHABLE_LOOP).returncode == 0

@@ -191,3 +191,20 @@ def test_generated_chain_evaluates_stateful_matches_like_the_linear_walk() -> No
         assert generated._hooks.nth_counters == linear._hooks.nth_counters
         verdicts.add(g.verdict)
     assert len(verdicts) == 2  # both ACCEPT and DROP were reached
+
+
+def test_chains_nested_deeper_than_the_fast_path_takes_run_on_the_reference_walk() -> None:
+    """A jump on the fast path is a Python call: a ruleset whose chains nest 1,500 deep
+    (which the kernel accepts) runs on the reference walk instead, with the same verdict,
+    rather than overflowing Python's stack."""
+    from sim.netfilter.compiled import MAX_FAST_NESTING
+
+    n = 1500
+    assert n > MAX_FAST_NESTING
+    lines = ["*filter"] + [f":C{i} - [0:0]" for i in range(n)]
+    lines += [f"-A C{i} -g C{i + 1}" for i in range(n - 1)] + [f"-A C{n - 1} -j DROP"]
+    text = "\n".join(lines + ["-A FORWARD -j C0", "COMMIT", ""])
+    nf = engine(text, fast=True)
+    res = nf.prerouting(Packet("tcp", "10.1.0.1", "10.0.0.2", 1000, 80), 0.0, None)
+    assert not nf._fused and nf._compiled.tables["filter"].chains["C0"].run is None
+    assert (res.verdict.value, res.walk_length) == ("DROP", n + 1)
