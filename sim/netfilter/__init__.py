@@ -13,6 +13,8 @@ Model
                            route=lambda dst: Route("eth0", "192.168.0.11"))
         res = nf.prerouting(packet, now, rng, in_iface="eth0")  # arriving packet
         res = nf.output(packet, now, rng)                        # locally generated packet
+        action, out, local, walk = nf.prerouting_verdict(packet, now, rng, "eth0")  # no
+        nf.output_verdict(packet, now, rng)     # Result built: what a simulation needs
         res.verdict            # Verdict.NF_ACCEPT / NF_DROP / REJECT (res.reject_with)
         res.packet             # after DNAT / SNAT / MASQUERADE / reply un-NAT / MARK
         res.local              # delivered to the node itself (INPUT ran)
@@ -24,8 +26,12 @@ Model
         nf.flush_conntrack(); nf.conntrack_entries(now); nf.counters()  # Ruleset with counters
 
     Time (``now``, float seconds) and randomness (``rng``, a ``numpy.random.Generator``) are
-    arguments. ``statistic --mode random`` matches when ``rng.random() * 2**31 < P31`` where
-    P31 is the kernel's 31-bit probability, i.e. with the kernel's exact probability.
+    arguments. ``statistic --mode random`` matches when ``u * 2**31 < P31`` where ``u`` is the
+    generator's next ``random()`` value and P31 the kernel's 31-bit probability, i.e. with the
+    kernel's exact probability. The engine draws from ``rng`` in blocks: give each engine a
+    generator of its own (as the world does, one stream per node) and the values it uses are
+    exactly the generator's, in order; a generator shared with other code or other engines
+    still gives deterministic but different draws.
     :func:`trace_packet` enumerates every branch that ``statistic`` (and ``recent``) creates,
     each an :class:`Outcome` with its exact probability (``fractions.Fraction(P31, 2**31)``
     products; ``None`` for "client already pinned" branches) and the engine ``Result``.

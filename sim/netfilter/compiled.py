@@ -141,7 +141,7 @@ class CChain:
         rules outside the packet's candidates cannot match and are only counted in the
         walk length."""
         cands = self.dst_index.get(c.dst)  # type: ignore[union-attr]
-        if cands is None or self.pd_index:
+        if cands is None or self.pd_index:  # candidates(), short-cut for dst-only indexes
             cands = self.candidates(c.dst, c.proto, c.dport)
         rules = self.rules
         pk = c.pk
@@ -199,10 +199,9 @@ class CChain:
             tr.append(self.end_step)
         return 0
 
-    def candidates(self, dst: int, proto: str, dport: int) -> list[int] | None:
-        """Sorted indices of the rules that may match, or None (walk every rule)."""
-        if self.dst_index is None:
-            return None
+    def candidates(self, dst: int, proto: str, dport: int) -> list[int]:
+        """Sorted indices of the rules that may match (an indexed chain's)."""
+        assert self.dst_index is not None
         a = self.dst_index.get(dst)
         b = self.pd_index.get((proto, dport)) if self.pd_index else None
         if b is None:
@@ -238,6 +237,7 @@ class CompiledRuleset:
     # starts[k]: the built-in chain of HOOK_TABLES[k], None where the table has none
     starts: tuple["CChain | None", ...] = ()
     fast: bool = False  # every chain has its run (compiled with the fast path)
+    requested_fast: bool = False  # the fast path was asked for (too deep a ruleset: not built)
 
     @property
     def shareable(self) -> bool:
@@ -697,6 +697,7 @@ def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None, *, fast: bool
     protocol and port) runs over its index; every other chain is one generated function.
     """
     hooks = hooks or _Hooks()
+    requested = fast
     if fast and max((_nesting(t) for t in ruleset.tables.values()), default=0) > MAX_FAST_NESTING:
         fast = False  # a jump is a Python call on the fast path: keep its stack shallow
     tables: dict[str, CTable] = {}
@@ -741,7 +742,7 @@ def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None, *, fast: bool
                           else make_runner(cc, exprs_by_chain[cname]))
         tables[tname] = CTable(tname, chains)
     starts = tuple(tables[t].chains.get(h) if t in tables else None for h, t in HOOK_TABLES)
-    return CompiledRuleset(ruleset, tables, all_rules, hooks, starts, fast)
+    return CompiledRuleset(ruleset, tables, all_rules, hooks, starts, fast, requested)
 
 
 def _nesting(table: Table) -> int:

@@ -647,7 +647,7 @@ class NodeNetfilter:
     fast
         Use the fast path: each chain one generated function, long chains over their index
         (``False``: the linear reference walk). Both give identical results; the hypothesis
-        test in ``tests/netfilter`` proves it.
+        test in ``tests/netfilter`` holds them to it.
     index
         ``(min_rules, min_share)``: which chains the fast path runs over an index (see
         :func:`~sim.netfilter.compiled.compile_ruleset`).
@@ -706,10 +706,14 @@ class NodeNetfilter:
         return self._compiled
 
     def adopt(self, compiled: CompiledRuleset) -> None:
-        """Load a ruleset another engine already compiled (``compiled.shareable`` must hold):
-        same effect as ``load(compiled.ruleset)`` without compiling again."""
+        """Load a ruleset another engine already compiled (``compiled.shareable`` must hold,
+        and it must be compiled with this engine's ``fast`` setting): same effect as
+        ``load(compiled.ruleset)`` without compiling again; the index settings are the
+        compiling engine's."""
         if not compiled.shareable:
             raise ValueError("a compiled ruleset with statistic nth counters is per engine")
+        if compiled.requested_fast != self.fast:
+            raise ValueError("a compiled ruleset must match the adopting engine's fast setting")
         assert compiled.hooks is not None
         self._hooks = compiled.hooks
         self._compiled = compiled

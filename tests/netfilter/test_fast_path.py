@@ -86,9 +86,12 @@ def ruleset_text(draw) -> str:
                         min_size=0, max_size=14))
     post = draw(st.lists(rule(POST_TARGETS), min_size=0, max_size=4))
     lines = ["*filter", ":U1 - [0:0]", ":U2 - [0:0]"]
+    lines += [f":{c} DROP [0:0]" for c in ("FORWARD", "INPUT", "OUTPUT") if draw(st.booleans())]
     lines += [f"-A FORWARD {r}" for r in fwd] + [f"-A INPUT {r}" for r in fwd[:5]]
+    lines += [f"-A OUTPUT {r}" for r in fwd[5:9]]
     lines += [f"-A U1 {r}" for r in u1] + [f"-A U2 {r}" for r in u2]
     lines += ["COMMIT", "*nat"] + [f"-A PREROUTING {r}" for r in pre]
+    lines += [f"-A OUTPUT {r}" for r in pre[:4]]
     lines += [f"-A POSTROUTING {r}" for r in post] + ["COMMIT"]
     if draw(st.booleans()):
         lines.append("*mangle")
@@ -114,19 +117,23 @@ packet = st.builds(
 # node (its endpoint answering), when that one was accepted; flags "icmp": the endpoint's
 # ICMP port unreachable quoting that packet instead.
 step = st.one_of(packet, st.tuples(st.integers(0, 11),
-                                   st.sampled_from(["SA", "A", "F", "icmp"])))
+                                   st.sampled_from(["SA", "A", "F", "icmp"])),
+                 st.tuples(st.just("out"), packet))  # the node's own packet (OUTPUT path)
 
 
 def _observe(res) -> tuple:
-    return (res.verdict, res.packet, res.local, res.masqueraded, res.dnat, res.trail,
-            res.walk_length, res.reject_with, res.reason, res.logs, res.ctstate)
+    return (res.verdict, res.packet, res.local, res.masqueraded, res.dnat, res.snat, res.trail,
+            res.walk_length, res.reject_with, res.reason, res.logs, res.ctstate, res.direction,
+            res.hooks, res.out_iface)
 
 
 @pytest.mark.parametrize("index", [(1, 0.0), (1 << 30, 1.0)], ids=["indexed", "generated"])
 @given(text=ruleset_text(), steps=st.lists(step, min_size=1, max_size=12),
+       gaps=st.lists(st.sampled_from([0.0, 1.0, 37.0]), min_size=12, max_size=12),
        seed=st.integers(0, 2**32), trace=st.booleans(), ct_max=st.sampled_from([2, 1000]))
 def test_fast_path_equals_linear_walk(index: tuple[int, float], text: str, steps: list,
-                                      seed: int, trace: bool, ct_max: int) -> None:
+                                      gaps: list[float], seed: int, trace: bool,
+                                      ct_max: int) -> None:
     """Same observable behaviour, packet by packet and in the final state, whether every
     chain runs over its index or every chain is one generated function, traced or not."""
     fast = engine(text, fast=True, index=index, trace=trace, conntrack_max=ct_max)
@@ -136,7 +143,16 @@ def test_fast_path_equals_linear_walk(index: tuple[int, float], text: str, steps
     assert slow._compiled.tables["filter"].chains["FORWARD"].run is None
     rf, rs = np.random.default_rng(seed), np.random.default_rng(seed)
     sent: list = []
+    now = 0.0
     for k, s in enumerate(steps):
+        now += gaps[k]  # 37 s: unreplied UDP (30 s) entries expire between some packets
+        if isinstance(s, tuple) and s[0] == "out":
+            p = s[1]
+            local = Packet(p.proto, "192.168.0.11", p.dst, p.sport, p.dport, p.tcp_flags, p.mark)
+            got, want = fast.output(local, now, rf), slow.output(local, now, rs)
+            assert _observe(got) == _observe(want)
+            sent.append(got)
+            continue
         if isinstance(s, tuple):
             if s[0] >= len(sent) or sent[s[0]].verdict.value != "ACCEPT":
                 continue
@@ -147,7 +163,7 @@ def test_fast_path_equals_linear_walk(index: tuple[int, float], text: str, steps
             else:
                 s = Packet(out.proto, out.dst, out.src, out.dport, out.sport,
                            s[1] if out.proto == "tcp" else "")
-        got, want = fast.prerouting(s, k * 2.0, rf), slow.prerouting(s, k * 2.0, rs)
+        got, want = fast.prerouting(s, now, rf), slow.prerouting(s, now, rs)
         assert _observe(got) == _observe(want)
         assert got.conntrack == want.conntrack
         sent.append(got)

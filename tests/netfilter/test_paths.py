@@ -202,3 +202,15 @@ def test_packet_dropped_in_raw_prerouting_lists_only_prerouting(rng) -> None:
     res = nf.prerouting(Packet("tcp", "10.1.0.1", "10.9.9.9", 1000, 80), 0, rng)
     assert res.verdict is Verdict.NF_DROP
     assert res.hooks == (Hook.PREROUTING,)
+
+
+def test_adopt_refuses_a_compilation_made_for_the_other_path() -> None:
+    """An engine keeps its own fast/reference choice: adopting a compilation made with the
+    other setting is refused instead of silently running the other path."""
+    import pytest
+
+    text = "*filter\n-A FORWARD -j ACCEPT\nCOMMIT\n"
+    for mine, theirs in ((True, False), (False, True)):
+        with pytest.raises(ValueError, match="fast setting"):
+            engine(text, fast=mine).adopt(engine(text, fast=theirs).compiled)
+    engine(text, fast=False).adopt(engine(text, fast=False).compiled)
