@@ -80,10 +80,6 @@ def test_scenario_without_traffic_runs_and_says_so(tmp_path, capsys):
 def test_results_do_not_depend_on_python_hash_randomisation(tmp_path):
     """Two processes with different PYTHONHASHSEED write byte-identical result files: no
     set or dict order leaks into outputs (run as a user would, through the CLI)."""
-    import os
-    import subprocess
-    import sys
-
     outs = []
     for hash_seed in ("1", "2"):
         out = tmp_path / hash_seed
