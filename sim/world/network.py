@@ -478,22 +478,7 @@ class Network:
             if up is None:
                 delay = self.delay(pod, node, packet.length)  # type: ignore[arg-type]
                 up = pod.uplink_hops[packet.length] = (delay, self.lane(delay))
-            delay, lane = up
-            # push_hop, inlined: every packet a pod sends takes this hop.
-            self.hops += 1
-            hop = self._spare
-            if hop is None:
-                hop = _Hop(_NODE_ARRIVAL, self, node, packet, data, pod, lane)
-            else:
-                self._spare = None
-                hop.callbacks, hop.dst, hop.packet, hop.data, hop.src, hop.lane = (
-                    _NODE_ARRIVAL, node, packet, data, pod, lane)
-            entry = (self.env._now + delay, NORMAL, next(self._eid), hop)
-            if lane.armed:
-                lane.waiting.append(entry)
-            else:
-                lane.armed = True
-                heappush(self._queue, entry)
+            self.push_hop(pod, node, packet, data, up[0], up[1])
         elif kind == "node":
             node: NodeHost = host  # type: ignore[assignment]
             if not node.up:
@@ -793,7 +778,7 @@ def _arrive_host(hop: _Hop) -> None:
 # A hop's callbacks by the receiving host's class (node: its kernel's ingress; load
 # balancer: forward to a node; any other host: deliver), chosen once per class.
 Host.arrival = (_arrive_host,)
-NodeHost.arrival = _NODE_ARRIVAL = (_arrive_node,)
+NodeHost.arrival = (_arrive_node,)
 LoadBalancerHost.arrival = (_arrive_lb,)
 
 
