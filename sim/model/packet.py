@@ -14,8 +14,9 @@ class _PacketSlots:
 
     A frozen dataclass sets each field through ``object.__setattr__`` in ``__init__``, twelve
     generic attribute calls per packet (about 2 us, the largest single cost of a simulated
-    hop). :meth:`Packet.__new__` fills one of these with plain slot stores instead and then
-    makes it a ``Packet`` (``__class__`` assignment between classes of identical slots).
+    hop). :func:`make_packet` (which :meth:`Packet.__new__` calls) fills one of these with
+    plain slot stores instead and then makes it a ``Packet`` (``__class__`` assignment between
+    classes of identical slots).
     """
 
     __slots__ = _PACKET_FIELDS
@@ -75,21 +76,8 @@ class Packet:
                 tcp_flags: str = "S", mark: int = 0, length: int = 60, in_iface: str = "",
                 out_iface: str = "", icmp_type: int | None = None,
                 inner: tuple[str, str, int, str, int] | None = None) -> "Packet":
-        p = _object_new(_PacketSlots)
-        p.proto = proto
-        p.src = src
-        p.dst = dst
-        p.sport = sport
-        p.dport = dport
-        p.tcp_flags = tcp_flags
-        p.mark = mark
-        p.length = length
-        p.in_iface = in_iface
-        p.out_iface = out_iface
-        p.icmp_type = icmp_type
-        p.inner = inner
-        p.__class__ = cls
-        return p
+        return make_packet(proto, src, dst, sport, dport, tcp_flags, mark, length, in_iface,
+                           out_iface, icmp_type, inner)
 
     def __reduce__(self):
         # copy and pickle rebuild through __new__ (the dataclass's slot state setter would

@@ -739,16 +739,7 @@ def _arrive_node(hop: _Hop) -> None:
     if nxt is None:
         net.drop("no-route")
         return
-    # Network.push_hop, inlined on the commonest hop: the arriving event goes out again.
-    net.hops += 1
-    net._spare = None
-    hop.callbacks, hop.dst, hop.packet, hop.src, hop.lane = nxt.arrival, nxt, out, node, lane
-    entry = (net.env._now + delay, NORMAL, next(net._eid), hop)
-    if lane.armed:
-        lane.waiting.append(entry)
-    else:
-        lane.armed = True
-        heappush(net._queue, entry)
+    net.push_hop(node, nxt, out, data, delay, lane)  # reuses this hop's event (the spare)
 
 
 def _arrive_lb(hop: _Hop) -> None:
