@@ -60,10 +60,9 @@ Validation
     namespaces are compared with the engine by the kernel oracle (``sim.oracle``,
     ``tests/kernel``, with captured fixtures replayed everywhere). The reference outcomes of
     the oracle notes are pinned on a real-format node dump (``tests/netfilter``). The fast
-    path (one generated function per chain, chain indexes, the inlined arriving path) equals
-    the linear reference walk on the step-by-step path on random raw/mangle/filter/nat
-    rulesets and packet sequences with replies (hypothesis,
-    ``tests/netfilter/test_fast_path.py``).
+    path (one generated function per chain, chain indexes) equals the linear reference walk
+    on random raw/mangle/filter/nat rulesets and packet sequences with replies, ICMP errors
+    and the OUTPUT path (hypothesis, ``tests/netfilter/test_fast_path.py``).
 """
 
 from sim.netfilter.compiled import CompiledRuleset, compile_ruleset

@@ -200,23 +200,25 @@ class PacketContext:
 
     def arriving(self) -> None:
         st = self.eng._compiled.starts
-        self.hooks.append(_PRE)
+        hooks = self.hooks
+        hooks.append(_PRE)
         if st[PRE_RAW] is not None:
             self.table(_PRE, st[PRE_RAW])
         self.conntrack_in()
         if st[PRE_MANGLE] is not None:
             self.table(_PRE, st[PRE_MANGLE])
         self.nat_dst(_PRE, st[PRE_NAT])
-        if self.eng.is_local(self.dst):
+        eng = self.eng
+        dst = self.dst
+        if dst in eng.local or (dst & _LOOP_MASK) == _LOOP_NET:  # is_local, inlined
             self.local = True
             self.input_hooks(st)
         else:
-            self.route()
-            self.hooks.append(_FWD)
+            self.out_iface = eng.route_fn(ip_str(dst)).out_iface
+            hooks.append(_FWD)
             if st[FWD_MANGLE] is not None:
                 self.table(_FWD, st[FWD_MANGLE])
-            if st[FWD_FILTER] is not None:
-                self.table(_FWD, st[FWD_FILTER])
+            self.table(_FWD, st[FWD_FILTER])
             self.postrouting(st)
         self.confirm()
 
@@ -271,37 +273,41 @@ class PacketContext:
     # -------------------------------------------------------------- conntrack
 
     def conntrack_in(self) -> None:
-        c = self
-        eng = self.eng
-        ct = eng.conntrack
-        key = (c.proto, ip_str(c.src), c.sport, ip_str(c.dst), c.dport)
-        if c.notrack:
+        """``nf_conntrack_in``: find the packet's connection (either direction) or start a
+        new, not yet confirmed one; an RST without a connection is INVALID, an ICMP error is
+        RELATED or INVALID (:meth:`related_in`); a full table drops the packet."""
+        if self.notrack:
             return  # NOTRACK / CT --notrack in raw: ctstate UNTRACKED, no NAT
-        if c.inner is not None and c.proto == "icmp" and c.pkt.icmp_type in _ICMP_ERRORS:
-            c.related_in()
+        proto = self.proto
+        if self.inner is not None and proto == "icmp" and self.pkt.icmp_type in _ICMP_ERRORS:
+            self.related_in()
             return
-        hit = ct.lookup(key, c.now)
-        if hit is not None and c.tflags == "S" and ct.reopens(hit[0], hit[1]):
-            hit = None  # the old connection is gone; this SYN starts a new one (and NAT)
+        ct = self.eng.conntrack
+        now = self.now
+        key = (proto, ip_str(self.src), self.sport, ip_str(self.dst), self.dport)
+        hit = ct._by_tuple.get(key)  # ConntrackTable.lookup, inlined (hot path)
         if hit is not None:
             entry, direction = hit
-            c.ct = entry
-            c.is_reply = direction is _REPLY
-            c.confirmed = True
-            ct.update(entry, direction, c.tflags, c.now)
-            c.sbits = _B_ESTABLISHED if c.is_reply or entry.seen_reply else _B_NEW
+            if entry.expires_at <= now:
+                ct._remove(entry)
+            elif self.tflags == "S" and ct.reopens(entry, direction):
+                pass  # the old connection is gone; this SYN starts a new one (and NAT)
+            else:
+                self.ct = entry
+                is_reply = self.is_reply = direction is _REPLY
+                self.confirmed = True
+                ct.update(entry, direction, self.tflags, now)
+                self.sbits = _B_ESTABLISHED if is_reply or entry.seen_reply else _B_NEW
+                return
+        if proto == "tcp" and "R" in self.tflags:
+            self.invalid = True  # tcp_new(): an RST never creates a connection
+            self.sbits = _B_INVALID
             return
-        if c.proto == "tcp" and "R" in c.tflags:
-            c.invalid = True  # tcp_new(): an RST never creates a connection
-            c.sbits = _B_INVALID
-            return
-        if not ct.make_room(c.now):
+        if len(ct._entries) >= ct.max_entries and not ct.make_room(now):
             raise _Stop(_DROP, "conntrack-full")
-        entry = ct.new_entry(key, (c.proto, key[3], c.dport, key[1], c.sport), c.now,
-                             c.tflags)
-        c.ct = entry
-        c.sbits = _B_NEW
-        self.new_entry = entry
+        self.ct = self.new_entry = ct.new_entry(
+            key, (proto, key[3], self.dport, key[1], self.sport), now, self.tflags)
+        self.sbits = _B_NEW
 
     def related_in(self) -> None:
         """An ICMP error (``nf_conntrack_inet_error``): the quoted header's tuple, inverted,
@@ -697,7 +703,6 @@ class NodeNetfilter:
                                          index_min_rules=self.index[0],
                                          index_min_share=self.index[1])
         self._nth_initial = list(self._hooks.nth_counters)
-        self._fused = self._compiled.fast
         self.reset_counters()
 
     @property
@@ -718,7 +723,6 @@ class NodeNetfilter:
         self._hooks = compiled.hooks
         self._compiled = compiled
         self._nth_initial = []
-        self._fused = compiled.fast
         self.reset_counters()
 
     def reset_counters(self) -> None:
@@ -841,10 +845,7 @@ class NodeNetfilter:
         """Run an arriving packet's path; the context and what stopped it (None: accepted)."""
         c = self._context(packet, now, rng, in_iface)
         try:
-            if self._fused:
-                self._arrive(c)
-            else:
-                c.arriving()
+            c.arriving()
         except _Stop as stop:
             return c, stop
         return c, None
@@ -858,96 +859,6 @@ class NodeNetfilter:
         except _Stop as stop:
             return c, stop
         return c, None
-
-    def _arrive(self, c: PacketContext) -> None:
-        """:meth:`PacketContext.arriving` for an engine with the fast path, its steps
-        (conntrack, the un-NAT of established packets, routing, confirmation) inlined: the
-        same effects in the same order, with fewer calls. The hypothesis test in
-        ``tests/netfilter/test_fast_path.py`` holds it equal to the step-by-step path the
-        reference engine (``fast=False``) takes."""
-        st = self._compiled.starts
-        hooks = c.hooks
-        hooks.append(_PRE)
-        if st[PRE_RAW] is not None:
-            c.table(_PRE, st[PRE_RAW])
-        now = c.now
-        entry = new = None
-        if not c.notrack:  # NOTRACK / CT --notrack in raw: ctstate UNTRACKED, no NAT
-            # PacketContext.conntrack_in
-            ct = self.conntrack
-            proto = c.proto
-            key = (proto, ip_str(c.src), c.sport, ip_str(c.dst), c.dport)
-            if c.inner is not None and proto == "icmp" and c.pkt.icmp_type in _ICMP_ERRORS:
-                c.related_in()
-                hit = None
-                key = None
-            else:
-                hit = ct._by_tuple.get(key)
-            if hit is not None:
-                entry = hit[0]
-                if entry.expires_at <= now:
-                    ct._remove(entry)
-                    hit = None
-                elif c.tflags == "S" and ct.reopens(entry, hit[1]):
-                    hit = None
-            if hit is not None:
-                direction = hit[1]
-                c.ct = entry
-                is_reply = c.is_reply = direction is _REPLY
-                c.confirmed = True
-                ct.update(entry, direction, c.tflags, now)
-                c.sbits = _B_ESTABLISHED if is_reply or entry.seen_reply else _B_NEW
-            elif key is None:  # an ICMP error: related or invalid, never a new entry
-                entry = c.ct
-            elif proto == "tcp" and "R" in c.tflags:
-                entry = None
-                c.invalid = True  # tcp_new(): an RST never creates a connection
-                c.sbits = _B_INVALID
-            else:
-                if len(ct._entries) >= ct.max_entries and not ct.make_room(now):
-                    raise _Stop(_DROP, "conntrack-full")
-                entry = new = c.new_entry = c.ct = ct.new_entry(
-                    key, (proto, key[3], c.dport, key[1], c.sport), now, c.tflags)
-                c.sbits = _B_NEW
-        if st[PRE_MANGLE] is not None:
-            c.table(_PRE, st[PRE_MANGLE])
-        if entry is not None:  # PacketContext.nat_dst
-            if new is not None:
-                c.table(_PRE, st[PRE_NAT])
-            else:
-                t = entry.orig if c.is_reply else entry.reply
-                c.dst = ip_int(t[1])
-                if not c.related:
-                    c.dport = t[2]
-        dst = c.dst
-        if dst in self.local or (dst & _LOOP_MASK) == _LOOP_NET:
-            c.local = True
-            c.input_hooks(st)
-        else:
-            c.out_iface = self.route_fn(ip_str(dst)).out_iface
-            hooks.append(_FWD)
-            if st[FWD_MANGLE] is not None:
-                c.table(_FWD, st[FWD_MANGLE])
-            c.table(_FWD, st[FWD_FILTER])
-            hooks.append(_POST)
-            if st[POST_MANGLE] is not None:
-                c.table(_POST, st[POST_MANGLE])
-            if entry is not None:  # PacketContext.nat_src
-                if new is not None:
-                    c.table(_POST, st[POST_NAT])
-                    c.bind_source()
-                else:
-                    t = entry.orig if c.is_reply else entry.reply
-                    c.src = ip_int(t[3])
-                    if c.related:
-                        c.inner = entry.orig if c.is_reply else entry.reply
-                    else:
-                        c.sport = t[4]
-        if new is not None:  # PacketContext.confirm
-            new.masquerade = c.masq
-            self.conntrack.confirm(new)
-            c.new_entry = None
-            c.confirmed = True
 
     def _context(self, p: Packet, now: float, rng: np.random.Generator,
                  in_iface: str) -> PacketContext:

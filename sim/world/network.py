@@ -646,6 +646,13 @@ class _Lane:
         self.waiting: deque = deque()  # heap entries, earliest first
         self.armed = False  # the lane's earliest hop is in SimPy's heap
 
+    def advance(self, queue: list) -> None:
+        """The lane's head hop is being run: its next hop enters SimPy's heap."""
+        if self.waiting:
+            heappush(queue, self.waiting.popleft())
+        else:
+            self.armed = False
+
 
 class _Timer:
     """A bare timer event for :meth:`Network.call_later` (see :class:`_Hop`)."""
@@ -716,11 +723,7 @@ def _arrive_node(hop: _Hop) -> None:
     """``Network._node_ingress`` and ``_after_hooks`` fused for the common case (accepted,
     forwarded to a known next hop); anything else takes the general path."""
     net = hop.net
-    lane = hop.lane
-    if lane.waiting:
-        heappush(net._queue, lane.waiting.popleft())
-    else:
-        lane.armed = False
+    hop.lane.advance(net._queue)
     node: NodeHost = hop.dst  # type: ignore[assignment]
     packet, data = hop.packet, hop.data
     if not node.up:
@@ -744,11 +747,7 @@ def _arrive_node(hop: _Hop) -> None:
 
 def _arrive_lb(hop: _Hop) -> None:
     net = hop.net
-    lane = hop.lane
-    if lane.waiting:
-        heappush(net._queue, lane.waiting.popleft())
-    else:
-        lane.armed = False
+    hop.lane.advance(net._queue)
     packet, data = hop.packet, hop.data
     net._spare = hop
     net._lb_forward(packet, data)
@@ -756,11 +755,7 @@ def _arrive_lb(hop: _Hop) -> None:
 
 def _arrive_host(hop: _Hop) -> None:
     net = hop.net
-    lane = hop.lane
-    if lane.waiting:
-        heappush(net._queue, lane.waiting.popleft())
-    else:
-        lane.armed = False
+    hop.lane.advance(net._queue)
     host, packet, data = hop.dst, hop.packet, hop.data
     net._spare = hop
     net.deliver(host, packet, data)
