@@ -20,6 +20,7 @@ import argparse
 
 from sim.iptables import apply_payload, render_save
 from sim.kubeproxy.iptables import bootstrap_payload, compile_rules, rule_stats
+from sim.commands.options import add_mode_argument, require_built_mode, with_mode
 from sim.model.errors import SimError
 from sim.scenario.spec import load_scenario
 
@@ -29,6 +30,7 @@ HELP = "print the iptables rules kube-proxy writes on a node (restore payload or
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", help="scenario YAML file")
     parser.add_argument("--node", help="node name (default: the first node of the cluster)")
+    add_mode_argument(parser)
     parser.add_argument("--format", choices=("restore", "save"), default="restore",
                         help="restore: kube-proxy's iptables-restore input (default); "
                              "save: what iptables-save shows after loading it")
@@ -58,7 +60,7 @@ def format_stats(payload) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.node == "":
         raise SimError('--node: Required value: an empty node name (omit --node for the first node)')
-    scenario = load_scenario(args.scenario)
+    scenario = with_mode(load_scenario(args.scenario), args.mode)
     state = scenario.state()
     names = [n.name for n in state.nodes]
     if not names:
@@ -66,9 +68,7 @@ def run(args: argparse.Namespace) -> int:
     node = args.node or names[0]
     if state.node(node) is None:
         raise SimError(f"--node: Not found: {node!r}: the cluster's nodes are {', '.join(names)}")
-    if state.kube_proxy.mode != "iptables":
-        raise SimError(f"{args.scenario}: kubeProxy.mode: Unsupported value: "
-                       f"{state.kube_proxy.mode!r}: only the iptables mode is compiled")
+    require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
     payload = compile_rules(state, node, nfacct=args.nfacct)
     print(format_stats(payload) if args.stats else render(payload, args.format), end="")
     return 0

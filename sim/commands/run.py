@@ -10,6 +10,7 @@ from pathlib import Path
 from sim.scenario.report import render
 from sim.scenario.results import check_writable, write_results
 from sim.scenario.runner import run as run_scenario
+from sim.commands.options import add_mode_argument, with_mode
 from sim.scenario.spec import load_scenario
 
 HELP = "run a scenario under the simulated clock, print a report, exit 1 if an expectation fails"
@@ -18,6 +19,7 @@ HELP = "run a scenario under the simulated clock, print a report, exit 1 if an e
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", help="scenario YAML file")
     parser.add_argument("--seed", type=int, default=None, help="run seed (default: spec.seed)")
+    add_mode_argument(parser)
     parser.add_argument("--out", default="results", help="results directory (default: results)")
     parser.add_argument("--no-progress", action="store_true", help="do not print progress")
 
@@ -38,7 +40,7 @@ def progress_printer(stream=sys.stderr):
 
 
 def run(args: argparse.Namespace) -> int:
-    scenario = load_scenario(args.scenario)
+    scenario = with_mode(load_scenario(args.scenario), args.mode)
     check_writable(Path(args.out))
     result = run_scenario(scenario, args.seed,
                           progress=None if args.no_progress else progress_printer(), freeze_gc=True)

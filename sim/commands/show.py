@@ -8,6 +8,7 @@ import sys
 
 from sim.model.cluster import ClusterState
 from sim.model.objects import EndpointSlice, Service, ServiceType
+from sim.commands.options import add_mode_argument, with_mode
 from sim.scenario.spec import load_scenario
 
 HELP = "print Services (allocated IPs, ports, NodePorts) and their EndpointSlices"
@@ -16,10 +17,11 @@ HELP = "print Services (allocated IPs, ports, NodePorts) and their EndpointSlice
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
     parser.add_argument("--seed", type=int, default=None, help="override spec.seed")
+    add_mode_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    scenario = load_scenario(args.scenario)
+    scenario = with_mode(load_scenario(args.scenario), args.mode)
     api = scenario.api(args.seed)
     for w in api.warnings:
         print(f"warning: {w}", file=sys.stderr)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from sim.iptables import apply_payload, parse_restore
 from sim.iptables.ruleset import Ruleset
+from sim.commands.options import add_mode_argument, require_built_mode, with_mode
 from sim.model.errors import SimError
 from sim.model.packet import Packet
 from sim.netfilter import Outcome, Route, trace_packet
@@ -44,6 +45,7 @@ EXTERNAL_CLIENT = "203.0.113.10"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", nargs="?", help="scenario YAML file (not with --rules)")
     parser.add_argument("--node", help="node name (default: the first node of the cluster)")
+    add_mode_argument(parser)
     parser.add_argument("--rules", metavar="FILE",
                         help="trace a real node's iptables-save / iptables-restore file")
     parser.add_argument("--local-ip", action="append", default=[], metavar="IP",
@@ -98,7 +100,7 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
 
     if args.node == "":
         raise SimError('--node: Required value: an empty node name (omit --node for the first node)')
-    state = load_scenario(args.scenario).state()
+    state = with_mode(load_scenario(args.scenario), args.mode).state()
     names = [n.name for n in state.nodes]
     if not names:
         raise SimError(f"{args.scenario}: the cluster has no nodes")
@@ -107,9 +109,7 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
     if node is None:
         raise SimError(f"--node: Not found: {node_name!r}: the cluster's nodes are "
                        f"{', '.join(names)}")
-    if state.kube_proxy.mode != "iptables":
-        raise SimError(f"{args.scenario}: kubeProxy.mode: Unsupported value: "
-                       f"{state.kube_proxy.mode!r}: only the iptables mode is traced")
+    require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
     base = apply_payload(bootstrap_payload(state.kube_proxy), noflush=True)
     ruleset = apply_payload(compile_rules(state, node_name), base, noflush=True)
     lan = node.internal_ip

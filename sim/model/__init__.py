@@ -12,7 +12,7 @@ Validation
 """
 
 from sim.model.cluster import ClusterState
-from sim.model.config import ClusterConfig, ConntrackConfig, KubeProxyConfig
+from sim.model.config import PROXY_MODES, ClusterConfig, ConntrackConfig, IPVSConfig, KubeProxyConfig
 from sim.model.frozen import EMPTY, FrozenDict
 from sim.model.objects import (
     DEFAULT_AFFINITY_TIMEOUT_S,
@@ -44,9 +44,9 @@ from sim.model.packet import FiveTuple, Packet
 
 __all__ = [
     "DEFAULT_AFFINITY_TIMEOUT_S", "MAX_AFFINITY_TIMEOUT_S", "EMPTY", "ClusterConfig",
-    "ClusterState", "ConntrackConfig", "ContainerPort", "DNSConfig", "Endpoint",
+    "PROXY_MODES", "ClusterState", "ConntrackConfig", "ContainerPort", "DNSConfig", "Endpoint",
     "EndpointAddress", "EndpointPort", "EndpointSlice", "Endpoints", "EndpointSubset",
-    "FiveTuple", "FrozenDict", "KubeProxyConfig", "LoadBalancerIngress", "Namespace", "Node",
+    "FiveTuple", "FrozenDict", "IPVSConfig", "KubeProxyConfig", "LoadBalancerIngress", "Namespace", "Node",
     "NodeAddress", "ObjectRef", "Packet", "Pod", "PodTemplate", "Protocol", "Service",
     "ServicePort", "ServiceType", "SessionAffinity", "TrafficPolicy", "Workload",
 ]

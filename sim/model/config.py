@@ -46,6 +46,26 @@ class ConntrackConfig:
     udp_stream_timeout_s: float = 120.0  # kernel nf_conntrack_udp_timeout_stream default
 
 
+PROXY_MODES = ("iptables", "nftables", "ipvs", "userspace")
+"""Every ``KubeProxyConfiguration.mode`` the simulator knows (``""`` means iptables). Which of
+them a command can compile or run is each mode's own module's business (``sim.kubeproxy``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IPVSConfig:
+    """``ipvs.*`` of KubeProxyConfiguration (durations in seconds; 0 = leave the kernel's).
+
+    ``scheduler`` "" means upstream's default, round robin (``rr``).
+    """
+
+    scheduler: str = ""
+    exclude_cidrs: tuple[str, ...] = ()
+    strict_arp: bool = False
+    tcp_timeout_s: float = 0.0
+    tcp_fin_timeout_s: float = 0.0
+    udp_timeout_s: float = 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class KubeProxyConfig:
     """The fields of KubeProxyConfiguration the simulator honours."""
@@ -65,6 +85,15 @@ class KubeProxyConfig:
     mark_format: str = "%#08x"
     # iptables >= 1.6.2 supports --random-fully and kube-proxy then adds it.
     masquerade_random_fully: bool = True
+    # Mode-specific sections. ``masquerade_all``, ``masquerade_bit`` and the sync periods above
+    # are the *effective* values: read from ``iptables.*`` (iptables, ipvs and userspace modes:
+    # the IPVS proxier takes its masquerade settings from ``iptables.*`` as upstream does) or
+    # from ``nftables.*`` in nftables mode.
+    ipvs: IPVSConfig = field(default_factory=IPVSConfig)
+    # userspace mode (1.0): ``portRange`` ("" = any free port) and ``udpIdleTimeout``
+    # (0 = the mode's own default).
+    port_range: str = ""
+    udp_idle_timeout_s: float = 0.0
 
     @property
     def masquerade_mark(self) -> str:

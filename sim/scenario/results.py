@@ -43,7 +43,10 @@ CONNECTION_FIELDS = ("id", "flow", "client", "client_ip", "proto", "target", "st
 
 def run_id(result: RunResult) -> str:
     """``seed<N>-<hash12>``."""
-    return f"seed{result.seed}-{result.scenario.sha256[:12]}"
+    mode = result.scenario.kube_proxy.mode
+    # A run in another proxy mode than the file names (``--mode``) gets its own directory.
+    suffix = "" if mode == "iptables" else f"-{mode}"
+    return f"seed{result.seed}-{result.scenario.sha256[:12]}{suffix}"
 
 
 def _num(x: float) -> str:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sim.kubeproxy.modes import BUILT_MODES, unsupported_mode_message
 from sim.model.errors import FieldError, SimError
 from sim.scenario.spec import line_of, read_documents
 from sim.world.params import (
@@ -492,7 +493,6 @@ def parse_plan(network: Any, traffic: Any, events: Any, expect: Any, node_names:
     return RunPlan(net, duration, flows, evs, exps)
 
 
-SUPPORTED_PROXY_MODES = ("iptables",)
 SEED_LIMIT = 2**63  # seeds are stored and printed as signed 64-bit integers
 
 
@@ -507,7 +507,7 @@ def seed_error(seed: Any, field_path: str, file: str = "", line: int | None = No
 def check_runnable(scenario, state=None) -> list[FieldError]:
     """What ``kube-netsim run`` refuses in a scenario that loads and validates: every error.
 
-    * ``spec.kubeProxy.mode`` other than ``iptables`` (the world simulates that mode only);
+    * ``spec.kubeProxy.mode`` not in :data:`sim.kubeproxy.modes.BUILT_MODES`;
     * ``spec.seed`` outside ``[0, 2**63)``;
     * a flow ``to: {service: ns/name}`` naming a Service that neither exists at the start nor
       is created by an ``apply`` event of ``spec.events``, or a port that Service does not
@@ -528,9 +528,9 @@ def check_runnable(scenario, state=None) -> list[FieldError]:
 
     errors = []
     mode = scenario.kube_proxy.mode
-    if mode not in SUPPORTED_PROXY_MODES:
+    if mode not in BUILT_MODES:
         errors.append(FieldError("spec.kubeProxy.mode", "Unsupported value",
-                                 "supported values: " + ", ".join(f'"{m}"' for m in SUPPORTED_PROXY_MODES),
+                                 unsupported_mode_message(mode),
                                  mode, True, file, at("spec.kubeProxy.mode")))
     bad_seed = seed_error(scenario.seed, "spec.seed", file, at("spec.seed"))
     if bad_seed is not None:

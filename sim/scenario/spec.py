@@ -32,7 +32,7 @@ from sim.api.apiserver import ApiServer, gc_paused
 from sim.api.fielderrors import invalid, not_supported, required, unknown_field
 from sim.dns.config import parse_dns_options
 from sim.model.cluster import ClusterState
-from sim.model.config import ClusterConfig, ConntrackConfig, KubeProxyConfig
+from sim.model.config import ClusterConfig, ConntrackConfig, IPVSConfig, KubeProxyConfig
 from sim.model.errors import FieldError, SimError, ValidationError
 from sim.model.frozen import FrozenDict
 
@@ -698,8 +698,14 @@ def _kube_proxy(k: dict, root: yaml.Node, file: str) -> KubeProxyConfig:
     """KubeProxyConfiguration fields onto :class:`KubeProxyConfig` (upstream defaults for
     everything not given, from ``pkg/proxy/apis/config/v1alpha1/defaults.go``)."""
     d = KubeProxyConfig()
-    ipt = k.get("iptables") or {}
+    mode = k.get("mode") or d.mode
+    # The masquerade and sync settings come from the section of the running mode: nftables.*
+    # in nftables mode; iptables.* otherwise (the IPVS proxier reads its masquerade settings
+    # from iptables.* too, and its sync periods from ipvs.*).
+    ipt = (k.get("nftables") if mode == "nftables" else k.get("iptables")) or {}
+    sync_section, sync_path = (k.get("ipvs") or {}, "ipvs") if mode == "ipvs" else (ipt, "iptables" if mode != "nftables" else "nftables")
     ct = k.get("conntrack") or {}
+    ipvs = k.get("ipvs") or {}
     dc = d.conntrack
 
     def dur(section: dict, name: str, path: str, default: float) -> float:
@@ -729,13 +735,13 @@ def _kube_proxy(k: dict, root: yaml.Node, file: str) -> KubeProxyConfig:
     udp = dur(ct, "udpTimeout", "spec.kubeProxy.conntrack.udpTimeout", 0.0) or dc.udp_timeout_s
     udp_stream = dur(ct, "udpStreamTimeout", "spec.kubeProxy.conntrack.udpStreamTimeout", 0.0) or dc.udp_stream_timeout_s
     return KubeProxyConfig(
-        mode=k.get("mode") or d.mode,
+        mode=mode,
         cluster_cidr=k.get("clusterCIDR") or "",
         node_port_addresses=tuple(k.get("nodePortAddresses") or ()),
         masquerade_all=bool(ipt.get("masqueradeAll", d.masquerade_all)),
         masquerade_bit=int(ipt["masqueradeBit"]) if ipt.get("masqueradeBit") is not None else d.masquerade_bit,
-        min_sync_period_s=dur(ipt, "minSyncPeriod", "spec.kubeProxy.iptables.minSyncPeriod", d.min_sync_period_s),
-        sync_period_s=dur(ipt, "syncPeriod", "spec.kubeProxy.iptables.syncPeriod", d.sync_period_s),
+        min_sync_period_s=dur(sync_section, "minSyncPeriod", f"spec.kubeProxy.{sync_path}.minSyncPeriod", d.min_sync_period_s),
+        sync_period_s=dur(sync_section, "syncPeriod", f"spec.kubeProxy.{sync_path}.syncPeriod", d.sync_period_s),
         localhost_node_ports=bool(ipt.get("localhostNodePorts", d.localhost_node_ports)),
         detect_local_mode=k.get("detectLocalMode") or d.detect_local_mode,
         conntrack=ConntrackConfig(
@@ -749,4 +755,14 @@ def _kube_proxy(k: dict, root: yaml.Node, file: str) -> KubeProxyConfig:
         ),
         mark_format=k.get("markFormat") or d.mark_format,
         masquerade_random_fully=bool(k.get("masqueradeRandomFully", d.masquerade_random_fully)),
+        ipvs=IPVSConfig(
+            scheduler=ipvs.get("scheduler") or "",
+            exclude_cidrs=tuple(ipvs.get("excludeCIDRs") or ()),
+            strict_arp=bool(ipvs.get("strictARP", False)),
+            tcp_timeout_s=dur(ipvs, "tcpTimeout", "spec.kubeProxy.ipvs.tcpTimeout", 0.0),
+            tcp_fin_timeout_s=dur(ipvs, "tcpFinTimeout", "spec.kubeProxy.ipvs.tcpFinTimeout", 0.0),
+            udp_timeout_s=dur(ipvs, "udpTimeout", "spec.kubeProxy.ipvs.udpTimeout", 0.0),
+        ),
+        port_range=str(k.get("portRange") or ""),
+        udp_idle_timeout_s=dur(k, "udpIdleTimeout", "spec.kubeProxy.udpIdleTimeout", 0.0),
     )

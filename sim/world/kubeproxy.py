@@ -171,7 +171,15 @@ def _local_policy_services(state: ClusterState) -> tuple:
 
 
 class RulesCache:
-    """Compile and apply rules once per distinct node view and payload (shared by all nodes)."""
+    """Compile and apply rules once per distinct node view and payload (shared by all nodes).
+
+    This is the iptables mode's *proxy backend*: what :class:`KubeProxy` calls on a sync.
+    Every mode's backend (:mod:`sim.world.proxymodes`) has the same four methods:
+    ``program(state, node_name, existing_nat_chains) -> Program``-like (with ``rules``,
+    ``deletions`` and ``nat_chains``), ``written(prev, prog, full) -> int`` (what the sync
+    writes), ``duration_s(restore, written) -> float`` (the sync's modelled time) and
+    ``install(node, prog)`` (the program takes effect on the node).
+    """
 
     def __init__(self, config: KubeProxyConfig) -> None:
         self.config = config
@@ -219,6 +227,18 @@ class RulesCache:
         self._by_key[key] = prog
         return prog
 
+    def written(self, prev: Program | None, prog: Program, full: bool) -> int:
+        """Rule lines this sync writes (all of them on a full sync)."""
+        return prog.rules + prog.deletions if full else partial_written(prev, prog)
+
+    def duration_s(self, restore: RestoreModel, written: int) -> float:
+        """``iptables-restore`` time of ``written`` lines (the kernel calibration)."""
+        return restore.duration_s(written)
+
+    def install(self, node, prog: Program) -> None:
+        """Swap the node's ruleset for ``prog``'s."""
+        node.datapath.load(prog.ruleset)
+
 
 class KubeProxy:
     """One node's kube-proxy. Constructed idle; :meth:`start` runs its sync loop."""
@@ -260,7 +280,7 @@ class KubeProxy:
         self.loaded = None
         if programmed and self.state is not None:
             prog = self.rules.program(self.state, self.node.name, self.nat_chains)
-            self.node.datapath.load(prog.ruleset)
+            self.rules.install(self.node, prog)
             self.nat_chains = prog.nat_chains
             self.loaded = prog
             self.last_sync_end = self.last_full_sync = self.env.now
@@ -325,13 +345,13 @@ class KubeProxy:
         # proxier.go syncProxyRules: doFullSync := needFullSync || time since the last full
         # sync > FullSyncPeriod.
         full = self.need_full or start - self.last_full_sync > FULL_SYNC_PERIOD_S
-        written = prog.rules + prog.deletions if full else partial_written(self.loaded, prog)
-        duration = self.restore.duration_s(written)
+        written = self.rules.written(self.loaded, prog, full)
+        duration = self.rules.duration_s(self.restore, written)
         yield env.timeout(duration)
         if not (self.running and self.epoch == epoch):
             self.pending = covered + self.pending
             return
-        self.node.datapath.load(prog.ruleset)
+        self.rules.install(self.node, prog)
         self.nat_chains = prog.nat_chains
         self.loaded = prog
         self.last_sync_end = env.now

@@ -17,7 +17,8 @@ import simpy
 from sim.model.cluster import ClusterState
 from sim.model.objects import ContainerPort, Pod, ServiceType, TrafficPolicy
 from sim.world.datapath import Datapath
-from sim.world.kubeproxy import KubeProxy, RulesCache, conntrack_max
+from sim.world.kubeproxy import KubeProxy, conntrack_max
+from sim.world.proxymodes import proxy_backend
 from sim.world.network import Network, NodeHost, PodHost, default_server
 from sim.world.params import NetworkParams
 from sim.world.recorder import Recorder
@@ -56,7 +57,7 @@ class World:
         self.state: ClusterState = api.snapshot()
         self.config = self.state.kube_proxy
         self.restore_model = load_restore_model(params.restore_backend)
-        self.rules = RulesCache(self.config)
+        self.rules = proxy_backend(self.config)
         self.pod_hosts: dict[str, PodHost] = {}
         self.pod_labels: dict[str, dict[str, str]] = {}  # every pod that ever ran
         self.kube_proxies: dict[str, KubeProxy] = {}
