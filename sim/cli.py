@@ -14,7 +14,8 @@ import sys
 
 from sim.model.errors import SimError
 
-COMMANDS = ("validate", "show", "rules", "trace", "run", "dns", "env", "demo")
+COMMANDS = ("validate", "show", "rules", "trace", "run", "dns", "env", "demo", "sweep", "plot",
+            "regress")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -591,10 +591,20 @@ def _schema_error(err: jsonschema.ValidationError, path: str) -> FieldError:
 
 
 def _schema_errors(data: dict, root: yaml.Node, file: str) -> list[FieldError]:
-    validator = jsonschema.Draft202012Validator(schema())
+    return schema_errors(data, root, file, schema())
+
+
+def schema_errors(data: Any, root: yaml.Node | None, file: str, schema_doc: dict,
+                  prefix: str = "") -> list[FieldError]:
+    """Every violation of ``schema_doc`` in ``data`` as a :class:`FieldError` in the
+    apiserver's words, with ``file`` and the line of the field inside ``root``; ``prefix``
+    is the field path of ``data`` inside ``root`` (for a section checked on its own)."""
+    validator = jsonschema.Draft202012Validator(schema_doc)
     out: list[FieldError] = []
     for err in sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
         path = _json_path(err.absolute_path)
+        if prefix:
+            path = prefix + (path if path.startswith("[") or not path else "." + path)
         if err.validator == "additionalProperties":
             allowed = set(err.schema.get("properties", {}))
             for extra in sorted(k for k in err.instance if k not in allowed):
@@ -692,6 +702,17 @@ def _port_range(text: str, root: yaml.Node, file: str) -> tuple[int, int]:
             return low, high
     raise _refuse(root, file, "spec.cluster.nodePortRange", text,
                   "must be a port range such as 30000-32767 (base-max or base+size, within 1-65535)")
+
+
+def kube_proxy_config(section: dict, file: str, root: yaml.Node | None = None) -> KubeProxyConfig:
+    """A ``spec.kubeProxy`` section (already schema-checked) as :class:`KubeProxyConfig`.
+
+    Raises
+    ------
+    ValidationError
+        A duration or CIDR that does not parse (file, line inside ``root``, field path).
+    """
+    return _kube_proxy(section, root, file)
 
 
 def _kube_proxy(k: dict, root: yaml.Node, file: str) -> KubeProxyConfig:

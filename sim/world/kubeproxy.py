@@ -78,7 +78,7 @@ class Program:
     """What one sync produces for a node: the applied ruleset, its size, and its rule lines
     per ``(table, chain)`` (to count what a partial sync writes)."""
 
-    ruleset: Ruleset
+    ruleset: Ruleset | None
     rules: int
     nat_chains: frozenset[str]
     chains: dict
@@ -181,8 +181,11 @@ class RulesCache:
     ``install(node, prog)`` (the program takes effect on the node).
     """
 
-    def __init__(self, config: KubeProxyConfig) -> None:
+    def __init__(self, config: KubeProxyConfig, apply: bool = True) -> None:
         self.config = config
+        # apply=False: a control-plane-only backend (sweeps' churn runs, no traffic): the
+        # payload is compiled and measured but never parsed into a Ruleset nor installed.
+        self.apply = apply
         self.base: Ruleset = apply_payload(parse_restore(bootstrap_payload(config).render()),
                                            Ruleset())
         self._by_key: dict[tuple, Program] = {}
@@ -209,7 +212,8 @@ class RulesCache:
         text = payload.render()
         prog = self._applied.get(text)
         if prog is None:
-            ruleset = apply_payload(parse_restore(text), self.base, noflush=True)
+            ruleset = (apply_payload(parse_restore(text), self.base, noflush=True) if self.apply
+                       else None)
             nat = payload.table("nat")
             deleted = {line[3:] for line in nat.lines if line.startswith("-X ")} if nat else set()
             chains = frozenset(c.name for c in nat.chains if c.name not in deleted) if nat else frozenset()
@@ -236,8 +240,9 @@ class RulesCache:
         return restore.duration_s(written)
 
     def install(self, node, prog: Program) -> None:
-        """Swap the node's ruleset for ``prog``'s."""
-        node.datapath.load(prog.ruleset)
+        """Swap the node's ruleset for ``prog``'s (nothing for a control-plane-only cache)."""
+        if self.apply:
+            node.datapath.load(prog.ruleset)
 
 
 class KubeProxy:

@@ -1,0 +1,63 @@
+"""Per-mode measurements of a sweep point: what only the mode's compiler output can tell.
+
+Everything else a point measures (sync time, walk lengths, new connections, programming
+latency, memory) goes through mode-independent interfaces: the world's proxy backend
+(:mod:`sim.world.proxymodes`) and the node's datapath. What differs per mode is the compiler
+and what its output holds: rules and chains per table in iptables mode; tables, chains, rules,
+sets and elements in nftables mode; virtual and real servers, ipsets and their entries in
+IPVS mode. A mode joins the sweeps by adding its :class:`ModeMetrics` to :data:`MODE_METRICS`
+(and its name to ``sim.kubeproxy.modes.BUILT_MODES``).
+
+Every mode also reports ``rules_total`` (``table="all"``): the number of entries its kernel
+program holds, the quantity plotted against Services for every mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from sim.kubeproxy.iptables import compile_rules
+from sim.model.cluster import ClusterState
+from sim.model.config import KubeProxyConfig
+from sim.world.kubeproxy import RulesCache
+
+Row = tuple[str, str, str, float]  # (metric, table, label, value)
+
+
+@dataclass(frozen=True)
+class ModeMetrics:
+    """``compile(state, node, config)`` returns the mode's compiler output for one node (a
+    full sync); ``counts(output)`` the rows describing its size; ``control_plane(config)``,
+    when given, a proxy backend (:mod:`sim.world.proxymodes`) that computes what a sync writes
+    and how long it takes without building the kernel program, for the churn run (no traffic
+    follows it); without one the churn run keeps the world's own backend."""
+
+    compile: Callable[[ClusterState, str, KubeProxyConfig], object]
+    counts: Callable[[object], list[Row]]
+    control_plane: Callable[[KubeProxyConfig], object] | None = None
+
+
+def _iptables_compile(state: ClusterState, node: str, config: KubeProxyConfig):
+    return compile_rules(state, node, config)
+
+
+def iptables_counts(payload) -> list[Row]:
+    """Rules (``-A`` lines) and chains per table of an iptables-restore payload, named after
+    kube-proxy's gauge ``sync_proxy_rules_iptables_total{table}``
+    (``pkg/proxy/metrics/metrics.go``, ``IPTablesRulesTotal``)."""
+    rows: list[Row] = []
+    total = 0
+    for t in payload.tables:
+        rules = sum(1 for line in t.lines if line.startswith("-A "))
+        total += rules
+        rows.append(("sync_proxy_rules_iptables_total", t.name, "", float(rules)))
+        rows.append(("chains_total", t.name, "", float(len(t.chains))))
+    rows.append(("rules_total", "all", "", float(total)))
+    return rows
+
+
+MODE_METRICS: dict[str, ModeMetrics] = {
+    "iptables": ModeMetrics(_iptables_compile, iptables_counts,
+                            lambda config: RulesCache(config, apply=False)),
+}
