@@ -206,19 +206,18 @@ def compare(baseline: pd.DataFrame, now: pd.DataFrame, timing_metrics: set[str],
     key = [*params, "metric", "table", "label"]
     b = baseline[[*key, "value"]].astype({"table": str, "label": str})
     n = now[[*key, "value"]].astype({"table": str, "label": str})
-    m = b.merge(n, on=key, how="outer", suffixes=("_baseline", "_now"), indicator=True)
+    m = b.merge(n, on=key, how="outer", suffixes=("_baseline", "_now"), indicator="merge")
     ref_b = metric(baseline, "reference_benchmark_seconds").set_index(params)["value"]
     ref_n = metric(now, "reference_benchmark_seconds").set_index(params)["value"]
     rows = []
-    for r in m.itertuples(index=False):
-        rd = r._asdict()
+    for rd in m.to_dict("records"):
         where = ", ".join(f"{p}={rd[p]}" for p in params if p not in ("scenario",))
         name = rd["metric"] + (f"{{{rd['table']}}}" if rd["table"] not in ("", "all") else "") \
             + (f"[{rd['label']}]" if rd["label"] else "")
         vb, vn = rd["value_baseline"], rd["value_now"]
-        if rd["_merge"] != "both":
+        if rd["merge"] != "both":
             rows.append(dict(check="missing", where=where, metric=name, baseline=vb, now=vn,
-                             detail="only in the " + ("baseline" if rd["_merge"] == "left_only" else "new run"),
+                             detail="only in the " + ("baseline" if rd["merge"] == "left_only" else "new run"),
                              ok=False))
             continue
         base_metric = rd["metric"]
@@ -250,8 +249,7 @@ def compare(baseline: pd.DataFrame, now: pd.DataFrame, timing_metrics: set[str],
     ln = growth_laws(now, by=by)
     if not lb.empty and not ln.empty:
         g = lb.merge(ln, on=["curve", "label", *by], suffixes=("_baseline", "_now"))
-        for r in g.itertuples(index=False):
-            rd = r._asdict()
+        for rd in g.to_dict("records"):
             ok = rd["law_baseline"] == rd["law_now"]
             rows.append(dict(check="growth", where=", ".join(f"{k}={rd[k]}" for k in by),
                              metric=f"{rd['curve']}[{rd['label']}]" if rd["label"] else rd["curve"],

@@ -214,6 +214,12 @@ def run_sweep(sweep: Sweep, out_root: str | Path, executor: str = "local", jobs:
         points_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SimError(f"cannot write results to {d}: {exc.strerror or exc}") from None
+    for stale in [*points_dir.glob(".*.tmp"), *points_dir.glob(".*.old"), *d.glob(".*.tmp")]:
+        # left by a run killed while writing (never a completed point: those are renamed)
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
     points = sweep.points()
     todo = [p for p in points if point_status(points_dir / p.point_id) != "ok"]
     run = SweepRun(d, len(points), skipped=len(points) - len(todo))

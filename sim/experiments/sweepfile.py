@@ -182,7 +182,10 @@ def load_sweep(path: str | Path) -> Sweep:
     errors = []
 
     def err(path_: str, e: FieldError) -> None:
-        errors.append(replace(e, file=file, line=line_of(root, path_)))
+        line = line_of(root, path_)
+        if path_.startswith("spec.grid.kubeProxy."):  # dotted keys: find the key itself
+            line = _key_line(root, "spec.grid.kubeProxy", path_[len("spec.grid.kubeProxy."):]) or line
+        errors.append(replace(e, file=file, line=line))
 
     grid = dict(spec.get("grid") or {})
     scenario = spec.get("scenario")
@@ -255,6 +258,20 @@ def _check_points(sweep: Sweep, root: yaml.Node, file: str) -> None:
         kube_proxy_config(point.kube_proxy, file, root)
     if sweep.scenario is not None:
         load_scenario(sweep.scenario)
+
+
+def _key_line(root: yaml.Node, path: str, key: str) -> int | None:
+    """The line of mapping key ``key`` (which may contain dots) under ``path``."""
+    node = root
+    for part in path.split("."):
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        node = next((v for k, v in node.value if k.value == part), None)
+    if isinstance(node, yaml.MappingNode):
+        for k, _ in node.value:
+            if k.value == key:
+                return k.start_mark.line + 1
+    return None
 
 
 def _short(value: Any) -> str:
