@@ -258,3 +258,11 @@ def compare(baseline: pd.DataFrame, now: pd.DataFrame, timing_metrics: set[str],
                              else f"{rd['law_now']} (slope {rd['exponent_baseline']:.2f} -> {rd['exponent_now']:.2f})",
                              ok=ok))
     return pd.DataFrame(rows, columns=["check", "where", "metric", "baseline", "now", "detail", "ok"])
+
+
+def restore_calibration(path: str | Path) -> pd.DataFrame:
+    """The kernel's measured ``iptables-restore`` times (``sim/world/calibration/
+    restore_times.csv``): median seconds per backend, mode and rule count."""
+    df = pd.read_csv(path)
+    return (df.groupby(["backend", "mode", "rules"], as_index=False)["seconds"].median()
+            .sort_values(["backend", "mode", "rules"]).reset_index(drop=True))
