@@ -209,9 +209,11 @@ def compare(baseline: pd.DataFrame, now: pd.DataFrame, timing_metrics: set[str],
     m = b.merge(n, on=key, how="outer", suffixes=("_baseline", "_now"), indicator="merge")
     ref_b = metric(baseline, "reference_benchmark_seconds").set_index(params)["value"]
     ref_n = metric(now, "reference_benchmark_seconds").set_index(params)["value"]
+    # A point is named by the parameters that vary in the sweep (all of them if none does).
+    varying = [p for p in params if baseline[p].nunique() > 1] or params
     rows = []
     for rd in m.to_dict("records"):
-        where = ", ".join(f"{p}={rd[p]}" for p in params if p not in ("scenario",))
+        where = ", ".join(f"{p}={rd[p]}" for p in varying)
         name = rd["metric"] + (f"{{{rd['table']}}}" if rd["table"] not in ("", "all") else "") \
             + (f"[{rd['label']}]" if rd["label"] else "")
         vb, vn = rd["value_baseline"], rd["value_now"]
@@ -221,7 +223,8 @@ def compare(baseline: pd.DataFrame, now: pd.DataFrame, timing_metrics: set[str],
                              ok=False))
             continue
         base_metric = rd["metric"]
-        if base_metric in ("reference_benchmark_seconds", "peak_rss_bytes", "point_wall_seconds"):
+        if base_metric in ("reference_benchmark_seconds", "peak_rss_bytes", "point_wall_seconds",
+                           "point_cpu_seconds"):
             continue
         if base_metric not in timing_metrics:
             same = (vb == vn) or (math.isnan(vb) and math.isnan(vn)) or \

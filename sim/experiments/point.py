@@ -1,6 +1,7 @@
 """Measuring one sweep point: build the cluster, compile, load, walk, churn.
 
-Steps, each timed (wall clock of the worker process unless stated):
+Steps, each timed in CPU seconds of the worker process (``time.process_time``: steadier than
+wall time on a shared machine; ``point_wall_seconds`` is the exception):
 
 1. the cluster through the apiserver (generated, or the base scenario's manifests);
 2. the mode's compiler for the first node (``compile_seconds``: median of warm compiles after
@@ -52,6 +53,7 @@ from sim.world.world import World
 TIMING_METRICS = frozenset({
     "cluster_build_seconds", "compile_seconds", "ruleset_build_seconds", "engine_load_seconds",
     "engine_new_connections_per_cpu_second", "peak_rss_bytes", "point_wall_seconds",
+    "point_cpu_seconds",
     "reference_benchmark_seconds",
 })
 SETTLE_S = 3.0  # simulated time after the last churn event for the last sync to finish
@@ -68,16 +70,16 @@ class PointOutcome:
 
 
 def reference_benchmark() -> float:
-    """Seconds (median of 5) of a fixed pure-Python workload: string building, hashing into
-    dicts, sorting. Timings are compared as ratios to it, measured in the same process."""
+    """CPU seconds (median of 5) of a fixed pure-Python workload: string building, hashing
+    into dicts, sorting. Timings are compared as ratios to it, measured in the same process."""
     def work() -> float:
-        t = time.perf_counter()
+        t = time.process_time()
         d: dict[str, int] = {}
         for i in range(40000):
             d[f"KUBE-SEP-{i:08d}"] = i * 7 % 1009
         sorted(d.items(), key=lambda kv: (kv[1], kv[0]))
         "\n".join(f"-A KUBE-SERVICES -d 10.96.{i >> 8 & 255}.{i & 255} -j X{i}" for i in range(20000))
-        return time.perf_counter() - t
+        return time.process_time() - t
     return statistics.median(work() for _ in range(5))
 
 
@@ -114,9 +116,9 @@ class _TimedLoads:
         inner = dp.load
 
         def load(ruleset) -> None:
-            t = time.perf_counter()
+            t = time.process_time()
             inner(ruleset)
-            self.seconds += time.perf_counter() - t
+            self.seconds += time.process_time() - t
         dp.load = load
         return dp
 
@@ -144,7 +146,7 @@ def measure_point(point: Point) -> PointOutcome:
 def _measure(point: Point) -> PointOutcome:
     gc.collect()
     hwm_reset = _reset_peak_rss()
-    wall0 = time.perf_counter()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     rows: list[Row] = []
     mode = point.params["mode"]
     if mode not in BUILT_MODES or mode not in MODE_METRICS:
@@ -154,7 +156,7 @@ def _measure(point: Point) -> PointOutcome:
     config = kube_proxy_config(point.kube_proxy, point.source)
     rows.append(("reference_benchmark_seconds", "", "", reference_benchmark()))
 
-    t = time.perf_counter()
+    t = time.process_time()
     if point.scenario is None:
         c = point.cluster
         shape = GeneratedCluster(c["nodes"], c["services"], c["endpointsPerService"],
@@ -166,7 +168,7 @@ def _measure(point: Point) -> PointOutcome:
         scenario = dataclasses.replace(scenario, kube_proxy=config)
         api = scenario.api(seed)
     state = api.snapshot()
-    rows.append(("cluster_build_seconds", "", "", time.perf_counter() - t))
+    rows.append(("cluster_build_seconds", "", "", time.process_time() - t))
     if not state.nodes:
         raise SimError("the cluster has no nodes")
     node = sorted(n.name for n in state.nodes)[0]
@@ -176,18 +178,18 @@ def _measure(point: Point) -> PointOutcome:
     output = hook.compile(state, node, config)
     warm = []
     for _ in range(int(point.measure["compileRepeats"]) if len(state.services) < 5000 else 1):
-        t = time.perf_counter()
+        t = time.process_time()
         output = hook.compile(state, node, config)
-        warm.append(time.perf_counter() - t)
+        warm.append(time.process_time() - t)
     rows.append(("compile_seconds", "", "", statistics.median(warm)))
     rows += hook.counts(output)
     del output
 
     loads = _TimedLoads()
-    t = time.perf_counter()
+    t = time.process_time()
     world = World(api, NetworkParams(), seed, loads)
     world.start()
-    build = time.perf_counter() - t
+    build = time.process_time() - t
     rows.append(("engine_load_seconds", "", "", loads.seconds))
     rows.append(("ruleset_build_seconds", "", "", build - loads.seconds))
 
@@ -212,6 +214,7 @@ def _measure(point: Point) -> PointOutcome:
     rows += _churn(world, state, seed, int(point.measure["churnEvents"]),
                    float(point.measure["churnIntervalSeconds"]))
     rows.append(("peak_rss_bytes", "", "", _peak_rss_bytes()))
+    rows.append(("point_cpu_seconds", "", "", time.process_time() - cpu0))
     rows.append(("point_wall_seconds", "", "", time.perf_counter() - wall0))
     facts = {"node": node, "services": len(state.services),
              "endpoints": sum(len(sl.endpoints) for sl in state.endpoint_slices),

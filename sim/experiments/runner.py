@@ -146,7 +146,9 @@ def write_point(points_dir: Path, point: Point, outcome: PointOutcome, commit: s
 
 def _local(points: list[Point], jobs: int) -> Iterable[tuple[Point, PointOutcome]]:
     """Worker processes (fork): each point in one of ``jobs`` processes."""
-    with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=get_context("fork")) as pool:
+    pool = ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=get_context("fork"))
+    finished = False
+    try:
         futures = {pool.submit(measure_point, p): p for p in points}
         for fut in as_completed(futures):
             p = futures[fut]
@@ -155,6 +157,10 @@ def _local(points: list[Point], jobs: int) -> Iterable[tuple[Point, PointOutcome
             except Exception as exc:  # the worker process died (killed, out of memory)
                 outcome = PointOutcome([], {}, f"worker failed: {type(exc).__name__}: {exc}")
             yield p, outcome
+        finished = True
+    finally:
+        # Interrupted: drop the queued points instead of waiting for them all.
+        pool.shutdown(wait=finished, cancel_futures=not finished)
 
 
 def _dask(points: list[Point], jobs: int, scheduler: str | None,
@@ -174,7 +180,7 @@ def _dask(points: list[Point], jobs: int, scheduler: str | None,
                     raise SimError(f"--scheduler {scheduler}: cannot connect: {exc}") from None
             else:
                 cluster = LocalCluster(n_workers=max(1, jobs), threads_per_worker=1, processes=True,
-                                       dashboard_address=None)
+                                       dashboard_address=":0")
                 own = Client(cluster)
             client = own
         futures = client.map(measure_point, points, key=[f"point-{p.point_id}" for p in points],
