@@ -9,8 +9,8 @@ Model
     the baseline comparison of ``kube-netsim regress``) and its standard figures
     (:mod:`sim.analysis.scaling`).
 Scope and limitations
-    Growth laws are power laws fitted on log-log axes (the slope's class is what regress
-    guards); intercepts dominate at small sizes, so slopes of small grids are low.
+    Growth laws are power laws fitted on log-log axes over the upper half of a curve's
+    points (the slope's class is what regress guards); below that, fixed costs dominate.
 Validation
     ``tests/analysis`` runs a shipped scenario, writes its results, reads them back and
     checks the derived series against the run's own records; the notebooks in

@@ -28,7 +28,7 @@ def spans_decades(values) -> bool:
     (True, False)
     """
     v = np.asarray([x for x in values if x > 0], dtype=float)
-    return len(v) > 1 and v.max() / v.min() > 10
+    return bool(len(v) > 1 and v.max() / v.min() > 10)
 
 
 def plot_curve(df: pd.DataFrame, ax, x: str, y: str, labels, title: str, xlabel: str,

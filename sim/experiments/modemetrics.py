@@ -9,7 +9,10 @@ IPVS mode. A mode joins the sweeps by adding its :class:`ModeMetrics` to :data:`
 (and its name to ``sim.kubeproxy.modes.BUILT_MODES``).
 
 Every mode also reports ``rules_total`` (``table="all"``): the number of entries its kernel
-program holds, the quantity plotted against Services for every mode.
+program holds, the quantity plotted against Services for every mode. A built mode without an
+entry is measured through its world backend alone (:func:`metrics_for`): ``rules_total`` from
+the backend's program, and ``compile_seconds`` then includes whatever the backend's
+``program`` does besides compiling.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sim.kubeproxy.iptables import compile_rules
 from sim.model.cluster import ClusterState
 from sim.model.config import KubeProxyConfig
 from sim.world.kubeproxy import RulesCache
+from sim.world.proxymodes import proxy_backend
 
 Row = tuple[str, str, str, float]  # (metric, table, label, value)
 
@@ -61,3 +65,16 @@ MODE_METRICS: dict[str, ModeMetrics] = {
     "iptables": ModeMetrics(_iptables_compile, iptables_counts,
                             lambda config: RulesCache(config, apply=False)),
 }
+
+
+def _backend_program(state: ClusterState, node: str, config: KubeProxyConfig):
+    return proxy_backend(config).program(state, node, frozenset())
+
+
+def _backend_counts(program) -> list[Row]:
+    return [("rules_total", "all", "", float(program.rules))]
+
+
+def metrics_for(mode: str) -> ModeMetrics:
+    """The mode's :class:`ModeMetrics`, or the generic one through its world backend."""
+    return MODE_METRICS.get(mode) or ModeMetrics(_backend_program, _backend_counts)

@@ -56,7 +56,8 @@ class Point:
     """One point of a sweep: everything a worker needs to measure it (picklable).
 
     ``params`` are the point's parameters in column order (the same keys on every point of a
-    sweep); ``base`` is the generated cluster's settings (``cluster``) or the scenario path.
+    sweep; ``scenario`` as the sweep file writes it, so ids do not depend on where the tree
+    is); ``scenario`` is the resolved base scenario path, or None for the generated cluster.
     """
 
     sweep: str
@@ -76,7 +77,7 @@ class Sweep:
     name: str
     path: Path
     sha256: str
-    scenario: str | None
+    scenario: str | None  # as written in the file (relative to it)
     cluster: dict[str, Any]
     kube_proxy: dict[str, Any]
     grid: dict[str, list]
@@ -121,7 +122,8 @@ class Sweep:
             key = json.dumps({"params": params, "cluster": cluster, "kubeProxy": section,
                               "measure": self.measure}, sort_keys=True, default=str)
             pid = hashlib.sha256(key.encode()).hexdigest()[:12]
-            out.append(Point(self.name, pid, params, self.scenario, cluster, section,
+            resolved = str((self.path.parent / self.scenario).resolve()) if self.scenario else None
+            out.append(Point(self.name, pid, params, resolved, cluster, section,
                              dict(self.measure), str(self.path)))
         return out
 
@@ -199,7 +201,6 @@ def load_sweep(path: str | Path) -> Sweep:
         scenario_path = (p.parent / scenario).resolve()
         if not scenario_path.is_file():
             err("spec.scenario", invalid("spec.scenario", scenario, f"no such file: {scenario_path}"))
-        scenario = str(scenario_path)
     cluster = {**CLUSTER_DEFAULTS, **(spec.get("cluster") or {})}
     if sum((cluster.get("serviceTypes") or {}).values()) <= 0:
         err("spec.cluster.serviceTypes", invalid("spec.cluster.serviceTypes", _short(cluster["serviceTypes"]),
@@ -257,7 +258,7 @@ def _check_points(sweep: Sweep, root: yaml.Node, file: str) -> None:
         seen.add(key)
         kube_proxy_config(point.kube_proxy, file, root)
     if sweep.scenario is not None:
-        load_scenario(sweep.scenario)
+        load_scenario(sweep.path.parent / sweep.scenario)
 
 
 def _key_line(root: yaml.Node, path: str, key: str) -> int | None:

@@ -28,3 +28,30 @@ def test_nat_rules_follow_kube_proxys_law_and_walks_grow_with_position(small_swe
     assert r20[("network_programming_samples", "", "")] > 0
     assert r20[("sync_proxy_rules_duration_seconds", "", "partial")] < \
         r20[("sync_proxy_rules_duration_seconds", "", "full")]
+
+
+def test_a_mode_without_sweep_metrics_is_measured_through_its_world_backend(small_sweep, monkeypatch):
+    """A built mode with no ModeMetrics entry still gets rules_total (from its proxy
+    backend's program), equal to what the mode's own counts say."""
+    from sim.experiments import modemetrics
+    own = {k: v for k, v in _rows(small_sweep, (10,))[0].items() if k[0] == "rules_total"}
+    monkeypatch.setattr(modemetrics, "MODE_METRICS", {})
+    generic = _rows(small_sweep, (10,))[0]
+    assert generic[("rules_total", "all", "")] == own[("rules_total", "all", "")]
+    assert ("sync_proxy_rules_iptables_total", "nat", "") not in generic
+
+
+def test_base_scenario_point_churns_its_pods(tmp_path):
+    """A sweep over a shipped world scenario measures it, churning pod readiness."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    f = tmp_path / "base.yaml"
+    f.write_text("apiVersion: kube-netsim/v1\nkind: Sweep\nmetadata: {name: base}\nspec:\n"
+                 f"  scenario: {root / 'scenarios/world/affinity.yaml'}\n"
+                 "  grid: {kubeProxy: {iptables.minSyncPeriod: [0s]}}\n"
+                 "  measure: {connections: 50, churnEvents: 1}\n")
+    [point] = load_sweep(f).points()
+    outcome = measure_point(point)
+    assert outcome.error is None
+    rows = {(m, t, lab): v for m, t, lab, v in outcome.rows}
+    assert rows[("network_programming_samples", "", "")] > 0
