@@ -191,6 +191,7 @@ class RulesCache:
         self._by_key: dict[tuple, Program] = {}
         self._applied: dict[str, Program] = {}
         self._state: ClusterState | None = None
+        self._partial: dict[tuple[int, int], tuple] = {}
         self.compiles = 0
         self.applies = 0
 
@@ -232,8 +233,18 @@ class RulesCache:
         return prog
 
     def written(self, prev: Program | None, prog: Program, full: bool) -> int:
-        """Rule lines this sync writes (all of them on a full sync)."""
-        return prog.rules + prog.deletions if full else partial_written(prev, prog)
+        """Rule lines this sync writes (all of them on a full sync). Nodes that go from the
+        same program to the same program write the same lines: computed once per pair."""
+        if full:
+            return prog.rules + prog.deletions
+        hit = self._partial.get((id(prev), id(prog)))
+        if hit is not None and hit[0] is prev and hit[1] is prog:
+            return hit[2]
+        n = partial_written(prev, prog)
+        if len(self._partial) > 64:
+            self._partial.clear()
+        self._partial[(id(prev), id(prog))] = (prev, prog, n)
+        return n
 
     def duration_s(self, restore: RestoreModel, written: int) -> float:
         """``iptables-restore`` time of ``written`` lines (the kernel calibration)."""
