@@ -86,8 +86,13 @@ class Sweep:
 
     @property
     def sweep_id(self) -> str:
-        """The first 12 hex digits of the sweep's hash (the results directory name)."""
-        return self.sha256[:12]
+        """The results directory name: 12 hex digits of the hash of the sweep without its
+        grid and description, so that a grid grown or narrowed later reuses the points it
+        shares (each point's directory is keyed by the hash of its own settings)."""
+        data = copy.deepcopy(self.data)
+        data.get("spec", {}).pop("grid", None)
+        data.get("metadata", {}).pop("description", None)
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
     def points(self) -> list[Point]:
         """Every point of the grid, in grid order (cluster axes, mode, kubeProxy, seed)."""

@@ -94,3 +94,12 @@ def test_a_failing_point_is_recorded_and_the_rest_go_on(small_sweep, tmp_path, m
     assert set(table["services"]) == {10}
     manifest = json.loads((run.path / "manifest.json").read_text())
     assert manifest["points"]["ok"] == 1 and len(manifest["points"]["failed"]) == 1
+
+
+def test_a_grown_grid_reuses_the_points_it_shares(small_sweep, tmp_path):
+    """Adding a size to the grid keeps the sweep's directory and computes only the new point;
+    the table then holds every point of the new grid."""
+    first = run_sweep(load_sweep(small_sweep("grow", (10,))), tmp_path, progress=False)
+    grown = run_sweep(load_sweep(small_sweep("grow", (10, 20))), tmp_path, progress=False)
+    assert grown.path == first.path and grown.skipped == 1 and grown.done == 1
+    assert set(pd.read_csv(grown.path / "metrics.csv")["services"]) == {10, 20}
