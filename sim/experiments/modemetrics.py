@@ -11,8 +11,8 @@ IPVS mode. A mode joins the sweeps by adding its :class:`ModeMetrics` to :data:`
 Every mode also reports ``rules_total`` (``table="all"``): the number of entries its kernel
 program holds, the quantity plotted against Services for every mode. A built mode without an
 entry is measured through its world backend alone (:func:`metrics_for`): ``rules_total`` from
-the backend's program, and ``compile_seconds`` then includes whatever the backend's
-``program`` does besides compiling.
+the program its backend installed in the world, without ``compile_seconds`` and per-table
+counts.
 """
 
 from __future__ import annotations
@@ -67,14 +67,9 @@ MODE_METRICS: dict[str, ModeMetrics] = {
 }
 
 
-def _backend_program(state: ClusterState, node: str, config: KubeProxyConfig):
-    return proxy_backend(config).program(state, node, frozenset())
 
-
-def _backend_counts(program) -> list[Row]:
-    return [("rules_total", "all", "", float(program.rules))]
-
-
-def metrics_for(mode: str) -> ModeMetrics:
-    """The mode's :class:`ModeMetrics`, or the generic one through its world backend."""
-    return MODE_METRICS.get(mode) or ModeMetrics(_backend_program, _backend_counts)
+def metrics_for(mode: str) -> ModeMetrics | None:
+    """The mode's :class:`ModeMetrics`, or None: the point then reads ``rules_total`` from
+    the program the mode's world backend installed (``Program.rules``), and has no
+    ``compile_seconds``."""
+    return MODE_METRICS.get(mode)

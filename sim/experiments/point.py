@@ -174,15 +174,16 @@ def _measure(point: Point) -> PointOutcome:
     config = state.kube_proxy
 
     hook = metrics_for(mode)
-    output = hook.compile(state, node, config)
-    warm = []
-    for _ in range(int(point.measure["compileRepeats"]) if len(state.services) < 5000 else 1):
-        t = time.process_time()
+    if hook is not None:
         output = hook.compile(state, node, config)
-        warm.append(time.process_time() - t)
-    rows.append(("compile_seconds", "", "", statistics.median(warm)))
-    rows += hook.counts(output)
-    del output
+        warm = []
+        for _ in range(int(point.measure["compileRepeats"]) if len(state.services) < 5000 else 1):
+            t = time.process_time()
+            output = hook.compile(state, node, config)
+            warm.append(time.process_time() - t)
+        rows.append(("compile_seconds", "", "", statistics.median(warm)))
+        rows += hook.counts(output)
+        del output
 
     loads = _TimedLoads()
     t = time.process_time()
@@ -195,6 +196,8 @@ def _measure(point: Point) -> PointOutcome:
     rows += _walks(world, state, node, int(point.measure["connections"]))
 
     kp = world.kube_proxies[node]
+    if hook is None:  # a mode without sweep metrics: the size of what its backend installed
+        rows.append(("rules_total", "all", "", float(kp.loaded.rules)))
     full_written = world.rules.written(None, kp.loaded, True)
     rows.append(("sync_proxy_rules_written_lines", "", "full", float(full_written)))
     rows.append(("sync_proxy_rules_duration_seconds", "", "full",
@@ -203,7 +206,7 @@ def _measure(point: Point) -> PointOutcome:
     # No traffic follows: the churn run measures the control plane (sync times, programming
     # latency), so the syncs need not build kernel programs (the mode's control-plane backend)
     # and the engines stop compiling what is installed.
-    if hook.control_plane is not None:
+    if hook is not None and hook.control_plane is not None:
         backend = hook.control_plane(config)
         world.rules = backend
         for proxy in world.kube_proxies.values():

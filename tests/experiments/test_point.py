@@ -31,8 +31,8 @@ def test_nat_rules_follow_kube_proxys_law_and_walks_grow_with_position(small_swe
 
 
 def test_a_mode_without_sweep_metrics_is_measured_through_its_world_backend(small_sweep, monkeypatch):
-    """A built mode with no ModeMetrics entry still gets rules_total (from its proxy
-    backend's program), equal to what the mode's own counts say."""
+    """A built mode with no ModeMetrics entry still gets rules_total (from the program its
+    world backend installed), equal to what the mode's own counts say."""
     from sim.experiments import modemetrics
     own = {k: v for k, v in _rows(small_sweep, (10,))[0].items() if k[0] == "rules_total"}
     monkeypatch.setattr(modemetrics, "MODE_METRICS", {})
