@@ -64,9 +64,9 @@ def apply(tx: Transaction, table: FakeTable | None = None) -> FakeTable:
             t.rules[name].append(line)
         elif kind in ("set", "map"):
             if verb == "add":
-                if name not in t.sets:
-                    t.sets[name] = line
-                    t.elements[name] = {}
+                # re-adding updates the declaration (the kernel applies a new timeout)
+                t.sets[name] = line
+                t.elements.setdefault(name, {})
             elif verb == "flush":
                 assert name in t.sets, f"flush of a missing {kind}: {line}"
                 t.elements[name] = {}
