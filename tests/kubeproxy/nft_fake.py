@@ -89,11 +89,12 @@ def apply(tx: Transaction, table: FakeTable | None = None) -> FakeTable:
 
 
 def dump(t: FakeTable) -> str:
-    """``Fake.Dump()``: every object as its ``add`` line (order irrelevant after the sort)."""
+    """``Fake.Dump()``: every object as its ``add`` line, in an order ``nft -f`` can load
+    (sets and maps, chains, rules, elements; the upstream sort ignores the order)."""
     lines = [t.header]
+    lines += t.sets.values()
     lines += t.chains.values()
     lines += [r for rules in t.rules.values() for r in rules]
-    lines += t.sets.values()
     lines += [e for elems in t.elements.values() for e in elems.values()]
     return "\n".join(lines) + "\n"
 

@@ -26,3 +26,16 @@ def nft_state(state: ClusterState, config: KubeProxyConfig = NFT_PROXY_CONFIG) -
 def overall_state() -> ClusterState:
     """The cluster of upstream ``TestOverallNFTablesRules``."""
     return nft_state(fx.overall_rules_state())
+
+
+def changed_services(a: ClusterState, b: ClusterState) -> frozenset[str]:
+    """The ``namespace/name`` of every service whose Service or EndpointSlices differ."""
+    def index(st: ClusterState):
+        out: dict[str, list] = {}
+        for svc in st.services:
+            out.setdefault(f"{svc.namespace}/{svc.name}", []).append(svc)
+        for sl in st.endpoint_slices:
+            out.setdefault(f"{sl.namespace}/{sl.service_name}", []).append(sl)
+        return out
+    ia, ib = index(a), index(b)
+    return frozenset(k for k in ia.keys() | ib.keys() if ia.get(k) != ib.get(k))

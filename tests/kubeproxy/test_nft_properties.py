@@ -18,7 +18,7 @@ from sim.kubeproxy.nftables import compile_nft, is_service_chain_name, sync_nft,
 from sim.model import ClusterState, ServiceType, SessionAffinity, TrafficPolicy
 from tests.kubeproxy import fixtures as fx
 from tests.kubeproxy import nft_fake
-from tests.kubeproxy.nft_fixtures import nft_state
+from tests.kubeproxy.nft_fixtures import changed_services, nft_state
 from tests.kubeproxy.strategies import CONDITIONS, NODE, clusters
 from tests.kubeproxy.test_properties import _expected
 
@@ -207,18 +207,6 @@ def test_count_law_for_clusterip_services(s, e, s0, with_cidr, affinity):
     assert sum(len(table.rules[c]) for c in table.rules if not is_service_chain_name(c)) == 23
 
 
-def _changed(a: ClusterState, b: ClusterState) -> frozenset[str]:
-    def index(st: ClusterState):
-        out: dict[str, list] = {}
-        for svc in st.services:
-            out.setdefault(f"{svc.namespace}/{svc.name}", []).append(svc)
-        for sl in st.endpoint_slices:
-            out.setdefault(f"{sl.namespace}/{sl.service_name}", []).append(sl)
-        return out
-    ia, ib = index(a), index(b)
-    return frozenset(k for k in ia.keys() | ib.keys() if ia.get(k) != ib.get(k))
-
-
 @settings(max_examples=40)
 @given(clusters(), clusters())
 def test_partial_sync_converges_to_the_full_sync_table(first, second):
@@ -230,7 +218,7 @@ def test_partial_sync_converges_to_the_full_sync_table(first, second):
     second = replace(second, kube_proxy=first.kube_proxy)
     one = sync_nft(first, NODE, now_s=0.0)
     table = nft_fake.apply(one.transaction)
-    two = sync_nft(second, NODE, previous=one.state, changed_services=_changed(first, second), now_s=1.0)
+    two = sync_nft(second, NODE, previous=one.state, changed_services=changed_services(first, second), now_s=1.0)
     nft_fake.apply(two.cleanup, table)
     nft_fake.apply(two.transaction, table)
     fresh = nft_fake.apply(compile_nft(second, NODE))
