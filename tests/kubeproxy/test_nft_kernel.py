@@ -96,12 +96,7 @@ def test_shipped_scenarios_in_kernel(pair, scenario):
         assert got == want, node.name
 
 
-@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture],
-          deadline=None)
-@given(clusters(), clusters())
-def test_generated_syncs_in_kernel(pair, first, second):
-    """Generated clusters, and a partial sync to a second cluster followed by the stale-chain
-    cleanup, load in the kernel and leave the predicted table after every step."""
+def _syncs_in_kernel(pair, first, second):
     second = dataclasses.replace(second, kube_proxy=first.kube_proxy)
     one = sync_nft(first, NODE, now_s=0.0)
     two = sync_nft(second, NODE, previous=one.state, changed_services=changed_services(first, second), now_s=1.0)
@@ -109,6 +104,24 @@ def test_generated_syncs_in_kernel(pair, first, second):
     got, want = run_and_predict(pair, [one.transaction, two.cleanup, two.transaction,
                                        three.cleanup, three.transaction])
     assert got == want
+
+
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture],
+          deadline=None)
+@given(clusters(), clusters())
+def test_generated_syncs_in_kernel(pair, first, second):
+    """Generated clusters, and a partial sync to a second cluster followed by the stale-chain
+    cleanup, load in the kernel and leave the predicted table after every step."""
+    _syncs_in_kernel(pair, first, second)
+
+
+@pytest.mark.slow
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture],
+          deadline=None)
+@given(clusters(max_services=10), clusters(max_services=10))
+def test_generated_syncs_in_kernel_long(pair, first, second):
+    """The same with 200 pairs of clusters of up to 10 services (``make test-slow``)."""
+    _syncs_in_kernel(pair, first, second)
 
 
 def test_ipv6_table_in_kernel(pair):
