@@ -41,13 +41,13 @@ Syncs
     :meth:`NFTProxierState.after_restart` models a kube-proxy restart on a node whose table
     survives.
 
-Inferred, not read (the newest ``proxier.go`` was not available, only its tests): the first sync of
-a process recreates the base chains (the older ``proxier.go``'s ``flushed`` add+delete);
-element storages start from the kernel's elements without flushing, and a full sync keeps
-existing endpoint chains (both from ``TestSyncProxyRulesStartup``'s operation count);
-``--masquerade-all`` writes
-``ip daddr <clusterIP> jump mark-for-masquerade`` (the newest upstream dropped the
-``proto dport`` words from the local-detector form and we assume the same for this form).
+Inferred, not read (the newest ``proxier.go`` was not available, only its tests): the first
+sync of a process recreates the base chains (the older ``proxier.go``'s ``flushed``
+add+delete); element storages start from the kernel's elements without flushing, and a full
+sync keeps existing endpoint chains (both from ``TestSyncProxyRulesStartup``'s operation
+count); ``--masquerade-all`` writes ``ip daddr <clusterIP> jump mark-for-masquerade`` (the
+newest upstream dropped the ``proto dport`` words from the local-detector form and we assume
+the same for this form).
 """
 
 from __future__ import annotations
@@ -184,11 +184,11 @@ class NFTProxierState:
 
     def after_restart(self) -> "NFTProxierState":
         """The state a restarted kube-proxy starts from: what the kernel still holds (elements,
-        chains, affinity sets) but no memory of stale chains, and the base chains to recreate
-        once. Pass it as ``previous`` with ``changed_services=None`` (a full sync).
+        chains, affinity sets, and which chains are emptied stale ones), with the base chains to
+        recreate once. Its next sync is a full sync whatever ``changed_services`` says.
         """
-        return NFTProxierState(self.elements, self.chains, MappingProxyType({}),
-                               self.affinity_sets, new_process=True)
+        return NFTProxierState(self.elements, self.chains, self.stale_chains, self.affinity_sets,
+                               new_process=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +298,8 @@ class _Sync:
         self.node_name = node_name
         self.cfg = config if config is not None else state.kube_proxy
         self.previous = previous
-        self.partial = previous is not None and changed is not None
+        # a new process always starts with a full sync (upstream needFullSync)
+        self.partial = previous is not None and changed is not None and not previous.new_process
         self.changed = changed or frozenset()
         self.now_s = now_s
         self.family = ip_family

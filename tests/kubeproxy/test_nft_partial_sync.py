@@ -267,3 +267,18 @@ def test_sync_proxy_rules_startup():
         add rule ip kube-proxy endpoint-ZCZBVNAZ-ns1/svc1/tcp/p80__10.0.1.2/80 ip saddr 10.0.1.2 jump mark-for-masquerade
         add rule ip kube-proxy endpoint-ZCZBVNAZ-ns1/svc1/tcp/p80__10.0.1.2/80 meta l4proto tcp dnat to 10.0.1.2:80
     """)
+
+
+def test_restart_rewrites_an_emptied_stale_endpoint_chain():
+    """After a restart the first sync is full even if changed services are given, and an
+    endpoint chain that was emptied as stale and is used again is written, not kept empty."""
+    c = Cluster()
+    c.add("ns1", "172.30.0.41", 80, "10.0.1.1")
+    c.sync(set(), 0.0)
+    del c.services["ns1"], c.slices["ns1"]
+    c.sync({"ns1/svc1"}, 0.2)
+    c.memory = c.memory.after_restart()
+    c.add("ns1", "172.30.0.41", 80, "10.0.1.1")
+    c.sync({"ns1/svc1"}, 0.4)
+    assert c.last.full
+    c.assert_table(elements(SVC1), R1)
