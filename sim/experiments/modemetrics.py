@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from sim.kubeproxy.iptables import compile_rules
+from sim.kubeproxy.nftables import compile_nft, transaction_stats
 from sim.model.cluster import ClusterState
 from sim.model.config import KubeProxyConfig
 from sim.world.kubeproxy import RulesCache
@@ -61,9 +62,30 @@ def iptables_counts(payload) -> list[Row]:
     return rows
 
 
+def _nftables_compile(state: ClusterState, node: str, config: KubeProxyConfig):
+    return compile_nft(state, node, config)
+
+
+def nftables_counts(tx) -> list[Row]:
+    """What the nftables proxier's full-sync transaction leaves in table ``ip kube-proxy``
+    (``sim.kubeproxy.nftables.transaction_stats``): rules, chains (base chains among them),
+    sets, maps and their elements. kube-proxy has no size gauge in nftables mode; the names
+    follow the iptables one's."""
+    s = transaction_stats(tx)
+    table = "ip kube-proxy"
+    return [("nftables_rules_total", table, "", float(s.rules)),
+            ("chains_total", table, "", float(s.chains)),
+            ("nftables_base_chains_total", table, "", float(s.base_chains)),
+            ("nftables_sets_total", table, "", float(s.sets)),
+            ("nftables_maps_total", table, "", float(s.maps)),
+            ("nftables_elements_total", table, "", float(s.elements)),
+            ("rules_total", "all", "", float(s.rules))]
+
+
 MODE_METRICS: dict[str, ModeMetrics] = {
     "iptables": ModeMetrics(_iptables_compile, iptables_counts,
                             lambda config: RulesCache(config, apply=False)),
+    "nftables": ModeMetrics(_nftables_compile, nftables_counts),
 }
 
 

@@ -55,3 +55,16 @@ def test_base_scenario_point_churns_its_pods(tmp_path):
     assert outcome.error is None
     rows = {(m, t, lab): v for m, t, lab, v in outcome.rows}
     assert rows[("network_programming_samples", "", "")] > 0
+
+
+def test_a_mode_without_a_world_backend_gets_its_compiler_measurements(small_sweep, monkeypatch):
+    """A built mode the world cannot run yet is measured by its compiler alone: sizes and
+    compile time, no walks, and the point's facts say why."""
+    from sim.experiments import point as point_module
+    monkeypatch.setattr(point_module, "BACKENDS", {})
+    [p] = load_sweep(small_sweep("nw", (10,))).points()
+    outcome = measure_point(p)
+    assert outcome.error is None and "no world backend" in outcome.facts["world"]
+    names = {m for m, *_ in outcome.rows}
+    assert {"rules_total", "compile_seconds"} <= names
+    assert "first_packet_walk_length" not in names
