@@ -33,6 +33,7 @@ import os
 import resource
 import statistics
 import time
+import traceback
 from dataclasses import dataclass
 
 import numpy as np
@@ -140,8 +141,10 @@ def measure_point(point: Point) -> PointOutcome:
         return _measure(point)
     except SimError as exc:
         return PointOutcome([], {}, f"{type(exc).__name__}: {exc}")
-    except Exception as exc:  # a bug in one point must not stop the sweep: record it
-        return PointOutcome([], {}, f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # a bug in one point must not stop the sweep: record where
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        return PointOutcome([], {}, f"{type(exc).__name__}: {exc} (at {frame.filename}:"
+                                    f"{frame.lineno} in {frame.name})")
 
 
 def _measure(point: Point) -> PointOutcome:

@@ -138,6 +138,19 @@ def _types_label(types: dict[str, float]) -> str:
     return ",".join(f"{t}={float(types[t]):g}" for t in SERVICE_TYPES if t in types)
 
 
+def _merged(base: dict, top: dict) -> dict:
+    """``top`` over ``base``, mappings merged key by key.
+
+    >>> _merged({"iptables": {"minSyncPeriod": "1s", "syncPeriod": "30s"}},
+    ...         {"iptables": {"minSyncPeriod": "0s"}})
+    {'iptables': {'minSyncPeriod': '0s', 'syncPeriod': '30s'}}
+    """
+    out = copy.deepcopy(base)
+    for k, v in top.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
 def _set_dotted(section: dict, dotted: str, value: Any) -> None:
     parts = dotted.split(".")
     d = section
@@ -221,6 +234,12 @@ def load_sweep(path: str | Path) -> Sweep:
     kp = spec.get("kubeProxy") or {}
     kp_schema = _kube_proxy_schema()
     errors += schema_errors(kp, root, file, kp_schema, prefix="spec.kubeProxy")
+    if scenario is not None and (p.parent / scenario).is_file():
+        # The base scenario's own KubeProxyConfiguration, with the sweep's on top of it.
+        docs = read_documents(p.parent / scenario)
+        base_kp = ((docs[0][0] or {}).get("spec") or {}).get("kubeProxy") or {} if docs else {}
+        base_kp = {k: v for k, v in base_kp.items() if k != "mode"}
+        kp = _merged(base_kp, kp)
     if "mode" in kp:
         err("spec.kubeProxy.mode", invalid("spec.kubeProxy.mode", kp["mode"], "the mode is a grid axis: use spec.grid.mode"))
     for key, values in sorted((grid.get("kubeProxy") or {}).items()):

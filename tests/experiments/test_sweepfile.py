@@ -74,3 +74,17 @@ def test_shipped_sweeps_load(tmp_path):
     for f in [*sorted((root / "scenarios" / "sweeps").glob("*.yaml")),
               root / "results" / "baseline" / "sweep.yaml"]:
         assert load_sweep(f).points()
+
+
+def test_base_scenario_kube_proxy_settings_are_kept_under_the_sweeps(tmp_path):
+    """A base scenario's spec.kubeProxy is the starting point; the sweep's own settings and
+    the grid go on top of it."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    p = tmp_path / "s.yaml"
+    p.write_text(HEAD + f"  scenario: {root / 'scenarios/world/affinity.yaml'}\n"
+                 "  kubeProxy: {iptables: {masqueradeAll: true}}\n"
+                 "  grid: {kubeProxy: {iptables.minSyncPeriod: [0s]}}\n")
+    [pt] = load_sweep(p).points()
+    assert pt.kube_proxy["clusterCIDR"] == "10.244.0.0/16"  # from the scenario
+    assert pt.kube_proxy["iptables"] == {"masqueradeAll": True, "minSyncPeriod": "0s"}
