@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -72,9 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         build = r["ruleset_build_seconds"] + r["engine_load_seconds"]
         print(f"  {r['mode']} {int(r['services'])}-Service ruleset into the engine (render + parse + "
               f"apply, engine load): {build:.1f} s CPU = {100 * build / cpu:.0f} % of the sweep's CPU")
+    print(f"  results of this run: {path}")
     if not args.skip_dask:
-        w1, _ = timed(sweep, "dask", 1)
-        w2, _ = timed(sweep, "dask", 2)
+        w1, p1 = timed(sweep, "dask", 1)
+        w2, p2 = timed(sweep, "dask", 2)
+        for p in (p1, p2):
+            shutil.rmtree(p.parents[1])
         print(f"dask LocalCluster: 1 worker {w1:.1f} s, 2 workers {w2:.1f} s, speed-up x{w1 / w2:.2f}")
     return 0
 
