@@ -10,7 +10,7 @@ nothing kube-proxy sees: it reads EndpointSlices, never pods.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 from sim.api.apiserver import ApiServer, gc_paused
 from sim.model.config import ClusterConfig, KubeProxyConfig
@@ -30,7 +30,6 @@ class GeneratedCluster:
     service_types: tuple[tuple[str, float], ...] = (("ClusterIP", 1.0),)
     affinity_share: float = 0.0
     ports_per_service: int = 1
-    extra: dict = field(default_factory=dict, compare=False)
 
 
 def spread(n: int, shares: tuple[tuple[str, float], ...]) -> list[str]:
@@ -115,14 +114,12 @@ def slice_manifest(service: str, endpoints: list[dict], ports: list[dict]) -> di
 
 def build_api(c: GeneratedCluster, kube_proxy: KubeProxyConfig, seed: int) -> ApiServer:
     """An apiserver holding the generated cluster."""
-    cfg = kube_proxy if kube_proxy.cluster_cidr else _with_cidr(kube_proxy)
+    # The endpoints' range is the cluster CIDR unless the sweep sets one (kube-proxy's
+    # masquerade rule for traffic from outside it, as on a real cluster).
+    cfg = kube_proxy if kube_proxy.cluster_cidr else replace(kube_proxy, cluster_cidr=CLUSTER_CIDR)
     api = ApiServer(ClusterConfig(), cfg, seed)
     with gc_paused():
         for m in manifests(c):
             api.apply(m, ("generated cluster", None))
     return api
 
-
-def _with_cidr(cfg: KubeProxyConfig) -> KubeProxyConfig:
-    from dataclasses import replace
-    return replace(cfg, cluster_cidr=CLUSTER_CIDR)
