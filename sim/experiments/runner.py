@@ -12,11 +12,11 @@ Layout of ``<out>/<sweep>/<sweep_id>/``::
                            metrics.csv (metric, table, label, value) of one point
 
 Each point's directory is written under a temporary name and renamed into place when the
-point has finished, and the sweep's own files are written to a temporary file and renamed
-(``os.replace``); a sweep killed at any moment (SIGKILL included) therefore leaves complete
-files only, and a rerun of the same sweep file computes only the points that have no
-completed directory (a failed point is tried again). The tables are rebuilt from the point
-directories at the end of every run.
+point has finished (by the worker process itself with the local executor), and the sweep's
+own files are written to a temporary file and renamed (``os.replace``); a sweep killed at any
+moment (SIGKILL included) therefore leaves complete files only, and a rerun of the same sweep
+file computes only the points that have no completed directory (a failed point is tried
+again). The tables are rebuilt from the point directories at the end of every run.
 """
 
 from __future__ import annotations
@@ -144,19 +144,27 @@ def write_point(points_dir: Path, point: Point, outcome: PointOutcome, commit: s
     return d
 
 
-def _local(points: list[Point], jobs: int) -> Iterable[tuple[Point, PointOutcome]]:
-    """Worker processes (fork): each point in one of ``jobs`` processes."""
+def measure_and_write(point: Point, points_dir: Path, commit: str, vers: dict) -> PointOutcome:
+    """Measure ``point`` and write its directory (in the worker: a point is on disk the
+    moment it is finished, whatever happens to the process that asked for it)."""
+    outcome = measure_point(point)
+    write_point(points_dir, point, outcome, commit, vers)
+    return outcome
+
+
+def _local(points: list[Point], jobs: int, points_dir: Path, commit: str,
+           vers: dict) -> Iterable[tuple[Point, PointOutcome, bool]]:
+    """Worker processes (fork): each point in one of ``jobs`` processes, which writes it."""
     pool = ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=get_context("fork"))
     finished = False
     try:
-        futures = {pool.submit(measure_point, p): p for p in points}
+        futures = {pool.submit(measure_and_write, p, points_dir, commit, vers): p for p in points}
         for fut in as_completed(futures):
             p = futures[fut]
             try:
-                outcome = fut.result()
+                yield p, fut.result(), True
             except Exception as exc:  # the worker process died (killed, out of memory)
-                outcome = PointOutcome([], {}, f"worker failed: {type(exc).__name__}: {exc}")
-            yield p, outcome
+                yield p, PointOutcome([], {}, f"worker failed: {type(exc).__name__}: {exc}"), False
         finished = True
     finally:
         # Interrupted: drop the queued points instead of waiting for them all.
@@ -164,9 +172,11 @@ def _local(points: list[Point], jobs: int) -> Iterable[tuple[Point, PointOutcome
 
 
 def _dask(points: list[Point], jobs: int, scheduler: str | None,
-          client=None) -> Iterable[tuple[Point, PointOutcome]]:
+          client=None) -> Iterable[tuple[Point, PointOutcome, bool]]:
     """A Dask cluster at ``scheduler`` (``tcp://HOST:PORT``), a given ``distributed.Client``,
-    or a ``LocalCluster`` of ``jobs`` single-threaded worker processes."""
+    or a ``LocalCluster`` of ``jobs`` single-threaded worker processes. Workers return the
+    outcome and this process writes it (a remote worker need not see the results
+    directory)."""
     from distributed import Client, LocalCluster
     from distributed import as_completed as dask_completed
 
@@ -192,7 +202,7 @@ def _dask(points: list[Point], jobs: int, scheduler: str | None,
                 outcome = fut.result()
             except Exception as exc:  # worker lost
                 outcome = PointOutcome([], {}, f"worker failed: {type(exc).__name__}: {exc}")
-            yield p, outcome
+            yield p, outcome, False
     finally:
         if own is not None:
             own.close()
@@ -240,10 +250,11 @@ def run_sweep(sweep: Sweep, out_root: str | Path, executor: str = "local", jobs:
         bar.set_postfix(failed=0)
     try:
         if todo:
-            source = (_local(todo, jobs) if executor == "local"
+            source = (_local(todo, jobs, points_dir, commit, vers) if executor == "local"
                       else _dask(todo, jobs, scheduler, client))
-            for p, outcome in source:
-                write_point(points_dir, p, outcome, commit, vers)
+            for p, outcome, written in source:
+                if not written:
+                    write_point(points_dir, p, outcome, commit, vers)
                 if outcome.error:
                     run.failed[p.point_id] = outcome.error
                 else:
