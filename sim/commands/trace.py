@@ -110,6 +110,10 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
         raise SimError(f"--node: Not found: {node_name!r}: the cluster's nodes are "
                        f"{', '.join(names)}")
     require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
+    if state.kube_proxy.mode == "ipvs":
+        raise SimError(f'{"--mode" if args.mode else args.scenario}: kubeProxy.mode: Unsupported '
+                       'value: "ipvs": trace needs the IPVS stage of the engine (use rules '
+                       '--mode ipvs for what the IPVS proxier programs)')
     base = apply_payload(bootstrap_payload(state.kube_proxy), noflush=True)
     ruleset = apply_payload(compile_rules(state, node_name), base, noflush=True)
     lan = node.internal_ip

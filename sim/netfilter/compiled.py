@@ -58,6 +58,8 @@ from sim.iptables.ruleset import BUILTIN_CHAINS, Match, Rule, Ruleset, Table
 from sim.iptables.save import render_rule
 from sim.netfilter.types import TraceStep
 
+from sim.netfilter import setmatch
+
 if TYPE_CHECKING:
     from sim.netfilter.engine import PacketContext
 
@@ -85,7 +87,7 @@ HOOK_TABLES = (("PREROUTING", "raw"), ("PREROUTING", "mangle"), ("PREROUTING", "
 TCP_BITS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20}
 # Matches with no side effect: rules whose port match comes only after these may be indexed.
 _PURE_MODULES = frozenset({"comment", "tcp", "udp", "sctp", "icmp", "multiport", "addrtype",
-                           "mark", "conntrack", "state"})
+                           "mark", "conntrack", "state", "set", "physdev", "ipvs"})
 
 
 def tcp_flag_bits(flags: str) -> int:
@@ -376,6 +378,8 @@ def _module_preds(m: Match, eng_hooks: "_Hooks") -> list[Expr]:
         out.append((f"c.ct is not None and (c.ct.mark & __m) {op} __v", {"__m": mask, "__v": v}))
     elif mod == "nfacct":
         out.append(("c.nfacct(__s)", {"__s": o["--nfacct-name"].values[0]}))
+    elif mod in setmatch.MODULES:
+        out.extend(setmatch.preds(mod, o))
     else:  # pragma: no cover - the parser refuses unknown modules
         raise AssertionError(mod)
     return out
