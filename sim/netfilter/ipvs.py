@@ -87,6 +87,7 @@ from math import gcd
 
 from sim.ipvs import IPVSTable, RealServer, VirtualServer
 from sim.model.config import IPVSConfig
+from sim.model.errors import SimError
 from sim.netfilter.compiled import OUT_FILTER, OUT_MANGLE, OUT_RAW
 from sim.netfilter.engine import PacketContext, _Stop, ip_str
 from sim.netfilter.types import Hook, TraceStep, Verdict
@@ -484,8 +485,8 @@ def _scheduler(name: str) -> type[Scheduler]:
     try:
         return SCHEDULERS[name or "rr"]
     except KeyError:
-        raise ValueError(f"unknown IPVS scheduler {name!r} (known: "
-                         + ", ".join(sorted(SCHEDULERS)) + ")") from None
+        raise SimError(f'ipvs.scheduler: Unsupported value: "{name}": the IPVS engine models '
+                       + ", ".join(f'"{n}"' for n in SCHEDULERS)) from None
 
 
 # ---------------------------------------------------------------- connections
@@ -872,6 +873,20 @@ class IPVSStage:
             c.table(_OUT, st[OUT_RAW])
             c.table(_OUT, st[OUT_MANGLE])
 
+    def info(self, c: PacketContext) -> tuple | None:
+        """What ``-m ipvs`` (``xt_ipvs.c``) sees of the packet: ``(virtual address, virtual
+        port, forwarding method, original direction, control connection's virtual port)``
+        for a packet IPVS handled (``ipvs_property``) whose connection ``conn_out_get``
+        finds with the inverted tuple (a DNATed request: client -> real server), else
+        None."""
+        if not c.ipvs:
+            return None
+        cp = self.conns_out.get((c.proto, c.dst, c.dport, c.src, c.sport))
+        if cp is None:
+            return None
+        ctl = cp.control.vport if cp.control is not None else None
+        return (cp.vaddr, cp.vport, "MASQ", not c.is_reply, ctl)
+
     def _out(self, c: PacketContext) -> bool:
         cp = self.reply(c.proto, c.src, c.sport, c.dst, c.dport, c.tflags, c.now)
         if cp is None:
@@ -973,6 +988,7 @@ def attach(nf, table: IPVSTable | None = None, config: IPVSConfig | None = None,
     stage, with ``table`` applied and its virtual addresses bound to the node (kube-ipvs0)."""
     stage = IPVSStage(config)
     nf.ipvs = stage
+    nf.ipvs_info = stage.info
     stage.base_local = nf.local
     if table is not None:
         apply(nf, table, now=now)

@@ -12,6 +12,7 @@ import pytest
 
 from sim.ipvs import IPVSTable, RealServer, VirtualServer
 from sim.model.config import IPVSConfig
+from sim.model.errors import SimError
 from sim.model.packet import Packet
 from sim.netfilter import CtState, Hook, Verdict
 from sim.netfilter.ipvs import (
@@ -168,7 +169,7 @@ def test_dh_hashes_the_virtual_address() -> None:
 
 def test_unknown_scheduler_is_refused() -> None:
     """A scheduler name the kernel has no module for is an error, not a silent default."""
-    with pytest.raises(ValueError, match="unknown IPVS scheduler"):
+    with pytest.raises(SimError, match='Unsupported value: "maglev"'):
         stage_for(IPVSTable((vs("maglev"),)))
 
 
