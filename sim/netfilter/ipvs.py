@@ -588,7 +588,8 @@ class IPVSStage:
             for d in list(svc.dests):
                 rs = keep.get((d.address, d.port))
                 if rs is not None:
-                    self.terminating.pop((key, d.address, d.port), None)
+                    if rs.weight > 0:  # desired again: out of the graceful-deletion list
+                        self.terminating.pop((key, d.address, d.port), None)
                     svc.set_weight(d, rs.weight)
                 elif graceful and svc.protocol == "tcp" and d.activeconns + d.inactconns > 0:
                     # graceful_termination.go GracefulDeleteRS: weight 0, queued

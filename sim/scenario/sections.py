@@ -76,7 +76,7 @@ EXPECT_FIELDS: dict[str, tuple[str, ...]] = {
     "rejected": ("flow", "atLeast", "withinSeconds", "window"),
     "dropped": ("flow", "atLeast", "window"),
     "failures": ("flow", "atLeast", "atMost", "window"),
-    "spread": ("flow", "significance", "selector", "window"),
+    "spread": ("flow", "significance", "maxImbalance", "selector", "window"),
     "affinity": ("flow", "timeoutSeconds", "minShare", "switchAfterTimeout", "window"),
     "sourceSeen": ("flow", "seen", "atLeast", "window"),
     "programmingLatency": ("p50", "p99", "node"),
@@ -430,6 +430,7 @@ def parse_expect(raw: Any, flow_names: tuple[str, ...], file: str = "",
             if "selector" not in p:
                 raise c.fail(f"{ep}.selector", "Required value", None, "the pods the load should spread over")
             p["significance"] = c.fraction(em, "significance", ep, 0.01)
+            p["maxImbalance"] = c.number(em, "maxImbalance", ep, None)
         if typ == "rejected":
             p["withinSeconds"] = c.number(em, "withinSeconds", ep, None)
         if typ == "affinity":

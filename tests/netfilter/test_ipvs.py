@@ -401,3 +401,15 @@ def test_engine_without_ipvs_is_unchanged(rng) -> None:
     res = nf.prerouting(Packet("tcp", "10.244.9.9", VIP, 40000, 80, "S"), 0.0,
                         np.random.default_rng(0))
     assert not res.local and res.hooks[1] is Hook.FORWARD
+
+
+def test_draining_server_given_back_at_weight_zero_stays_queued() -> None:
+    """A later sync passes the draining real server back at weight 0 (the compiler's
+    ``draining``): it stays in the graceful-deletion list; at weight 1 it leaves it."""
+    stage = stage_for(IPVSTable((vs("rr"),)))
+    _syn(stage, "10.0.0.1", 1000, 0.0)  # a connection on C
+    stage.apply(IPVSTable((vs("rr", (1, 1), addrs=(A, B)),)), now=1.0)
+    stage.apply(IPVSTable((vs("rr", (1, 1, 0)),)), now=2.0)
+    assert len(stage.terminating) == 1
+    stage.apply(IPVSTable((vs("rr"),)), now=3.0)
+    assert not stage.terminating
