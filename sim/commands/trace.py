@@ -92,6 +92,7 @@ class _Setup:
         self.node = node
         self.pod_ips = pod_ips  # pod name -> (ip, on this node)
         self.note = note
+        self.ipvs: tuple | None = None  # IPVS mode: (state, ipsets, table); see trace_ipvs
 
 
 def _from_scenario(args: argparse.Namespace) -> _Setup:
@@ -110,12 +111,14 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
         raise SimError(f"--node: Not found: {node_name!r}: the cluster's nodes are "
                        f"{', '.join(names)}")
     require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
+    ipvs = None
     if state.kube_proxy.mode == "ipvs":
-        raise SimError(f'{"--mode" if args.mode else args.scenario}: kubeProxy.mode: Unsupported '
-                       'value: "ipvs": trace needs the IPVS stage of the engine (use rules '
-                       '--mode ipvs for what the IPVS proxier programs)')
-    base = apply_payload(bootstrap_payload(state.kube_proxy), noflush=True)
-    ruleset = apply_payload(compile_rules(state, node_name), base, noflush=True)
+        from sim.commands import trace_ipvs
+        ruleset, _bound, ipsets, table = trace_ipvs.setup(state, node_name)
+        ipvs = (state, ipsets, table)
+    else:
+        base = apply_payload(bootstrap_payload(state.kube_proxy), noflush=True)
+        ruleset = apply_payload(compile_rules(state, node_name), base, noflush=True)
     lan = node.internal_ip
     local = list(node.ips)
     pod_net = ipaddress.IPv4Network(node.pod_cidr) if node.pod_cidr else None
@@ -134,7 +137,9 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
             on_node = p.node_name == node_name
             pods[p.name] = (p.pod_ip, on_node)
             pods[f"{p.namespace}/{p.name}"] = (p.pod_ip, on_node)
-    return _Setup(ruleset, local, route, node_name, pods, "")
+    out = _Setup(ruleset, local, route, node_name, pods, "")
+    out.ipvs = ipvs
+    return out
 
 
 def _from_rules(args: argparse.Namespace) -> _Setup:
@@ -253,8 +258,14 @@ def run(args: argparse.Namespace) -> int:
     local_out = src in setup.local or src.startswith("127.")
     packet = Packet(args.proto, src, dst, sport, args.dport, "S" if args.proto == "tcp" else "",
                     in_iface="" if local_out else in_iface)
-    outcomes = trace_packet(setup.ruleset, setup.local, packet, local_out=local_out,
-                            in_iface=in_iface, route=setup.route)
+    if setup.ipvs is not None:
+        from sim.commands import trace_ipvs
+        state, ipsets, table = setup.ipvs
+        outcomes = trace_ipvs.trace(state, setup.ruleset, setup.local, ipsets, table, packet,
+                                    local_out=local_out, in_iface=in_iface, route=setup.route)
+    else:
+        outcomes = trace_packet(setup.ruleset, setup.local, packet, local_out=local_out,
+                                in_iface=in_iface, route=setup.route)
     path = "OUTPUT (locally generated)" if local_out else f"PREROUTING (arriving on {in_iface})"
     if args.json:
         print(json.dumps({

@@ -79,6 +79,7 @@ Validation
 
 from __future__ import annotations
 
+import copy
 import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -561,8 +562,9 @@ class IPVSStage:
         self._seq = 0
         # kube-proxy's graceful termination list: (service key, dest) kept at weight 0
         self.terminating: dict[tuple, Dest] = {}
-        # For the tracer: the destination the next schedule must pick (None: the scheduler's)
-        self.forced: Dest | None = None
+        # For the tracer: the (address, port) the next schedule must pick (None: the
+        # scheduler's choice)
+        self.forced: tuple[str, int] | None = None
         # the node's own addresses before kube-ipvs0's (set by attach)
         self.base_local: frozenset[int] = frozenset()
 
@@ -728,7 +730,7 @@ class IPVSStage:
     def _pick(self, svc: Service, src: int, dst: int) -> Dest | None:
         forced = self.forced
         if forced is not None:
-            return forced if forced in svc.dests else None
+            return svc.find(*forced)
         return svc.scheduler.schedule(src, dst)
 
     def _template_ok(self, ct: Conn) -> bool:
@@ -1036,7 +1038,90 @@ def schedule_sequence(vs: VirtualServer, sources: Iterable[str]) -> list[str]:
 
 
 __all__ = [
-    "CONN_NEW_TIMEOUT_S", "Conn", "apply", "attach", "ConnSnapshot", "Dest", "IPVSStage", "SCHEDULERS",
+    "CONN_NEW_TIMEOUT_S", "Conn", "apply", "attach", "trace_ipvs_packet", "ConnSnapshot", "Dest", "IPVSStage", "SCHEDULERS",
     "Scheduler", "Service", "TCP_STATE_NAMES", "TCP_TIMEOUTS_S", "UDP_TIMEOUT_S", "dh_bucket",
     "hash_32", "schedule_sequence", "sh_bucket", "stage_for", "tcp_event", "tcp_timeouts",
 ]
+
+
+# ---------------------------------------------------------------- tracing
+
+_KIND_NOTES = {
+    "rr": "rr: new connections go to the real servers in turn; over the cursor's position "
+          "each has an equal share",
+    "wrr": "wrr: new connections follow the weight cycle; over its position each real server "
+           "has weight/total",
+    "lc": "lc: least connections (active*256 + inactive) decides: state-dependent; this is "
+          "the pick with the real servers' current connections",
+    "wlc": "wlc: least connections per weight decides: state-dependent; this is the pick "
+           "with the real servers' current connections",
+}
+
+
+def trace_ipvs_packet(nf, packet, *, local_out: bool, in_iface: str = "eth0",
+                      now: float = 0.0) -> list:
+    """Every outcome of ``packet`` on the node ``nf`` (a fresh
+    :class:`~sim.netfilter.engine.NodeNetfilter` with an IPVS stage, see :func:`attach`),
+    as :class:`~sim.netfilter.tracer.Outcome` objects (the iptables mode's shape).
+
+    A packet to a virtual server gives one outcome per real server it may get: with its
+    share of the cycle for ``rr``/``wrr`` (random-like over the scheduler's position), the
+    single real server ``sh`` (source hash) or ``dh`` (destination hash) picks with
+    probability 1, or the server ``lc``/``wlc`` picks now with probability ``None``
+    (state-dependent: it changes with the servers' connections). Any other packet has one
+    outcome. The stage and conntrack are left as they were.
+    """
+    import numpy as np
+
+    from sim.netfilter.tracer import Outcome
+
+    stage: IPVSStage = nf.ipvs
+    proto = packet.proto.lower()
+    src, dst = ip_int(packet.src), ip_int(packet.dst)
+    svc = stage.services.get((proto, dst, packet.dport))
+    plans: list[tuple[Dest | None, Fraction | None, tuple[str, ...]]] = [(None, Fraction(1), ())]
+    if svc is not None:
+        kind, choices = stage.choices(svc, src, dst)
+        sched = svc.scheduler.name
+        if kind == "persistent":
+            note = (f"persistent {svc.persistence_s}s: the client's template holds this real "
+                    "server")
+        elif kind == "hash":
+            bucket = sh_bucket(src) if sched == "sh" else dh_bucket(dst)
+            what = f"source {packet.src}" if sched == "sh" else f"destination {packet.dst}"
+            note = f"{sched}: bucket {bucket} of 256 (hash_32 of the {what})"
+        else:
+            note = _KIND_NOTES[sched]
+        if svc.persistence_s > 0 and kind != "persistent":
+            note += f"; then persistent for {svc.persistence_s}s (ClientIP affinity)"
+        if choices:
+            plans = [(d, p, (note,)) for d, p in choices]
+    out = []
+    rng = np.random.default_rng(0)
+    saved = _snapshot(stage, nf)
+    for dest, prob, conditions in plans:
+        stage.forced = None if dest is None else (dest.address, dest.port)
+        try:
+            res = (nf.output(packet, now, rng) if local_out
+                   else nf.prerouting(packet, now, rng, in_iface))
+        finally:
+            stage.forced = None
+            _restore(stage, nf, saved)
+        pkt = res.packet
+        dnat = res.dnat or (res.verdict is Verdict.NF_ACCEPT and
+                            (pkt.dst, pkt.dport) != (packet.dst, packet.dport))
+        where = f"{pkt.dst}:{pkt.dport}" if dnat else None
+        out.append(Outcome(res.verdict, res.reject_with, where, res.masqueraded, prob,
+                           conditions, res.trail, pkt, res.local, res.walk_length, res))
+    return out
+
+
+def _snapshot(stage: IPVSStage, nf) -> tuple:
+    """The stage's tables and the node's conntrack, copied (the trace runs leave no trace)."""
+    return copy.deepcopy((stage.services, stage.conns_in, stage.conns_out, stage.templates,
+                          stage._heap, stage.terminating, nf.conntrack))
+
+
+def _restore(stage: IPVSStage, nf, saved: tuple) -> None:
+    (stage.services, stage.conns_in, stage.conns_out, stage.templates, stage._heap,
+     stage.terminating, nf.conntrack) = copy.deepcopy(saved)
