@@ -87,7 +87,7 @@ HOOK_TABLES = (("PREROUTING", "raw"), ("PREROUTING", "mangle"), ("PREROUTING", "
 TCP_BITS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20}
 # Matches with no side effect: rules whose port match comes only after these may be indexed.
 _PURE_MODULES = frozenset({"comment", "tcp", "udp", "sctp", "icmp", "multiport", "addrtype",
-                           "mark", "conntrack", "state", "set", "physdev", "ipvs"})
+                           "mark", "conntrack", "state", "set", "ipvs"})
 
 
 def tcp_flag_bits(flags: str) -> int:

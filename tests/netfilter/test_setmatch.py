@@ -1,4 +1,4 @@
-"""``-m set``, ``-m physdev`` and ``-m ipvs`` in the engine."""
+"""``-m set`` and ``-m ipvs`` in the engine."""
 
 from __future__ import annotations
 
@@ -57,13 +57,6 @@ def test_missing_set_is_reported_and_refused_by_check() -> None:
     nf = engine(RULES, local=("10.96.0.1",))
     assert _verdict(nf, Packet("tcp", "10.0.0.5", "10.96.0.1", 1000, 443)) == "DROP"
     assert nf.ipsets.missing == {"SVC"}
-
-
-def test_physdev_is_in_holds_for_packets_from_the_pod_bridge() -> None:
-    """``--physdev-is-in``: true on the pod bridge (cni0), false on eth0."""
-    nf = engine("*filter\n-A INPUT -m physdev --physdev-is-in -j DROP\nCOMMIT\n", local=("10.0.0.1",))
-    assert _verdict(nf, Packet("tcp", "10.244.0.5", "10.0.0.1", 1000, 80), "cni0") == "DROP"
-    assert _verdict(nf, Packet("tcp", "10.244.0.5", "10.0.0.1", 1000, 80), "eth0") == "ACCEPT"
 
 
 def test_ipvs_match_needs_an_ipvs_connection() -> None:
