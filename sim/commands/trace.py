@@ -35,6 +35,7 @@ from sim.commands.options import add_mode_argument, require_built_mode, with_mod
 from sim.model.errors import SimError
 from sim.model.packet import Packet
 from sim.netfilter import Outcome, Route, trace_packet
+from sim.scenario.inputfile import MAX_RULES_BYTES, decode_text, read_input
 
 HELP = "trace a packet through a node's iptables rules, every branch with its probability"
 
@@ -135,16 +136,8 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
 
 def _from_rules(args: argparse.Namespace) -> _Setup:
     path = Path(args.rules)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SimError(f"--rules: cannot read {args.rules}: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise SimError(f"--rules: {args.rules}:{line}: not UTF-8 text: byte 0x{data[exc.start]:02x} "
-                       f"at offset {exc.start} (iptables-save writes UTF-8; re-encode the file)") from None
+    data = read_input(path, f"--rules: {args.rules}", MAX_RULES_BYTES)
+    text = decode_text(data, f"--rules: {args.rules}", "iptables-save writes UTF-8 text; re-encode the file")
     ruleset = apply_payload(parse_restore(text, str(path)))
     local = [_check_ip("--local-ip", ip) for ip in args.local_ip]
     note = ""

@@ -84,7 +84,7 @@ def test_external_client_to_a_scenario_cluster_ip(capsys) -> None:
     (["--rules", NODE1, "--dst", "10.0.0.1", "--dport", "80"], "--src is required"),
     ([NODEPORT, "--from-pod", "ghost", "--dst", "10.0.0.1", "--dport", "80"], "ghost"),
     (["--rules", "/nonexistent.rules", "--dst", "10.0.0.1", "--dport", "80", "--src",
-      "10.0.0.2"], "cannot read"),
+      "10.0.0.2"], "no such file"),
 ])
 def test_bad_input_is_an_error_message(argv: list[str], message: str, capsys) -> None:
     """User errors exit 1 with a message, no traceback."""
