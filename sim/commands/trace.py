@@ -60,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="the source is this pod ([NAMESPACE/]NAME; its IP unless --src)")
     who.add_argument("--external", action="store_true",
                      help=f"the source is outside the cluster: --src's address, else {EXTERNAL_CLIENT}")
+    parser.add_argument("--in-iface", metavar="IFACE",
+                        help="the interface the packet arrives on (default: cni0 for a pod of "
+                             "this node, else eth0; e.g. a pod's veth or a bridge for -m physdev)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -240,6 +243,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise SimError("--src is required (or --from-pod NAME / --external)")
     local_out = src in setup.local or src.startswith("127.")
+    if args.in_iface is not None:
+        if local_out:
+            raise SimError(f'--in-iface: Invalid value: "{args.in_iface}": a packet from the '
+                           "node's own address is locally generated (OUTPUT), it arrives on no interface")
+        if not args.in_iface or len(args.in_iface) > 15 or "/" in args.in_iface or " " in args.in_iface:
+            raise SimError(f'--in-iface: Invalid value: "{args.in_iface}": an interface name '
+                           "of 1-15 characters")
+        in_iface = args.in_iface
     packet = Packet(args.proto, src, dst, sport, args.dport, "S" if args.proto == "tcp" else "",
                     in_iface="" if local_out else in_iface)
     outcomes = trace_packet(setup.ruleset, setup.local, packet, local_out=local_out,

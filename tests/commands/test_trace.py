@@ -95,10 +95,10 @@ def test_bad_input_is_an_error_message(argv: list[str], message: str, capsys) ->
 def test_bad_rule_in_rules_file_names_file_and_line(tmp_path, capsys) -> None:
     """An unsupported match in --rules FILE is reported with file:line."""
     f = tmp_path / "bad.rules"
-    f.write_text("*filter\n-A INPUT -m physdev --physdev-is-in -j ACCEPT\nCOMMIT\n")
+    f.write_text("*filter\n-A INPUT -m string --algo bm --string x -j ACCEPT\nCOMMIT\n")
     assert main(["trace", "--rules", str(f), "--src", "10.0.0.2", "--dst", "10.0.0.1",
                  "--dport", "80"]) == 1
-    assert f"{f}:2: Couldn't load match `physdev'" in capsys.readouterr().err
+    assert f"{f}:2: Couldn't load match `string'" in capsys.readouterr().err
 
 
 def test_src_that_is_a_local_pod_arrives_on_the_pod_bridge(capsys) -> None:
