@@ -35,6 +35,7 @@ from sim.commands.options import add_mode_argument, require_built_mode, with_mod
 from sim.model.errors import SimError
 from sim.model.packet import Packet
 from sim.netfilter import Outcome, Route, trace_packet
+from sim.scenario.inputfile import MAX_RULES_BYTES, decode_text, read_input
 
 HELP = "trace a packet through a node's iptables rules, every branch with its probability"
 
@@ -59,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="the source is this pod ([NAMESPACE/]NAME; its IP unless --src)")
     who.add_argument("--external", action="store_true",
                      help=f"the source is outside the cluster: --src's address, else {EXTERNAL_CLIENT}")
+    parser.add_argument("--in-iface", metavar="IFACE",
+                        help="the interface the packet arrives on (default: cni0 for a pod of "
+                             "this node, else eth0; e.g. a pod's veth or a bridge for -m physdev)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -139,16 +143,8 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
 
 def _from_rules(args: argparse.Namespace) -> _Setup:
     path = Path(args.rules)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SimError(f"--rules: cannot read {args.rules}: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise SimError(f"--rules: {args.rules}:{line}: not UTF-8 text: byte 0x{data[exc.start]:02x} "
-                       f"at offset {exc.start} (iptables-save writes UTF-8; re-encode the file)") from None
+    data = read_input(path, f"--rules: {args.rules}", MAX_RULES_BYTES)
+    text = decode_text(data, f"--rules: {args.rules}", "iptables-save writes UTF-8 text; re-encode the file")
     ruleset = apply_payload(parse_restore(text, str(path)))
     local = [_check_ip("--local-ip", ip) for ip in args.local_ip]
     note = ""
@@ -251,6 +247,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise SimError("--src is required (or --from-pod NAME / --external)")
     local_out = src in setup.local or src.startswith("127.")
+    if args.in_iface is not None:
+        if local_out:
+            raise SimError(f'--in-iface: Invalid value: "{args.in_iface}": a packet from the '
+                           "node's own address is locally generated (OUTPUT), it arrives on no interface")
+        if not args.in_iface or len(args.in_iface) > 15 or "/" in args.in_iface or " " in args.in_iface:
+            raise SimError(f'--in-iface: Invalid value: "{args.in_iface}": an interface name '
+                           "of 1-15 characters")
+        in_iface = args.in_iface
     packet = Packet(args.proto, src, dst, sport, args.dport, "S" if args.proto == "tcp" else "",
                     in_iface="" if local_out else in_iface)
     outcomes = trace_packet(setup.ruleset, setup.local, packet, local_out=local_out,

@@ -2,9 +2,7 @@
 ipsets write them), registered into :data:`sim.iptables.extensions.MATCHES`.
 
 Save forms follow ``libxt_set.c`` (revision 4: ``[!] --match-set NAME dir[,dir...]`` then
-``--return-nomatch``, ``! --update-counters``, ``! --update-subcounters``),
-``libxt_physdev.c`` (``--physdev-is-in``, ``--physdev-in``, ``--physdev-is-out``,
-``--physdev-out``, ``--physdev-is-bridged``) and ``libxt_ipvs.c`` (``--ipvs``, ``--vproto``
+``--return-nomatch``, ``! --update-counters``, ``! --update-subcounters``) and ``libxt_ipvs.c`` (``--ipvs``, ``--vproto``
 as a number, ``--vaddr`` with its mask, ``--vport``, ``--vdir``, ``--vmethod``,
 ``--vportctl``). The set form is checked against a real ``iptables-save``
 (``tests/ipset/test_kernel_ipset.py``); the ipvs form is not (this kernel has no IPVS, so
