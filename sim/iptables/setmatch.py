@@ -1,14 +1,12 @@
-"""The ``set``, ``physdev`` and ``ipvs`` match modules (kube-proxy's IPVS mode and the CNIs
-that match ipsets write them), registered into :data:`sim.iptables.extensions.MATCHES`.
+"""The ``set`` and ``ipvs`` match modules (kube-proxy's IPVS mode and the CNIs that match
+ipsets write them), registered into :data:`sim.iptables.extensions.MATCHES`.
 
 Save forms follow ``libxt_set.c`` (revision 4: ``[!] --match-set NAME dir[,dir...]`` then
-``--return-nomatch``, ``! --update-counters``, ``! --update-subcounters``),
-``libxt_physdev.c`` (``--physdev-is-in``, ``--physdev-in``, ``--physdev-is-out``,
-``--physdev-out``, ``--physdev-is-bridged``) and ``libxt_ipvs.c`` (``--ipvs``, ``--vproto``
+``--return-nomatch``, ``! --update-counters``, ``! --update-subcounters``) and ``libxt_ipvs.c`` (``--ipvs``, ``--vproto``
 as a number, ``--vaddr`` with its mask, ``--vport``, ``--vdir``, ``--vmethod``,
-``--vportctl``). The set and physdev forms are checked against a real ``iptables-save``
-(``tests/iptables/test_kernel_setmatch.py``); the ipvs form is not (this kernel has no
-IPVS, so ``xt_ipvs`` does not load).
+``--vportctl``). The set form is checked against a real ``iptables-save``
+(``tests/ipset/test_kernel_ipset.py``); the ipvs form is not (this kernel has no IPVS, so
+``xt_ipvs`` does not load).
 """
 
 from __future__ import annotations
@@ -74,23 +72,6 @@ def _check_set_flags(o: dict[str, Option], ctx: RuleContext) -> None:
         _want(flag not in o or o[flag].negated, f"set match: {flag} is only accepted negated")
 
 
-PHYSDEV_FLAGS = ("--physdev-is-in", "--physdev-is-out", "--physdev-is-bridged")
-PHYSDEV_SAVE_ORDER = ("--physdev-is-in", "--physdev-in", "--physdev-is-out", "--physdev-out",
-                      "--physdev-is-bridged")
-
-
-def _check_physdev(o: dict[str, Option], ctx: RuleContext) -> None:
-    _want(bool(o), "PHYSDEV: no physdev option specified")
-
-
-def _save_physdev(o: dict[str, Option]) -> list[str]:
-    out: list[str] = []
-    for name in PHYSDEV_SAVE_ORDER:
-        if name in o:
-            out += _neg(o[name]) + [name, *o[name].values]
-    return out
-
-
 IPVS_METHODS = ("GATE", "IPIP", "MASQ")
 IPVS_SAVE_ORDER = ("--ipvs", "--vproto", "--vaddr", "--vport", "--vdir", "--vmethod", "--vportctl")
 
@@ -152,10 +133,6 @@ SET_MATCHES: dict[str, Extension] = {
             OptSpec("--update-counters", (), 0, True),
             OptSpec("--update-subcounters", (), 0, True)),
             check=_check_set_flags, save=_save_set),
-        Extension("physdev", "match", (
-            *(OptSpec(f, (), 0, True) for f in PHYSDEV_FLAGS),
-            OptSpec("--physdev-in", (), 1, True), OptSpec("--physdev-out", (), 1, True)),
-            check=_check_physdev, save=_save_physdev),
         Extension("ipvs", "match", (
             OptSpec("--ipvs", (), 0, True), OptSpec("--vproto", (), 1, True),
             OptSpec("--vaddr", (), 1, True), OptSpec("--vport", (), 1, True),

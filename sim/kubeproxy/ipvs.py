@@ -276,7 +276,12 @@ def _compile(state: ClusterState, node_name: str, config: KubeProxyConfig | None
     sched_flags = ("mh-port",) if scheduler == "mh" else ()  # FlagSourceHash for "mh"
     node = state.node(node_name)
     node_ip = node.internal_ip if node else ""
-    node_addrs = tuple(addresses) if addresses is not None else node_addresses(state, node_name, ip_family)
+    if addresses is None:
+        node_addrs = node_addresses(state, node_name, ip_family)
+    else:  # isValidForSet: the proxier's family, no loopback
+        want_v6 = ip_family == "IPv6"
+        node_addrs = tuple(sorted((a for a in set(addresses) if (parse_ip(a).version == 6) == want_v6
+                                   and not parse_ip(a).is_loopback), key=_ip_key))
     node_addr_set = frozenset(node_addrs)
     match_all, _, np_ips = _nodeport_addresses(cfg, state, node_name, ip_family)
     ports = service_ports(state, ip_family)

@@ -438,7 +438,7 @@ class PacketContext:
     def log(self, cr: CRule) -> None:
         """LOG: the packet as it is at this rule."""
         self.logs += (LogRecord(cr.arg[0], cr.arg[1], cr.table, cr.chain, cr.number,
-                                self.packet()),)
+                                self.packet(), *cr.arg[2:]),)
 
     def walk_chain(self, start: CChain) -> None:
         """First-match walk from a built-in chain (``ipt_do_table``), with the jump stack:

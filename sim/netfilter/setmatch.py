@@ -1,5 +1,5 @@
-"""The engine side of ``-m set``, ``-m physdev`` and ``-m ipvs``: a node's ipsets and the
-predicates the compiled rules call.
+"""The engine side of ``-m set`` and ``-m ipvs``: a node's ipsets and the predicates the
+compiled rules call.
 
 ``-m set --match-set NAME dir[,dir...]`` (``xt_set.c`` / ``ip_set_core.c`` ``ip_set_test``):
 the packet's key is built from the directions, one per dimension of the set (source or
@@ -11,12 +11,6 @@ naming a set the node does not have is reported by :func:`missing_sets` /
 :func:`check_sets` (the kernel refuses such a rule at ``iptables-restore``; for a dump whose
 sets were not given it evaluates as "not a member" and is listed in
 :attr:`NodeIPSets.missing`).
-
-``-m physdev``: the engine routes packets and has no bridged (layer 2) path, so
-``--physdev-is-in`` holds when the packet came in on a pod bridge (``cni0``, ``cbr0``,
-``docker0``: br_netfilter hands bridged traffic to iptables with the bridge as input device),
-``--physdev-is-out`` when it leaves on one; bridge port names (``--physdev-in/out NAME``) and
-``--physdev-is-bridged`` never match.
 
 ``-m ipvs`` (``xt_ipvs.c``): asks the node's IPVS stage (``NodeNetfilter.ipvs_info``, set by
 the IPVS engine; ``None`` without IPVS) for the packet's IPVS connection: ``(virtual address,
@@ -37,8 +31,7 @@ from sim.model.errors import SimError
 if TYPE_CHECKING:
     from sim.netfilter.engine import PacketContext
 
-BRIDGE_INTERFACES = frozenset({"cni0", "cbr0", "docker0"})
-MODULES = frozenset({"set", "physdev", "ipvs"})
+MODULES = frozenset({"set", "ipvs"})
 
 
 class NodeIPSets:
@@ -123,21 +116,13 @@ def _neg(expr: str, neg: bool) -> str:
 
 
 def preds(module: str, o: dict[str, Option]) -> list[tuple[str, dict[str, object]]]:
-    """The compiled conditions of one ``set``/``physdev``/``ipvs`` match (the expression
+    """The compiled conditions of one ``set``/``ipvs`` match (the expression
     form of :mod:`sim.netfilter.compiled`: code over ``c`` and named constants)."""
     out: list[tuple[str, dict[str, object]]] = []
     if module == "set":
         ms = o["--match-set"]
         out.append((_neg("c.eng.ipsets.test(__n, __d, c)", ms.negated),
                     {"__n": ms.values[0], "__d": set_directions(ms.values[1])}))
-    elif module == "physdev":
-        for name, opt in o.items():
-            if name == "--physdev-is-in":
-                out.append((_neg("c.in_iface in __b", opt.negated), {"__b": BRIDGE_INTERFACES}))
-            elif name == "--physdev-is-out":
-                out.append((_neg("c.out_iface in __b", opt.negated), {"__b": BRIDGE_INTERFACES}))
-            else:  # bridge port names and bridged-only traffic are not modelled
-                out.append((repr(opt.negated), {}))
     elif module == "ipvs":
         out.append(("__f(c)", {"__f": _ipvs_pred(o)}))
     else:  # pragma: no cover - the parser refuses unknown modules
@@ -180,5 +165,5 @@ def _ipvs_pred(o: dict[str, Option]) -> Callable[["PacketContext"], bool]:
     return pred
 
 
-__all__ = ["BRIDGE_INTERFACES", "MODULES", "NodeIPSets", "check_sets", "missing_sets", "preds",
+__all__ = ["MODULES", "NodeIPSets", "check_sets", "missing_sets", "preds",
            "referenced_sets"]
