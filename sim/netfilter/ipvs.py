@@ -90,7 +90,7 @@ from sim.ipvs import IPVSTable, RealServer, VirtualServer
 from sim.model.config import IPVSConfig
 from sim.model.errors import SimError
 from sim.netfilter.compiled import OUT_FILTER, OUT_MANGLE, OUT_RAW
-from sim.netfilter.engine import PacketContext, _Stop, ip_str
+from sim.netfilter.engine import PacketContext, _Stop
 from sim.netfilter.types import Hook, TraceStep, Verdict
 
 # ---------------------------------------------------------------- TCP states and timeouts
@@ -933,7 +933,7 @@ class IPVSStage:
         if e is not None and not c.is_reply:
             # ip_vs_update_conntrack: the unconfirmed entry expects replies from the real
             # server
-            e.reply = (c.proto, ip_str(cp.daddr), cp.dport, e.reply[3], e.reply[4])
+            e.reply = (c.proto, cp.dest.address, cp.dport, e.reply[3], e.reply[4])
             e.ipvs = True
         c.dst, c.dport = cp.daddr, cp.dport
         if trail is not None:
