@@ -228,23 +228,27 @@ class RoundRobin(Scheduler):
 
     def __init__(self, svc: "Service") -> None:
         super().__init__(svc)
-        self.cursor: Dest | None = None  # None: the list head
+        self.pos = -1  # the cursor's index in the list; -1: the list head
+
+    def dest_added(self, dest: Dest) -> None:
+        if self.pos >= 0:
+            self.pos += 1  # linked before the cursor (at the head)
 
     def dest_deleted(self, index: int, dest: Dest) -> None:
-        # ip_vs_rr_del_dest: a cursor on the deleted destination moves to the one before it.
-        if self.cursor is dest:
-            dests = self.svc.dests
-            self.cursor = dests[index - 1] if index > 0 else None
+        # ip_vs_rr_del_dest: a cursor on the deleted destination moves to the one before it
+        # (index - 1, or the head); a cursor after it keeps its destination.
+        if self.pos >= index:
+            self.pos -= 1
 
     def schedule(self, src: int, dst: int) -> Dest | None:
         dests = self.svc.dests
         n = len(dests)
-        start = 0 if self.cursor is None else dests.index(self.cursor) + 1
+        start = self.pos + 1
         for k in range(n):
-            d = dests[(start + k) % n]
-            if d.weight > 0:
-                self.cursor = d
-                return d
+            i = (start + k) % n
+            if dests[i].weight > 0:
+                self.pos = i
+                return dests[i]
         return None
 
 
@@ -256,7 +260,7 @@ class WeightedRoundRobin(Scheduler):
 
     def __init__(self, svc: "Service") -> None:
         super().__init__(svc)
-        self.cl: Dest | None = None
+        self.cl = -1  # mark->cl as an index in the list; -1: the list head
         self.di = self._gcd()
         self.mw = self._max() - (self.di - 1)
         self.cw = self.mw
@@ -272,7 +276,7 @@ class WeightedRoundRobin(Scheduler):
         return max((d.weight for d in self.svc.dests), default=0)
 
     def _changed(self) -> None:  # ip_vs_wrr_dest_changed
-        self.cl = None
+        self.cl = -1
         self.di = self._gcd()
         self.mw = self._max() - (self.di - 1)
         if self.cw > self.mw or not self.cw:
@@ -295,7 +299,7 @@ class WeightedRoundRobin(Scheduler):
         if self.mw == 0:
             return None
         # Positions: -1 is the list head, 0..n-1 the destinations.
-        last = -1 if self.cl is None else dests.index(self.cl)
+        last = self.cl
         pos = last
         stop: int | None = None
         last_pass = restarted = False
@@ -303,17 +307,17 @@ class WeightedRoundRobin(Scheduler):
             for i in range(pos + 1, n):
                 d = dests[i]
                 if d.weight >= self.cw:
-                    self.cl = d
+                    self.cl = i
                     return d
                 if i == stop:
-                    self.cl = d
+                    self.cl = i
                     return None
             pos = -1
             self.cw -= self.di
             if self.cw <= 0:
                 self.cw = self.mw
                 if last_pass or last == -1:
-                    self.cl = None
+                    self.cl = -1
                     return None
                 restarted = True
             last_pass = self.cw <= self.di
@@ -600,8 +604,9 @@ class IPVSStage:
                 else:
                     self.terminating.pop((key, d.address, d.port), None)
                     svc.del_dest(d)
+            have = {(d.address, d.port) for d in svc.dests}
             for rs in vs.real_servers:
-                if svc.find(rs.address, rs.port) is None:
+                if (rs.address, rs.port) not in have:
                     svc.add_dest(rs)
 
     def delete_drained(self, now: float) -> int:
@@ -630,9 +635,6 @@ class IPVSStage:
     def table(self) -> IPVSTable:
         """The services as they are now (kernel list order, current weights)."""
         return IPVSTable(tuple(self.services[k].virtual_server() for k in sorted(self.services)))
-
-    def addresses(self) -> frozenset[int]:
-        return frozenset(k[1] for k in self.services)
 
     # ------------------------------------------------------------ connection table
 
