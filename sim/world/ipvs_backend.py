@@ -170,6 +170,16 @@ class IPVSBackend:
         nf.ipsets.load(prog.ipsets)
         apply(nf, prog.table, graceful=True, now=self._now(), addresses=prog.bound)
 
+    def cleanup(self, node) -> None:
+        """``kube-proxy --cleanup`` in IPVS mode (``CleanupLeftovers``): virtual servers
+        flushed, kube-ipvs0's addresses gone, ipsets destroyed (the ruleset is emptied by the
+        caller)."""
+        nf = getattr(node.datapath, "nf", None)
+        if nf is None or nf.ipvs is None:
+            return
+        nf.ipsets.load(())
+        apply(nf, IPVSTable(), graceful=False, now=self._now(), addresses=())
+
     def _try_delete_rs(self, nf):
         """graceful_termination.go ``tryDeleteRs``, every minute."""
         env = self.env

@@ -193,6 +193,8 @@ class World:
         self.kube_proxies[name].stop()
         if flush:
             self.net.nodes[name].datapath.load(None)
+            if hasattr(self.rules, "cleanup"):  # a mode with state beyond the ruleset (IPVS)
+                self.rules.cleanup(self.net.nodes[name])
 
     def kube_proxy_start(self, name: str) -> None:
         self.kube_proxies[name].start()

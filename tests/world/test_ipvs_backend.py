@@ -12,6 +12,7 @@ from sim.scenario.runner import build_world, run
 from sim.scenario.spec import load_scenario
 from sim.world.ipvs_backend import IPSET_EXEC_S, NETLINK_OP_S, IPVSBackend, IPVSProgram
 from sim.world.restore import load_restore_model
+from sim.netfilter.ipvs import ip_int
 
 ROOT = Path(__file__).resolve().parents[2]
 WORLD = ROOT / "scenarios" / "world"
@@ -99,3 +100,16 @@ def test_sync_duration_counts_member_and_server_changes() -> None:
     assert backend.duration_s(restore, 5) == pytest.approx(expect)
     second = prog({("S", "a"), ("S", "c")}, {("vs",), ("rs",)}, ["10.96.0.1"])
     assert backend.written(first, second, False) == 2  # b removed, c added
+
+
+def test_kube_proxy_cleanup_removes_virtual_servers_and_addresses() -> None:
+    """restartKubeProxy with flush (kube-proxy --cleanup) flushes the IPVS table and unbinds
+    kube-ipvs0's addresses: the cluster IP is no longer the node's."""
+    sc = load_scenario(WORLD / "ipvs-round-robin.yaml")
+    world, _plan = build_world(sc, sc.seed)
+    nf = world.net.nodes["node-3"].datapath.nf
+    vip = nf.ipvs.table().virtual_servers[0].address
+    assert nf.addr_type(ip_int(vip)) == "LOCAL"
+    world.kube_proxy_stop("node-3", flush=True)
+    assert nf.ipvs.table().virtual_servers == ()
+    assert nf.addr_type(ip_int(vip)) == "UNICAST"
