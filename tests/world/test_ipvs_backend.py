@@ -113,3 +113,15 @@ def test_kube_proxy_cleanup_removes_virtual_servers_and_addresses() -> None:
     world.kube_proxy_stop("node-3", flush=True)
     assert nf.ipvs.table().virtual_servers == ()
     assert nf.addr_type(ip_int(vip)) == "UNICAST"
+
+
+def test_ipvs_runs_are_byte_identical(tmp_path) -> None:
+    """Same scenario and seed in IPVS mode write identical manifest, metrics and connections
+    (the stage has no randomness; its tables iterate in insertion order)."""
+    from sim.scenario.results import write_results
+
+    sc = with_mode(load_scenario(WORLD / "rolling-replacement.yaml"), "ipvs")
+    dirs = [write_results(run(sc, seed=4), tmp_path / str(i)) for i in range(2)]
+    for name in ("manifest.json", "metrics.csv", "connections.csv"):
+        assert (dirs[0] / name).read_bytes() == (dirs[1] / name).read_bytes(), name
+    assert dirs[0].name.endswith("-ipvs")
