@@ -355,7 +355,11 @@ def _compile(state: ClusterState, node_name: str, config: KubeProxyConfig | None
                 bound.add(vip)
             add_vs(svc, vip, svc.port, external)
 
-        if svc.node_port and node_ips:
+        if svc.node_port:
+            if not node_ips:
+                # Upstream skips the rest of this service port (its health-check node port
+                # too) when there is no node address to put a NodePort on.
+                continue
             if proto == "sctp":
                 entries = [f"{ip},sctp:{svc.node_port}" for ip in node_ips]
                 np_set, local_set = KUBE_NODE_PORT_SCTP, KUBE_NODE_PORT_LOCAL_SCTP

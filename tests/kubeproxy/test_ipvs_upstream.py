@@ -361,9 +361,21 @@ def test_health_check_node_port() -> None:
     def lb(name: str, policy: TrafficPolicy, hc: int):
         return svc("ns1", name, "10.20.30.41", port(80, node_port=3000), type=ServiceType.LOAD_BALANCER,
                    external_traffic_policy=policy, health_check_node_port=hc)
-    r = _compile([lb("valid-svc1", TrafficPolicy.LOCAL, 30000), lb("valid-svc2", TrafficPolicy.LOCAL, 30001),
-                  lb("invalid-svc3", TrafficPolicy.CLUSTER, 30002)], [])
+    services = [lb("valid-svc1", TrafficPolicy.LOCAL, 30000), lb("valid-svc2", TrafficPolicy.LOCAL, 30001),
+                lb("invalid-svc3", TrafficPolicy.CLUSTER, 30002)]
+    r = compile_ipvs(state(services, [], CONFIG), TEST_NODE, addresses=("100.101.102.103",))
     assert r.ipset("KUBE-HEALTH-CHECK-NODE-PORT").members == ("30000", "30001")
+
+
+def test_no_node_address_skips_the_node_port_and_its_health_check() -> None:
+    """syncProxyRules ``continue``s past a NodePort when there is no node address: no NodePort
+    set member, no NodePort virtual server, and no health-check node port member either."""
+    s = svc("ns1", "svc1", "10.20.30.41", port(80, node_port=3000), type=ServiceType.LOAD_BALANCER,
+            external_traffic_policy=TrafficPolicy.LOCAL, health_check_node_port=30000)
+    r = _compile([s], [])
+    assert r.ipset("KUBE-NODE-PORT-TCP").members == ()
+    assert r.ipset("KUBE-HEALTH-CHECK-NODE-PORT").members == ()
+    assert len(r.ipvs.virtual_servers) == 1
 
 
 @pytest.mark.parametrize("random_fully", [False, True])
