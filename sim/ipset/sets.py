@@ -187,11 +187,6 @@ def render_key(set_type: str, family: str, key: tuple) -> str:
     return ",".join(out)
 
 
-def entry_sort_key(set_type: str, family: str, text: str) -> tuple:
-    """Numeric order of entries (what the canonical member order is)."""
-    return parse_entry(set_type, family, text, (0, 65535))
-
-
 @dataclass(slots=True)
 class SetIndex:
     """Membership of one set, as the kernel tests it (``ip_set_test``).
@@ -256,6 +251,6 @@ def _net_offset(kinds: tuple[str, ...]) -> int:
 
 __all__ = [
     "BITMAP_PORT_PROTOCOLS", "DEFAULT_HASHSIZE", "DEFAULT_MAXELEM", "EntryError", "FAMILIES",
-    "IPSet", "MAX_SET_NAME", "PORT_PROTOCOLS", "SET_TYPES", "SetIndex", "entry_sort_key",
-    "normalise_entry", "parse_entry", "render_key",
+    "IPSet", "MAX_SET_NAME", "PORT_PROTOCOLS", "SET_TYPES", "SetIndex", "normalise_entry",
+    "parse_entry", "render_key",
 ]

@@ -62,10 +62,6 @@ def _save_set(o: dict[str, Option]) -> list[str]:
     return out
 
 
-def _check_no_update(values: tuple[str, ...]) -> None:
-    del values
-
-
 def _check_set_flags(o: dict[str, Option], ctx: RuleContext) -> None:
     _check_set(o, ctx)
     for flag in ("--update-counters", "--update-subcounters"):
