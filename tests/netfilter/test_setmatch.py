@@ -69,3 +69,17 @@ def test_ipvs_match_needs_an_ipvs_connection() -> None:
     assert _verdict(nf, p) == "ACCEPT"
     nf.ipvs_info = lambda c: (0x0A600001, 443, "MASQ", True, 0)
     assert _verdict(nf, p) == "DROP"
+
+
+def test_save_forms_of_set_and_ipvs_matches() -> None:
+    """iptables-save forms: libxt_set's ``[!] --match-set NAME dirs``; libxt_ipvs prints the
+    protocol as a number and a /32 virtual address without its mask."""
+    from sim.iptables import render_save
+
+    text = ("*filter\n-A INPUT -m set ! --set S src,dst -j ACCEPT\n"
+            "-A OUTPUT -s 1.2.3.4 -m ipvs --vaddr 1.2.3.4 --vproto tcp --vport 80 -j DROP\n"
+            "-A OUTPUT -m ipvs --vaddr 10.0.0.0/8 --vdir REPLY -j ACCEPT\nCOMMIT\n")
+    out = render_save(ruleset(text))
+    assert "-A INPUT -m set ! --match-set S src,dst -j ACCEPT\n" in out
+    assert "-A OUTPUT -s 1.2.3.4/32 -m ipvs --vproto 6 --vaddr 1.2.3.4 --vport 80 -j DROP\n" in out
+    assert "-A OUTPUT -m ipvs --vaddr 10.0.0.0/8 --vdir REPLY -j ACCEPT\n" in out
