@@ -44,30 +44,32 @@ class NodeIPSets:
     """
 
     def __init__(self, sets: Iterable[IPSet] = ()) -> None:
-        self._index: dict[str, SetIndex] = {}
+        self._sets: dict[str, IPSet] = {}
         self._fns: dict[tuple[str, tuple[bool, ...]], Callable[["PacketContext"], bool]] = {}
         self.missing: set[str] = set()
         self.load(sets)
 
     def load(self, sets: Iterable[IPSet]) -> None:
-        """Replace every set (a node after ``ipset destroy`` + ``ipset restore``)."""
-        self._index = {s.name: SetIndex.build(s) for s in sets}
+        """Replace every set (a node after ``ipset destroy`` + ``ipset restore``). Indexes
+        are built when a rule first looks a set up, and shared between equal sets."""
+        self._sets = {s.name: s for s in sets}
         self._fns = {}
 
     def update(self, sets: Iterable[IPSet]) -> None:
         """Create or replace the named sets, keeping the others (``ipset restore -exist``
         with a flush of each named set)."""
+        changed = set()
         for s in sets:
-            self._index[s.name] = SetIndex.build(s)
-        self._fns = {}
+            self._sets[s.name] = s
+            changed.add(s.name)
+        self._fns = {k: fn for k, fn in self._fns.items() if k[0] not in changed}
 
     @property
     def names(self) -> frozenset[str]:
-        return frozenset(self._index)
+        return frozenset(self._sets)
 
     def get(self, name: str) -> IPSet | None:
-        idx = self._index.get(name)
-        return idx.set if idx is not None else None
+        return self._sets.get(name)
 
     def match(self, key: tuple[str, tuple[bool, ...]], c: "PacketContext") -> bool:
         """``ip_set_test`` of set ``key[0]`` with directions ``key[1]`` (True: ``src``)."""
@@ -81,14 +83,15 @@ class NodeIPSets:
         return self.match((name, dirs), c)
 
     def _matcher(self, name: str, dirs: tuple[bool, ...]) -> Callable[["PacketContext"], bool]:
-        idx = self._index.get(name)
-        if idx is None:
+        ipset = self._sets.get(name)
+        if ipset is None:
             missing = self.missing
 
             def absent(c: "PacketContext") -> bool:
                 missing.add(name)
                 return False
             return absent
+        idx = SetIndex.of(ipset)
         kinds = SET_TYPES[idx.set.type]
         if len(dirs) < len(kinds) or idx.set.family != "inet":
             return _never

@@ -127,3 +127,15 @@ def test_compiled_set_lookup_equals_the_reference_membership(set_type: str, data
             (proto, sport if d else dport) if k == "port" else (src if d else dst)
             for k, d in zip(kinds, dirs)))
     assert NodeIPSets([s]).match(("S", dirs), c) == want
+
+
+def test_update_replaces_named_sets_and_keeps_the_others() -> None:
+    """``ipsets.update`` swaps in the given sets (new members take effect) and leaves the
+    other sets as they were."""
+    nf = engine("*filter\n-A INPUT -m set --match-set A src -j DROP\n"
+                "-A INPUT -m set --match-set B src -j REJECT\nCOMMIT\n", local=("10.0.0.1",),
+                ipsets=parse_sets("create A hash:ip\nadd A 10.9.0.1\ncreate B hash:ip\nadd B 10.9.0.2\n"))
+    p1, p2 = (Packet("tcp", f"10.9.0.{i}", "10.0.0.1", 1000, 80) for i in (1, 2))
+    assert (_verdict(nf, p1), _verdict(nf, p2)) == ("DROP", "REJECT")
+    nf.ipsets.update(parse_sets("create A hash:ip\nadd A 10.9.0.3\n"))
+    assert (_verdict(nf, p1), _verdict(nf, p2)) == ("ACCEPT", "REJECT")
