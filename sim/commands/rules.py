@@ -76,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
         from sim.commands import rules_ipvs
         from sim.kubeproxy.ipvs import compile_ipvs
 
+        if args.nfacct:
+            raise SimError("--nfacct: the IPVS proxier writes no nfacct rules (iptables mode only)")
+
         ipvs_rules = compile_ipvs(state, node)
         print(rules_ipvs.format_stats(ipvs_rules) if args.stats
               else rules_ipvs.render(ipvs_rules, args.format), end="")

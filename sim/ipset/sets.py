@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 # Set types kube-proxy and the common CNIs create, with their dimension count (how many
 # src/dst flags a ``--match-set`` needs) and the kind of each dimension.
@@ -79,6 +80,13 @@ def _ip(text: str, family: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address
     return ip
 
 
+@lru_cache(maxsize=1 << 18)
+def _ip_int(text: str, family: str) -> int:
+    # Cached: a node's sets repeat the same addresses (every ClusterIP in two sets, each
+    # endpoint twice in KUBE-LOOP-BACK) and are rebuilt on every sync.
+    return int(_ip(text, family))
+
+
 def _net(text: str, family: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     addr, slash, bits = text.partition("/")
     ip = _ip(addr, family)
@@ -143,7 +151,7 @@ def parse_entry(set_type: str, family: str, text: str,
         return (port,)
     for kind, part in zip(kinds, parts):
         if kind == "ip":
-            key.append(int(_ip(part, family)))
+            key.append(_ip_int(part, family))
         elif kind == "net":
             net = _net(part, family)
             key.extend((int(net.network_address), net.prefixlen))
@@ -187,11 +195,6 @@ def render_key(set_type: str, family: str, key: tuple) -> str:
     return ",".join(out)
 
 
-def entry_sort_key(set_type: str, family: str, text: str) -> tuple:
-    """Numeric order of entries (what the canonical member order is)."""
-    return parse_entry(set_type, family, text, (0, 65535))
-
-
 @dataclass(slots=True)
 class SetIndex:
     """Membership of one set, as the kernel tests it (``ip_set_test``).
@@ -203,6 +206,12 @@ class SetIndex:
     set: IPSet
     keys: frozenset = field(default_factory=frozenset)
     prefixes: tuple[int, ...] = ()
+
+    @staticmethod
+    def of(s: IPSet) -> "SetIndex":
+        """The index of ``s``, shared by equal sets (every node holds the same
+        KUBE-CLUSTER-IP, and a sync rewrites sets that did not change)."""
+        return _shared_index(s)
 
     @classmethod
     def build(cls, s: IPSet) -> "SetIndex":
@@ -245,6 +254,11 @@ class SetIndex:
         return False
 
 
+@lru_cache(maxsize=1024)
+def _shared_index(s: IPSet) -> SetIndex:
+    return SetIndex.build(s)
+
+
 def _net_offset(kinds: tuple[str, ...]) -> int:
     at = 0
     for kind in kinds:
@@ -256,6 +270,6 @@ def _net_offset(kinds: tuple[str, ...]) -> int:
 
 __all__ = [
     "BITMAP_PORT_PROTOCOLS", "DEFAULT_HASHSIZE", "DEFAULT_MAXELEM", "EntryError", "FAMILIES",
-    "IPSet", "MAX_SET_NAME", "PORT_PROTOCOLS", "SET_TYPES", "SetIndex", "entry_sort_key",
-    "normalise_entry", "parse_entry", "render_key",
+    "IPSet", "MAX_SET_NAME", "PORT_PROTOCOLS", "SET_TYPES", "SetIndex", "normalise_entry",
+    "parse_entry", "render_key",
 ]

@@ -3,7 +3,7 @@ ipsets write them), registered into :data:`sim.iptables.extensions.MATCHES`.
 
 Save forms follow ``libxt_set.c`` (revision 4: ``[!] --match-set NAME dir[,dir...]`` then
 ``--return-nomatch``, ``! --update-counters``, ``! --update-subcounters``) and ``libxt_ipvs.c`` (``--ipvs``, ``--vproto``
-as a number, ``--vaddr`` with its mask, ``--vport``, ``--vdir``, ``--vmethod``,
+as a number, ``--vaddr`` with its mask unless /32, ``--vport``, ``--vdir``, ``--vmethod``,
 ``--vportctl``). The set form is checked against a real ``iptables-save``
 (``tests/ipset/test_kernel_ipset.py``); the ipvs form is not (this kernel has no IPVS, so
 ``xt_ipvs`` does not load).
@@ -62,10 +62,6 @@ def _save_set(o: dict[str, Option]) -> list[str]:
     return out
 
 
-def _check_no_update(values: tuple[str, ...]) -> None:
-    del values
-
-
 def _check_set_flags(o: dict[str, Option], ctx: RuleContext) -> None:
     _check_set(o, ctx)
     for flag in ("--update-counters", "--update-subcounters"):
@@ -117,7 +113,9 @@ def _save_ipvs(o: dict[str, Option]) -> list[str]:
         elif name == "--vaddr":
             addr, mask = ipvs_vaddr(opt.values[0])
             plen = bin(mask).count("1")
-            out += _neg(opt) + ["--vaddr", f"{ipaddress.IPv4Address(addr)}/{plen}"]
+            # xtables_ipmask_to_numeric prints nothing for a /32 ("we don't want to see /32")
+            suffix = "" if plen == 32 else f"/{plen}"
+            out += _neg(opt) + ["--vaddr", f"{ipaddress.IPv4Address(addr)}{suffix}"]
         elif name == "--vdir":
             out += ["--vdir", opt.values[0]]
         else:

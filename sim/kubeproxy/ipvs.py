@@ -20,6 +20,15 @@ out ordered by (protocol, address, port), real servers by (address, port).
 
 Jump rules from the built-in chains are ensured with ``EnsureRule(Prepend)`` upstream, not
 written in the payload; :func:`bootstrap_payload` gives them as they stand on a clean host.
+
+Scope and limitations: one sync's desired state (upstream applies it as differences against
+the kernel: ``syncIPSetEntries``, ``syncService``/``syncEndpoint``, ``cleanLegacyService``);
+graceful termination is an input (``draining``); ``maxelem`` overflow, ``excludeCIDRs`` and
+interface lookups for ``nodePortAddresses`` beyond the node's status addresses are not
+modelled. Validation: upstream's ``proxier_test.go`` cases rebuilt in
+``tests/kubeproxy/test_ipvs_upstream.py``; properties in ``test_ipvs_properties.py``; sets and
+payload loaded into the kernel and read back, with set matches counting the same packets as
+the engine (``tests/ipset/test_kernel_ipset.py``; no IPVS in this kernel).
 """
 
 from __future__ import annotations
@@ -355,7 +364,11 @@ def _compile(state: ClusterState, node_name: str, config: KubeProxyConfig | None
                 bound.add(vip)
             add_vs(svc, vip, svc.port, external)
 
-        if svc.node_port and node_ips:
+        if svc.node_port:
+            if not node_ips:
+                # Upstream skips the rest of this service port (its health-check node port
+                # too) when there is no node address to put a NodePort on.
+                continue
             if proto == "sctp":
                 entries = [f"{ip},sctp:{svc.node_port}" for ip in node_ips]
                 np_set, local_set = KUBE_NODE_PORT_SCTP, KUBE_NODE_PORT_LOCAL_SCTP

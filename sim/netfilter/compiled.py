@@ -57,10 +57,9 @@ from sim.iptables.extensions import (
 from sim.iptables.gcpause import gc_paused
 from sim.iptables.ruleset import BUILTIN_CHAINS, Match, Rule, Ruleset, Table
 from sim.netfilter.physdev import physdev_preds
+from sim.netfilter import setmatch
 from sim.iptables.save import render_rule
 from sim.netfilter.types import TraceStep
-
-from sim.netfilter import setmatch
 
 if TYPE_CHECKING:
     from sim.netfilter.engine import PacketContext

@@ -58,8 +58,8 @@ from sim.netfilter.compiled import (
     tcp_flag_bits,
 )
 from sim.ipset import IPSet
-from sim.netfilter.conntrack import ConntrackTable
 from sim.netfilter.setmatch import NodeIPSets
+from sim.netfilter.conntrack import ConntrackTable
 from sim.netfilter.recent import RecentTables
 from sim.netfilter.types import (
     CtDir,

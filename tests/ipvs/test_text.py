@@ -40,3 +40,15 @@ def test_errors_name_the_line(text: str, message: str) -> None:
     """Bad lines are refused with source and line."""
     with pytest.raises(SimError, match="^ipvs.txt" + message):
         parse_save(text, "ipvs.txt")
+
+
+def test_canonical_order_sorts_services_and_real_servers() -> None:
+    """A dump in the kernel's order compares with ours after canonical_order."""
+    from sim.ipvs.text import canonical_order
+
+    dump = ("-A -u 10.96.0.10:53 -s rr\n-a -u 10.96.0.10:53 -r 10.244.2.9:53 -m -w 1\n"
+            "-a -u 10.96.0.10:53 -r 10.244.1.10:53 -m -w 1\n-A -t 10.96.0.10:53 -s rr\n"
+            "-A -t 10.96.0.2:443 -s rr\n")
+    assert render_save(canonical_order(parse_save(dump))) == (
+        "-A -t 10.96.0.2:443 -s rr\n-A -t 10.96.0.10:53 -s rr\n-A -u 10.96.0.10:53 -s rr\n"
+        "-a -u 10.96.0.10:53 -r 10.244.1.10:53 -m -w 1\n-a -u 10.96.0.10:53 -r 10.244.2.9:53 -m -w 1\n")

@@ -78,3 +78,40 @@ def test_payload_applies_after_the_bootstrap(state) -> None:
     base = apply_payload(bootstrap_payload(), noflush=True)
     text = compile_ipvs(state, NODE).payload.render()
     apply_payload(parse_restore(text, source="ipvs"), base, noflush=True)
+
+
+@settings(max_examples=30)
+@given(state=clusters())
+def test_engine_lets_service_ports_in_and_rejects_other_ports_on_vips(state) -> None:
+    """Through the engine with the compiled payload and sets: a new connection from outside to
+    a ClusterIP:port reaches the node (where IPVS takes it), marked for masquerade; one to a
+    port of that VIP that no Service uses is rejected by KUBE-IPVS-FILTER (issue 72236)."""
+    import numpy as np
+
+    from sim.model.packet import Packet
+    from sim.netfilter import NodeNetfilter
+
+    r = compile_ipvs(state, NODE)
+    node_addrs = [a for a in (state.node(NODE).internal_ip,) if a]
+    ruleset = apply_payload(r.payload, apply_payload(bootstrap_payload(), noflush=True), noflush=True)
+    nf = NodeNetfilter(ruleset, node_addrs + list(r.bound_addresses), ipsets=r.ipsets)
+    rng = np.random.default_rng(0)
+    used = {(p.cluster_ip, p.protocol, p.port) for p in service_ports(state)}
+    mark = 1 << state.kube_proxy.masquerade_bit
+    node_ports = {(p.protocol, p.node_port) for p in service_ports(state) if p.node_port}
+    for k, (vip, proto, port) in enumerate(sorted(used)):
+        if proto == "sctp":
+            continue
+        res = nf.prerouting(Packet(proto, "203.0.113.9", vip, 20000 + k, port), float(k), rng,
+                            in_iface="eth0")
+        assert res.verdict.value == "ACCEPT" and res.local
+        # KUBE-MARK-MASQ: masqueradeAll, or off-cluster sources with a cluster CIDR (the
+        # "src,dst" form without one never matches an outside source), or a NodePort of the
+        # same number (KUBE-NODE-PORT sees every local destination).
+        cfg = state.kube_proxy
+        marked = cfg.masquerade_all or bool(cfg.cluster_cidr) or (proto, port) in node_ports
+        assert bool(res.packet.mark & mark) == marked
+        other = next(q for q in range(1, 65536) if (vip, proto, q) not in used)
+        res = nf.prerouting(Packet(proto, "203.0.113.9", vip, 30000 + k, other), float(k), rng,
+                            in_iface="eth0")
+        assert res.verdict.value == "REJECT"

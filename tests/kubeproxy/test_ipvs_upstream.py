@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from sim.kubeproxy.ipvs import compile_ipvs
-from sim.model import LoadBalancerIngress, Protocol, ServiceType, SessionAffinity, TrafficPolicy
+from sim.model import LoadBalancerIngress, NodeAddress, Protocol, ServiceType, SessionAffinity, TrafficPolicy
 
 from tests.kubeproxy.fixtures import FAKE_PROXY_CONFIG, TEST_NODE, ep, eps, port, state, svc
 
@@ -185,3 +187,203 @@ def test_scheduler_from_config() -> None:
     cfg = dataclasses.replace(CONFIG, ipvs=dataclasses.replace(CONFIG.ipvs, scheduler="mh"))
     vs = compile_ipvs(state([s], [], cfg), TEST_NODE, addresses=()).ipvs.virtual_servers[0]
     assert (vs.scheduler, vs.flags) == ("mh", ("mh-port",))
+
+
+def _slice(ns: str, name: str, addrs: list[tuple[str, str]], proto: Protocol, n: int,
+           family: str = "IPv4"):
+    sl = eps(ns, name, [ep(a, node) for a, node in addrs], protocol=proto, suffix=str(n))
+    return dataclasses.replace(sl, address_type=family)
+
+
+def _table(rules) -> dict[tuple[str, str, int], list[tuple[str, int, int]]]:
+    return {(v.protocol, v.address, v.port): [(r.address, r.port, r.weight) for r in v.real_servers]
+            for v in rules.ipvs.virtual_servers}
+
+
+def _nodeport_svc(cluster_ip: str, proto: Protocol, **kw):
+    return svc("ns1", "svc1", cluster_ip, port(80, node_port=3001, protocol=proto),
+               type=ServiceType.NODE_PORT, **kw)
+
+
+NODEPORT_CASES = {
+    # TestNodePortIPv4 / TestNodePortIPv6: (family, service, slices, node IPs,
+    # nodePortAddresses, expected IPVS table, expected set members)
+    "v4 node port, 2 endpoints of which one IPv6": (
+        "IPv4", _nodeport_svc("10.20.30.41", Protocol.TCP),
+        [_slice("ns1", "svc1", [("10.180.0.1", "")], Protocol.TCP, 1),
+         _slice("ns1", "svc1", [("1002:ab8::2:10", "")], Protocol.TCP, 2, "IPv6")],
+        ("100.101.102.103", "2001:db8::1:1"), (),
+        {("tcp", "10.20.30.41", 80): [("10.180.0.1", 80, 1)],
+         ("tcp", "100.101.102.103", 3001): [("10.180.0.1", 80, 1)]},
+        {}),
+    "v4 UDP node port, nodePortAddresses 0.0.0.0/0": (
+        "IPv4", _nodeport_svc("10.20.30.41", Protocol.UDP),
+        [_slice("ns1", "svc1", [("10.180.0.1", "")], Protocol.UDP, 1)],
+        ("100.101.102.103",), ("0.0.0.0/0",),
+        {("udp", "10.20.30.41", 80): [("10.180.0.1", 80, 1)],
+         ("udp", "100.101.102.103", 3001): [("10.180.0.1", 80, 1)]},
+        {"KUBE-NODE-PORT-UDP": ("3001",)}),
+    "v4 node port without endpoints": (
+        "IPv4", _nodeport_svc("10.20.30.41", Protocol.TCP), [], ("100.101.102.103",), (),
+        {("tcp", "10.20.30.41", 80): [], ("tcp", "100.101.102.103", 3001): []}, {}),
+    "v4 SCTP node port on three node IPs": (
+        "IPv4", _nodeport_svc("10.20.30.41", Protocol.SCTP),
+        [_slice("ns1", "svc1", [("10.180.0.1", "")], Protocol.SCTP, 1)],
+        ("100.101.102.103", "100.101.102.104", "100.101.102.105", "2001:db8::1:1",
+         "2001:db8::1:2", "2001:db8::1:3"), (),
+        {("sctp", "10.20.30.41", 80): [("10.180.0.1", 80, 1)],
+         ("sctp", "100.101.102.103", 3001): [("10.180.0.1", 80, 1)],
+         ("sctp", "100.101.102.104", 3001): [("10.180.0.1", 80, 1)],
+         ("sctp", "100.101.102.105", 3001): [("10.180.0.1", 80, 1)]},
+        {"KUBE-NODE-PORT-SCTP-HASH": ("100.101.102.103,sctp:3001", "100.101.102.104,sctp:3001",
+                                      "100.101.102.105,sctp:3001")}),
+    "v4 SCTP node port, externalTrafficPolicy Local": (
+        "IPv4", _nodeport_svc("10.20.30.41", Protocol.SCTP, external_traffic_policy=TrafficPolicy.LOCAL),
+        [_slice("ns1", "svc1", [("10.180.0.1", TEST_NODE), ("10.180.1.1", "other-node")], Protocol.SCTP, 1)],
+        ("100.101.102.103",), (),
+        {("sctp", "10.20.30.41", 80): [("10.180.0.1", 80, 1), ("10.180.1.1", 80, 1)],
+         ("sctp", "100.101.102.103", 3001): [("10.180.0.1", 80, 1)]},
+        {"KUBE-NODE-PORT-SCTP-HASH": ("100.101.102.103,sctp:3001",),
+         "KUBE-NODE-PORT-LOCAL-SCTP-HASH": ("100.101.102.103,sctp:3001",)}),
+    "v6 node port, 2 endpoints of which one IPv4": (
+        "IPv6", _nodeport_svc("2020::1", Protocol.TCP),
+        [_slice("ns1", "svc1", [("10.180.0.1", "")], Protocol.TCP, 1),
+         _slice("ns1", "svc1", [("1002:ab8::2:10", "")], Protocol.TCP, 2, "IPv6")],
+        ("100.101.102.103", "2001:db8::1:1"), (),
+        {("tcp", "2001:db8::1:1", 3001): [("1002:ab8::2:10", 80, 1)],
+         ("tcp", "2020::1", 80): [("1002:ab8::2:10", 80, 1)]},
+        {}),
+    "v6 proxier ignores an IPv4 service": (
+        "IPv6", _nodeport_svc("10.20.30.41", Protocol.UDP),
+        [_slice("ns1", "svc1", [("10.180.0.1", "")], Protocol.UDP, 1, "IPv6")],
+        ("100.101.102.103",), ("0.0.0.0/0",), {}, {}),
+    "v6 node port without endpoints": (
+        "IPv6", _nodeport_svc("2020::1", Protocol.TCP), [], ("100.101.102.103", "2001:db8::1:1"), (),
+        {("tcp", "2001:db8::1:1", 3001): [], ("tcp", "2020::1", 80): []}, {}),
+    "v6 SCTP node port on two node IPs": (
+        "IPv6", _nodeport_svc("2020::1", Protocol.SCTP),
+        [_slice("ns1", "svc1", [("2001::1", "")], Protocol.SCTP, 1, "IPv6")],
+        ("2001:db8::1:1", "2001:db8::1:2"), (),
+        {("sctp", "2001:db8::1:1", 3001): [("2001::1", 80, 1)],
+         ("sctp", "2001:db8::1:2", 3001): [("2001::1", 80, 1)],
+         ("sctp", "2020::1", 80): [("2001::1", 80, 1)]},
+        {"KUBE-6-NODE-PORT-SCTP-HASH": ("2001:db8::1:1,sctp:3001", "2001:db8::1:2,sctp:3001")}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NODEPORT_CASES))
+def test_node_port_cases(case: str) -> None:
+    """TestNodePortIPv4 / TestNodePortIPv6: the whole IPVS table and the listed set members."""
+    family, service, slices, node_ips, np_addresses, want_ipvs, want_sets = NODEPORT_CASES[case]
+    cfg = dataclasses.replace(CONFIG, node_port_addresses=np_addresses)
+    r = compile_ipvs(state([service], slices, cfg), TEST_NODE, ip_family=family, addresses=node_ips)
+    assert _table(r) == want_ipvs
+    for name, members in want_sets.items():
+        assert r.ipset(name).members == members
+
+
+def test_udp_node_port_chain_layout() -> None:
+    """TestNodePortIPv4 (UDP case): KUBE-NODE-PORT masquerades the UDP NodePort set (nat) and
+    accepts health-check node ports (filter); KUBE-SERVICES as upstream orders it."""
+    cfg = dataclasses.replace(CONFIG, node_port_addresses=("0.0.0.0/0",))
+    st = state([_nodeport_svc("10.20.30.41", Protocol.UDP)],
+               [_slice("ns1", "svc1", [("10.180.0.1", "")], Protocol.UDP, 1)], cfg)
+    r = compile_ipvs(st, TEST_NODE, addresses=("100.101.102.103",))
+    assert _chain(r, "nat", "KUBE-NODE-PORT") + _chain(r, "filter", "KUBE-NODE-PORT") == [
+        ("KUBE-MARK-MASQ", "KUBE-NODE-PORT-UDP"), ("ACCEPT", "KUBE-HEALTH-CHECK-NODE-PORT")]
+    assert _chain(r, "nat", "KUBE-SERVICES") == [
+        ("RETURN", ""), ("KUBE-MARK-MASQ", "KUBE-CLUSTER-IP"), ("KUBE-NODE-PORT", ""),
+        ("ACCEPT", "KUBE-CLUSTER-IP")]
+
+
+def test_external_ips() -> None:
+    """TestExternalIPs: an IPv6 externalIP is skipped by the IPv4 proxier, 127.0.0.1 is kept:
+    3 virtual servers, each externalIP with the endpoint as real server."""
+    s = svc("ns1", "svc1", "10.20.30.41", port(80), external_ips=("50.60.70.81", "2012::51", "127.0.0.1"))
+    r = _compile([s], [eps("ns1", "svc1", [ep("10.180.0.1")])])
+    assert sorted(_table(r)) == [("tcp", "10.20.30.41", 80), ("tcp", "127.0.0.1", 80),
+                                 ("tcp", "50.60.70.81", 80)]
+    assert _table(r)[("tcp", "50.60.70.81", 80)] == [("10.180.0.1", 80, 1)]
+    assert r.ipset("KUBE-EXTERNAL-IP").members == ("127.0.0.1,tcp:80", "50.60.70.81,tcp:80")
+
+
+def test_external_ips_no_endpoint() -> None:
+    """TestExternalIPsNoEndpoint: 2 virtual servers, the externalIP one without real servers."""
+    s = svc("ns1", "svc1", "10.20.30.41", port(80), external_ips=("50.60.70.81",))
+    assert _table(_compile([s], []))[("tcp", "50.60.70.81", 80)] == []
+
+
+def test_only_local_external_ips() -> None:
+    """TestOnlyLocalExternalIPs: with externalTrafficPolicy Local the externalIP virtual
+    servers hold only the local endpoint, and the IPs go into KUBE-EXTERNAL-IP-LOCAL."""
+    s = svc("ns1", "svc1", "10.20.30.41", port(80), type=ServiceType.NODE_PORT,
+            external_ips=("50.60.70.81", "2012::51", "127.0.0.1"),
+            external_traffic_policy=TrafficPolicy.LOCAL)
+    r = _compile([s], [eps("ns1", "svc1", [ep("10.180.0.1", TEST_NODE), ep("10.180.1.1", "other-node")])])
+    assert len(r.ipvs.virtual_servers) == 3
+    assert _table(r)[("tcp", "50.60.70.81", 80)] == [("10.180.0.1", 80, 1)]
+    assert r.ipset("KUBE-EXTERNAL-IP-LOCAL").members == ("127.0.0.1,tcp:80", "50.60.70.81,tcp:80")
+    assert r.ipset("KUBE-EXTERNAL-IP").members == ()
+
+
+def test_load_balancer() -> None:
+    """TestLoadBalancer: 2 virtual servers (no node address), LB set, and KUBE-LOAD-BALANCER
+    masquerading everything."""
+    s = svc("ns1", "svc1", "10.20.30.41", port(80, node_port=3001), type=ServiceType.LOAD_BALANCER,
+            load_balancer_ingress=(LoadBalancerIngress(ip="1.2.3.4"),))
+    r = _compile([s], [eps("ns1", "svc1", [ep("10.180.0.1")], protocol=Protocol.UDP)])
+    assert len(r.ipvs.virtual_servers) == 2
+    assert r.ipset("KUBE-LOAD-BALANCER").members == ("1.2.3.4,tcp:80",)
+    assert _chain(r, "nat", "KUBE-LOAD-BALANCER") == [("KUBE-MARK-MASQ", "")]
+
+
+def test_only_local_node_ports() -> None:
+    """TestOnlyLocalNodePorts: nodePortAddresses 100.101.102.0/24 picks the node address in
+    it; the NodePort's real server is the local endpoint; both TCP NodePort sets hold it."""
+    st = state([svc("ns1", "svc1", "10.20.30.41", port(80, node_port=3001), type=ServiceType.NODE_PORT,
+                    external_traffic_policy=TrafficPolicy.LOCAL)],
+               [eps("ns1", "svc1", [ep("10.180.0.1", TEST_NODE), ep("10.180.1.1", "other-node")])],
+               dataclasses.replace(CONFIG, node_port_addresses=("100.101.102.0/24",)))
+    node = dataclasses.replace(st.nodes[0], addresses=(NodeAddress("InternalIP", "100.101.102.103"),))
+    r = compile_ipvs(dataclasses.replace(st, nodes=(node,)), TEST_NODE)
+    assert _table(r)[("tcp", "100.101.102.103", 3001)] == [("10.180.0.1", 80, 1)]
+    assert len(r.ipvs.virtual_servers) == 2
+    assert r.ipset("KUBE-NODE-PORT-TCP").members == ("3001",)
+    assert r.ipset("KUBE-NODE-PORT-LOCAL-TCP").members == ("3001",)
+    assert _chain(r, "nat", "KUBE-NODE-PORT") + _chain(r, "filter", "KUBE-NODE-PORT") == [
+        ("RETURN", "KUBE-NODE-PORT-LOCAL-TCP"), ("KUBE-MARK-MASQ", "KUBE-NODE-PORT-TCP"),
+        ("ACCEPT", "KUBE-HEALTH-CHECK-NODE-PORT")]
+
+
+def test_health_check_node_port() -> None:
+    """TestHealthCheckNodePort: the health-check node ports of Local-policy LoadBalancers go
+    into KUBE-HEALTH-CHECK-NODE-PORT; a Cluster-policy one's does not."""
+    def lb(name: str, policy: TrafficPolicy, hc: int):
+        return svc("ns1", name, "10.20.30.41", port(80, node_port=3000), type=ServiceType.LOAD_BALANCER,
+                   external_traffic_policy=policy, health_check_node_port=hc)
+    services = [lb("valid-svc1", TrafficPolicy.LOCAL, 30000), lb("valid-svc2", TrafficPolicy.LOCAL, 30001),
+                lb("invalid-svc3", TrafficPolicy.CLUSTER, 30002)]
+    r = compile_ipvs(state(services, [], CONFIG), TEST_NODE, addresses=("100.101.102.103",))
+    assert r.ipset("KUBE-HEALTH-CHECK-NODE-PORT").members == ("30000", "30001")
+
+
+def test_no_node_address_skips_the_node_port_and_its_health_check() -> None:
+    """syncProxyRules ``continue``s past a NodePort when there is no node address: no NodePort
+    set member, no NodePort virtual server, and no health-check node port member either."""
+    s = svc("ns1", "svc1", "10.20.30.41", port(80, node_port=3000), type=ServiceType.LOAD_BALANCER,
+            external_traffic_policy=TrafficPolicy.LOCAL, health_check_node_port=30000)
+    r = _compile([s], [])
+    assert r.ipset("KUBE-NODE-PORT-TCP").members == ()
+    assert r.ipset("KUBE-HEALTH-CHECK-NODE-PORT").members == ()
+    assert len(r.ipvs.virtual_servers) == 1
+
+
+@pytest.mark.parametrize("random_fully", [False, True])
+def test_masquerade_rule(random_fully: bool) -> None:
+    """TestMasqueradeRule: KUBE-POSTROUTING masquerades, with --random-fully when iptables
+    has it."""
+    cfg = dataclasses.replace(CONFIG, masquerade_random_fully=random_fully)
+    r = compile_ipvs(state([], [], cfg), TEST_NODE, addresses=())
+    masq = [line for line in r.payload.table("nat").lines
+            if line.startswith("-A KUBE-POSTROUTING") and "-j MASQUERADE" in line]
+    assert len(masq) == 1 and masq[0].endswith("--random-fully") == random_fully
