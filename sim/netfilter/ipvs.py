@@ -49,7 +49,9 @@ Model
     template whose destination has weight 0 is dropped and the client rescheduled) and
     ``conn_reuse_mode=1`` (a SYN on a TIME_WAIT connection is rescheduled; when the old
     conntrack entry is still confirmed the SYN is dropped and both entries removed, the
-    client's retransmission starts afresh).
+    client's retransmission starts afresh). An expiring connection removes its conntrack
+    entry (``ip_vs_conn_expire`` -> ``ip_vs_conn_drop_conntrack``), so the two tables stay in
+    step the way the kernel keeps them.
 
     :meth:`IPVSStage.apply` installs a table as kube-proxy's netlink calls would: services
     added, updated (scheduler, persistence) or deleted; destinations added (at the list
@@ -91,7 +93,7 @@ from sim.model.config import IPVSConfig
 from sim.model.errors import SimError
 from sim.netfilter.compiled import OUT_FILTER, OUT_MANGLE, OUT_RAW
 from sim.netfilter.engine import PacketContext, _Stop
-from sim.netfilter.types import Hook, TraceStep, Verdict
+from sim.netfilter.types import CtDir, Hook, TraceStep, Verdict
 
 # ---------------------------------------------------------------- TCP states and timeouts
 # IP_VS_TCP_S_* (include/uapi/linux/ip_vs.h order)
@@ -571,6 +573,9 @@ class IPVSStage:
         self.forced: tuple[str, int] | None = None
         # the node's own addresses before kube-ipvs0's (set by attach)
         self.base_local: frozenset[int] = frozenset()
+        # ip_vs_conn_drop_conntrack: called with an expiring connection that carries
+        # IP_VS_CONN_F_NFCT (set by attach; None: no conntrack to keep in step)
+        self.drop_conntrack = None
 
     # ------------------------------------------------------------ programming
 
@@ -670,6 +675,8 @@ class IPVSStage:
                 del self.templates[key]
             d.persistconns -= 1
         else:
+            if cp.nfct and self.drop_conntrack is not None:
+                self.drop_conntrack(cp)  # ip_vs_conn_expire: the conntrack entry goes too
             kin = (cp.protocol, cp.caddr, cp.cport, cp.vaddr, cp.vport)
             if self.conns_in.get(kin) is cp:
                 del self.conns_in[kin]
@@ -798,6 +805,8 @@ class IPVSStage:
             elif cp.protocol == "tcp" and cp.state == S_TIME_WAIT:  # conn_reuse_mode=1
                 resched = True
             if resched:
+                if not ct_confirmed:
+                    cp.nfct = False  # the packet's new conntrack entry must survive
                 self._unlink(cp)
                 if ct_confirmed:
                     return "drop", cp
@@ -921,10 +930,8 @@ class IPVSStage:
             raise _Stop(Verdict.REJECT, "ipvs", "icmp-port-unreachable")
         assert cp is not None
         if action == "drop":
-            # the connection expired with IP_VS_CONN_F_NFCT: its conntrack entry goes too
-            # (ip_vs_conn_drop_conntrack)
-            if confirmed:
-                c.eng.conntrack._remove(c.ct)
+            # the connection expired with IP_VS_CONN_F_NFCT and took its conntrack entry
+            # along (ip_vs_conn_drop_conntrack)
             if trail is not None:
                 trail.append(TraceStep("ipvs", _vs_name(cp.svc), 0,
                                        f"drop: connection to {_ip(cp.daddr)}:{cp.dport} "
@@ -994,6 +1001,15 @@ def attach(nf, table: IPVSTable | None = None, config: IPVSConfig | None = None,
     stage = IPVSStage(config)
     nf.ipvs = stage
     nf.ipvs_info = stage.info
+
+    def drop_conntrack(cp: Conn) -> None:
+        # the entry whose ORIGINAL tuple is the connection's client -> virtual tuple
+        ct = nf.conntrack
+        hit = ct._by_tuple.get((cp.protocol, _ip(cp.caddr), cp.cport, _ip(cp.vaddr), cp.vport))
+        if hit is not None and hit[1] is CtDir.ORIGINAL:
+            ct._remove(hit[0])
+
+    stage.drop_conntrack = drop_conntrack
     stage.base_local = nf.local
     if table is not None:
         apply(nf, table, now=now)

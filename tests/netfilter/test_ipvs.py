@@ -413,3 +413,19 @@ def test_draining_server_given_back_at_weight_zero_stays_queued() -> None:
     assert len(stage.terminating) == 1
     stage.apply(IPVSTable((vs("rr"),)), now=3.0)
     assert not stage.terminating
+
+
+def test_expiring_ipvs_connection_takes_its_conntrack_entry(rng) -> None:
+    """ip_vs_conn_expire -> ip_vs_conn_drop_conntrack: when the IPVS connection times out
+    (ESTABLISHED 900 s) the conntrack entry goes too, though conntrack's own timeout (5 days)
+    has not run out; a later ACK is not IPVS's (no SYN) and reaches the node itself."""
+    nf = _node()
+    client = "10.244.9.9"
+    nf.prerouting(Packet("tcp", client, VIP, 40000, 80, "S"), 0.0, rng)
+    nf.prerouting(Packet("tcp", C, NODE1_IP, 8080, 40000, "SA"), 0.01, rng)
+    nf.prerouting(Packet("tcp", client, VIP, 40000, 80, "A"), 0.02, rng)
+    assert len(nf.conntrack_entries(1.0)) == 1
+    nf.prerouting(Packet("tcp", "10.244.9.8", VIP, 40001, 80, "S"), 1000.0, rng)
+    assert [e.orig[0] for e in nf.conntrack_entries(1000.0)] == ["10.244.9.8"]
+    late = nf.prerouting(Packet("tcp", client, VIP, 40000, 80, "A"), 1000.5, rng)
+    assert late.local and late.packet.dst == VIP
