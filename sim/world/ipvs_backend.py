@@ -55,7 +55,8 @@ from sim.ipvs import IPVSTable
 from sim.kubeproxy.ipvs import bootstrap_payload, compile_ipvs
 from sim.model.cluster import ClusterState
 from sim.model.config import KubeProxyConfig
-from sim.netfilter.ipvs import _ip, apply, attach
+from sim.netfilter.engine import ip_str
+from sim.netfilter.ipvs import apply, attach
 from sim.world.restore import RestoreModel
 
 IPSET_EXEC_S = 0.0028  # one `ipset add/del` process (measured, see the module docstring)
@@ -115,7 +116,7 @@ class IPVSBackend:
         nf = self._nodes.get(node_name)
         if nf is None or nf.ipvs is None:
             return frozenset()
-        return frozenset((k[0][0], _ip(k[0][1]), k[0][2], k[1], k[2])
+        return frozenset((k[0][0], ip_str(k[0][1]), k[0][2], k[1], k[2])
                          for k in nf.ipvs.terminating)
 
     def program(self, state: ClusterState, node_name: str,
