@@ -125,3 +125,17 @@ def test_ipvs_runs_are_byte_identical(tmp_path) -> None:
     for name in ("manifest.json", "metrics.csv", "connections.csv"):
         assert (dirs[0] / name).read_bytes() == (dirs[1] / name).read_bytes(), name
     assert dirs[0].name.endswith("-ipvs")
+
+
+def test_run_refuses_a_scheduler_the_engine_does_not_model(tmp_path) -> None:
+    """``mh`` (maglev, per-boot random hash keys) is not modelled: check_runnable names the
+    field and its line instead of failing inside the run."""
+    from sim.scenario.sections import check_runnable
+
+    text = (WORLD / "ipvs-round-robin.yaml").read_text().replace("scheduler: rr", "scheduler: mh")
+    text = text.replace("manifests/cluster.yaml", str(WORLD / "manifests" / "cluster.yaml"))
+    path = tmp_path / "mh.yaml"
+    path.write_text(text)
+    (err,) = check_runnable(load_scenario(path))
+    assert "spec.kubeProxy.ipvs.scheduler" in str(err) and '"mh"' in str(err)
+    assert f"{path}:{text.splitlines().index('      scheduler: mh') + 1}:" in str(err)
