@@ -10,7 +10,7 @@ Model
     :mod:`sim.experiments.modemetrics`. :mod:`sim.experiments.runner` runs the points on
     local processes or a Dask cluster, resumably, into ``results/<sweep>/<sweep_id>/``.
 Scope and limitations
-    iptables and nftables have per-mode sweep metrics; other built modes are sized from
+    iptables, nftables and IPVS have per-mode sweep metrics; other built modes are sized from
     what their world backend installs, and a mode without a world backend gets its
     compiler's measurements only (no walks, throughput, sync or programming latency).
     Restore times are the kernel calibration's model, not measured per point; the walk and

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from sim.kubeproxy.iptables import compile_rules
+from sim.kubeproxy.ipvs import compile_ipvs, ipvs_stats
 from sim.kubeproxy.nftables import compile_nft, transaction_stats
 from sim.model.cluster import ClusterState
 from sim.model.config import KubeProxyConfig
@@ -82,10 +83,37 @@ def nftables_counts(tx) -> list[Row]:
             ("rules_total", "all", "", float(s.rules))]
 
 
+def _ipvs_compile(state: ClusterState, node: str, config: KubeProxyConfig):
+    return compile_ipvs(state, node, config)
+
+
+def ipvs_counts(rules) -> list[Row]:
+    """What the IPVS proxier programs (``sim.kubeproxy.ipvs.ipvs_stats``): its iptables rules
+    and chains per table (kube-proxy's ``sync_proxy_rules_iptables_total`` gauge), the ipsets
+    and their entries, the virtual and real servers and the addresses bound to
+    ``kube-ipvs0``. ``rules_total`` counts every entry: iptables rules, ipset entries,
+    virtual and real servers."""
+    s = ipvs_stats(rules)
+    rows: list[Row] = []
+    for t in rules.payload.tables:
+        rows.append(("sync_proxy_rules_iptables_total", t.name, "", float(dict(s.rules)[t.name])))
+        rows.append(("chains_total", t.name, "", float(len(t.chains))))
+    entries = sum(n for _, n in s.members)
+    rows += [("ipset_sets_total", "", "", float(s.sets)),
+             ("ipset_entries_total", "", "", float(entries)),
+             ("ipvs_virtual_servers_total", "", "", float(s.virtual_servers)),
+             ("ipvs_real_servers_total", "", "", float(s.real_servers)),
+             ("ipvs_bound_addresses_total", "", "", float(s.bound_addresses)),
+             ("rules_total", "all", "", float(sum(n for _, n in s.rules) + entries
+                                             + s.virtual_servers + s.real_servers))]
+    return rows
+
+
 MODE_METRICS: dict[str, ModeMetrics] = {
     "iptables": ModeMetrics(_iptables_compile, iptables_counts,
                             lambda config: RulesCache(config, apply=False)),
     "nftables": ModeMetrics(_nftables_compile, nftables_counts),
+    "ipvs": ModeMetrics(_ipvs_compile, ipvs_counts),
 }
 
 

@@ -68,3 +68,18 @@ def test_a_mode_without_a_world_backend_gets_its_compiler_measurements(small_swe
     names = {m for m, *_ in outcome.rows}
     assert {"rules_total", "compile_seconds"} <= names
     assert "first_packet_walk_length" not in names
+
+
+def test_every_mode_hook_reports_its_size(small_sweep):
+    """Each mode's sweep metrics compile a generated cluster and report rules_total, which
+    grows with the number of Services."""
+    from sim.experiments import modemetrics
+    from sim.experiments.cluster import GeneratedCluster, build_api
+    from sim.model.config import KubeProxyConfig
+    for mode, hook in sorted(modemetrics.MODE_METRICS.items()):
+        sizes = []
+        for services in (5, 10):
+            state = build_api(GeneratedCluster(2, services, 2), KubeProxyConfig(mode=mode), 1).snapshot()
+            rows = {(m, t): v for m, t, _, v in hook.counts(hook.compile(state, "node-0", state.kube_proxy))}
+            sizes.append(rows[("rules_total", "all")])
+        assert sizes[1] > sizes[0] > 0, mode
