@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="trace a real node's iptables-save / iptables-restore file")
     parser.add_argument("--local-ip", action="append", default=[], metavar="IP",
                         help="an address of the node (repeatable; with --rules)")
+    parser.add_argument("--route", action="append", default=[], metavar="CIDR=IFACE",
+                        help="with --rules: packets to CIDR leave on IFACE (repeatable; the "
+                             "most specific wins; default eth0), e.g. 172.17.0.0/16=docker0")
     parser.add_argument("--src", help=f"source IP[:PORT] (port default {DEFAULT_SPORT})")
     parser.add_argument("--dst", required=True, help="destination IP")
     parser.add_argument("--dport", required=True, type=int, help="destination port")
@@ -149,8 +152,24 @@ def _from_rules(args: argparse.Namespace) -> _Setup:
         note = ("node addresses inferred: " + (", ".join(local) if local else "none")
                 + " (give them with --local-ip)")
     primary = local[0] if local else "127.0.0.1"
-    return _Setup(ruleset, local, lambda dst: Route("eth0", primary), args.node or "node", {},
-                  note)
+    routes = sorted((_parse_route(r) for r in args.route), key=lambda nr: -nr[0].prefixlen)
+
+    def route(dst: str) -> Route:
+        addr = ipaddress.IPv4Address(dst)
+        iface = next((i for net, i in routes if addr in net), "eth0")
+        return Route(iface, primary)
+    return _Setup(ruleset, local, route, args.node or "node", {}, note)
+
+
+def _parse_route(text: str) -> tuple[ipaddress.IPv4Network, str]:
+    cidr, sep, iface = text.partition("=")
+    try:
+        net = ipaddress.IPv4Network(cidr, strict=False)
+    except ValueError:
+        net = None
+    if not sep or net is None or not iface or len(iface) > 15:
+        raise SimError(f'--route: Invalid value: "{text}": expected CIDR=IFACE, e.g. 172.17.0.0/16=docker0')
+    return net, iface
 
 
 def _infer_local(ruleset: Ruleset, dst: str, dport: int) -> list[str]:
