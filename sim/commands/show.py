@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sim.api.controllers import services_without_endpoints
 from sim.model.cluster import ClusterState
 from sim.model.objects import EndpointSlice, Service, ServiceType
 from sim.commands.options import add_mode_argument, with_mode
@@ -23,9 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     scenario = with_mode(load_scenario(args.scenario), args.mode)
     api = scenario.api(args.seed)
-    for w in api.warnings:
+    state = api.snapshot()
+    for w in api.warnings + services_without_endpoints(state):
         print(f"warning: {w}", file=sys.stderr)
-    print(render(api.snapshot()), end="")
+    print(render(state), end="")
     return 0
 
 
@@ -37,6 +39,12 @@ def render(state: ClusterState) -> str:
     eps_rows = [("NAMESPACE", "NAME", "SERVICE", "ADDRESSTYPE", "PORTS", "ENDPOINTS")]
     eps_rows += [(sl.namespace, f"endpointslice.discovery.k8s.io/{sl.name}", sl.service_name or "<none>",
                   sl.address_type, slice_ports(sl), slice_endpoints(sl)) for sl in state.endpoint_slices]
+    # A Service whose selector matches no pod has no endpoints: one row says so, where
+    # kubectl would show its empty placeholder slice.
+    eps_rows += [(s.namespace, "<none>", s.name, "<none>", "<unset>", "<none> (selector matches no pod)")
+                 for s in state.services
+                 if s.selector and s.type != ServiceType.EXTERNAL_NAME
+                 and not any(sl.endpoints for sl in state.slices_for(s))]
     ep_rows = [("NAMESPACE", "ENDPOINTSLICE", "ADDRESS", "READY", "SERVING", "TERMINATING",
                 "NODE", "ZONE", "HOSTNAME", "TARGET")]
     for sl in state.endpoint_slices:

@@ -20,7 +20,7 @@ SCENARIO = textwrap.dedent("""\
       - apiVersion: v1
         kind: Node
         metadata: {name: node-1}
-        spec: {podCIDR: 10.244.1.0/24}
+        spec: {podCIDR: 172.16.1.0/24}
         status: {addresses: [{type: InternalIP, address: 192.168.49.2}]}
       - apiVersion: v1
         kind: Service
@@ -49,7 +49,7 @@ SCENARIO = textwrap.dedent("""\
           nodeName: node-1
           containers: [{name: c, image: busybox}]
         status:
-          podIP: 10.244.1.5
+          podIP: 172.16.1.5
           conditions: [{type: Ready, status: "True"}]
       - apiVersion: v1
         kind: Pod
@@ -59,7 +59,7 @@ SCENARIO = textwrap.dedent("""\
           enableServiceLinks: false
           containers: [{name: c, image: busybox}]
         status:
-          podIP: 10.244.1.6
+          podIP: 172.16.1.6
           conditions: [{type: Ready, status: "True"}]
       - apiVersion: v1
         kind: Service
