@@ -694,7 +694,8 @@ def _is_list(data: Any) -> bool:
 def _is_manifest(data: Any) -> bool:
     """A Kubernetes object (an apiVersion other than kube-netsim's, and a kind)."""
     return (isinstance(data, dict) and isinstance(data.get("apiVersion"), str)
-            and data.get("apiVersion") != API_VERSION and isinstance(data.get("kind"), str))
+            and data.get("apiVersion") != API_VERSION and isinstance(data.get("kind"), str)
+            and data.get("kind") != "Scenario")
 
 
 def _overlap_errors(cluster: ClusterConfig, kube_proxy: KubeProxyConfig, root: yaml.Node,
