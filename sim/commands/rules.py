@@ -30,6 +30,8 @@ HELP = "print the iptables rules kube-proxy writes on a node (restore payload or
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", help="scenario YAML file")
     parser.add_argument("--node", help="node name (default: the first node of the cluster)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="override spec.seed (the ClusterIPs and NodePorts allocated, as in show and run)")
     add_mode_argument(parser)
     parser.add_argument("--format", choices=("restore", "save"), default="restore",
                         help="restore: kube-proxy's iptables-restore input (default); "
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.node == "":
         raise SimError('--node: Required value: an empty node name (omit --node for the first node)')
     scenario = with_mode(load_scenario(args.scenario), args.mode)
-    state = scenario.state()
+    state = scenario.state(args.seed)
     names = [n.name for n in state.nodes]
     if not names:
         raise SimError(f"{args.scenario}: the cluster has no nodes")

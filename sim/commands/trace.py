@@ -46,6 +46,8 @@ EXTERNAL_CLIENT = "203.0.113.10"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", nargs="?", help="scenario YAML file (not with --rules)")
     parser.add_argument("--node", help="node name (default: the first node of the cluster)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="override spec.seed (the ClusterIPs and NodePorts allocated, as in show and run)")
     add_mode_argument(parser)
     parser.add_argument("--rules", metavar="FILE",
                         help="trace a real node's iptables-save / iptables-restore file")
@@ -107,7 +109,7 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
 
     if args.node == "":
         raise SimError('--node: Required value: an empty node name (omit --node for the first node)')
-    state = with_mode(load_scenario(args.scenario), args.mode).state()
+    state = with_mode(load_scenario(args.scenario), args.mode).state(args.seed)
     names = [n.name for n in state.nodes]
     if not names:
         raise SimError(f"{args.scenario}: the cluster has no nodes")
@@ -231,6 +233,8 @@ def render_text(header: str, outcomes: list[Outcome]) -> str:
 def run(args: argparse.Namespace) -> int:
     if bool(args.rules) == bool(args.scenario):
         raise SimError("give either a SCENARIO or --rules FILE")
+    if args.rules and args.seed is not None:
+        raise SimError("--seed: a real node's rules are fixed; --seed only goes with a SCENARIO")
     setup = _from_rules(args) if args.rules else _from_scenario(args)
     dst = _check_ip("--dst", args.dst)
     if not 0 < args.dport < 65536:
