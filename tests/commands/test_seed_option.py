@@ -20,7 +20,7 @@ def test_rules_and_trace_take_seed_like_show(capsys):
     ip7, ip8 = _cluster_ip(7, capsys), _cluster_ip(8, capsys)
     assert ip7 != ip8
     assert main(["rules", AFFINITY, "--seed", "7"]) == 0
-    assert f"-d {ip7}/32" in capsys.readouterr().out
+    assert f"-d {ip7} --dport 80" in capsys.readouterr().out
     assert main(["trace", AFFINITY, "--seed", "7", "--from-pod", "client", "--dst", ip7,
                  "--dport", "80"]) == 0
     assert "DNAT" in capsys.readouterr().out
