@@ -54,7 +54,7 @@ from sim.api.validation import (
 )
 from sim.model.cluster import ClusterState
 from sim.model.config import ClusterConfig, KubeProxyConfig
-from sim.model.errors import FieldError, SimError, ValidationError
+from sim.model.errors import FieldError, SimError, ValidationError, quote
 from sim.model.frozen import EMPTY, FrozenDict
 from sim.model.ip import parse_cidr
 from sim.model.objects import (
@@ -125,7 +125,7 @@ class ApiServer:
     def __init__(self, cluster: ClusterConfig, kube_proxy: KubeProxyConfig, seed: int) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             # numpy's SeedSequence takes non-negative integers only (spec.seed's schema agrees).
-            raise SimError(f"seed: Invalid value: {seed!r}: must be an integer greater than or equal to 0")
+            raise SimError(f"seed: Invalid value: {quote(seed)}: must be an integer greater than or equal to 0")
         self.cluster = cluster
         self.kube_proxy = kube_proxy
         self.seed = seed

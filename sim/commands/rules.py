@@ -21,7 +21,7 @@ import argparse
 from sim.iptables import apply_payload, render_save
 from sim.kubeproxy.iptables import bootstrap_payload, compile_rules, rule_stats
 from sim.commands.options import add_mode_argument, require_built_mode, with_mode
-from sim.model.errors import SimError
+from sim.model.errors import SimError, quote
 from sim.scenario.spec import load_scenario
 
 HELP = "print the iptables rules kube-proxy writes on a node (restore payload or iptables-save form)"
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         raise SimError(f"{args.scenario}: the cluster has no nodes")
     node = args.node or names[0]
     if state.node(node) is None:
-        raise SimError(f"--node: Not found: {node!r}: the cluster's nodes are {', '.join(names)}")
+        raise SimError(f"--node: Not found: {quote(node)}: the cluster's nodes are {', '.join(names)}")
     require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
     payload = compile_rules(state, node, nfacct=args.nfacct)
     print(format_stats(payload) if args.stats else render(payload, args.format), end="")

@@ -32,7 +32,7 @@ from pathlib import Path
 from sim.iptables import apply_payload, parse_restore
 from sim.iptables.ruleset import Ruleset
 from sim.commands.options import add_mode_argument, require_built_mode, with_mode
-from sim.model.errors import SimError
+from sim.model.errors import SimError, quote
 from sim.model.packet import Packet
 from sim.netfilter import Outcome, Route, trace_packet
 from sim.scenario.inputfile import MAX_RULES_BYTES, decode_text, read_input
@@ -77,9 +77,9 @@ def _split_src(text: str) -> tuple[str, int]:
         ipaddress.IPv4Address(ip)
         sport = int(port) if port else DEFAULT_SPORT
     except ValueError:
-        raise SimError(f"--src: Invalid value: {text!r}: expected IPv4[:PORT]") from None
+        raise SimError(f"--src: Invalid value: {quote(text)}: expected IPv4[:PORT]") from None
     if not 0 < sport < 65536:
-        raise SimError(f"--src: Invalid value: {text!r}: port must be 1-65535")
+        raise SimError(f"--src: Invalid value: {quote(text)}: port must be 1-65535")
     return ip, sport
 
 
@@ -87,7 +87,7 @@ def _check_ip(flag: str, text: str) -> str:
     try:
         return str(ipaddress.IPv4Address(text))
     except ValueError:
-        raise SimError(f"{flag}: Invalid value: {text!r}: expected an IPv4 address") from None
+        raise SimError(f"{flag}: Invalid value: {quote(text)}: expected an IPv4 address") from None
 
 
 class _Setup:
@@ -116,7 +116,7 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
     node_name = args.node or names[0]
     node = state.node(node_name)
     if node is None:
-        raise SimError(f"--node: Not found: {node_name!r}: the cluster's nodes are "
+        raise SimError(f"--node: Not found: {quote(node_name)}: the cluster's nodes are "
                        f"{', '.join(names)}")
     require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
     base = apply_payload(bootstrap_payload(state.kube_proxy), noflush=True)
@@ -243,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
     if args.from_pod:
         if args.from_pod not in setup.pod_ips:
             known = sorted(k for k in setup.pod_ips if "/" in k)
-            raise SimError(f"--from-pod: Not found: {args.from_pod!r}"
+            raise SimError(f"--from-pod: Not found: {quote(args.from_pod)}"
                            + (f": pods are {', '.join(known)}" if known else
                               ": no pods (use --src)"))
         ip, on_node = setup.pod_ips[args.from_pod]

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.kubeproxy.modes import BUILT_MODES, unsupported_mode_message
-from sim.model.errors import FieldError, SimError
+from sim.model.errors import FieldError, SimError, quote
 from sim.scenario.spec import line_of, read_documents
 from sim.world.params import (
     ControlPlaneParams,
@@ -116,7 +116,7 @@ class _Checker:
     def fail(self, path: str, kind: str, value: Any = None, detail: str = "") -> SimError:
         line = line_of(self.root, path) if self.root is not None else None
         where = f"{self.file}:{line}: " if self.file and line else (f"{self.file}: " if self.file else "")
-        shown = f": {value!r}" if value is not None else ""
+        shown = f": {quote(value)}" if value is not None else ""
         more = f": {detail}" if detail else ""
         return SimError(f"{where}{path}: {kind}{shown}{more}")
 
