@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from sim.api.controllers import services_without_endpoints
@@ -19,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
     parser.add_argument("--seed", type=int, default=None, help="override spec.seed")
     add_mode_argument(parser)
+    parser.add_argument("--json", action="store_true",
+                        help="print Services, EndpointSlices and endpoints as one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,8 +30,38 @@ def run(args: argparse.Namespace) -> int:
     state = api.snapshot()
     for w in api.warnings + services_without_endpoints(state):
         print(f"warning: {w}", file=sys.stderr)
-    print(render(state), end="")
+    if args.json:
+        print(json.dumps(to_json(state), indent=2))
+    else:
+        print(render(state), end="")
     return 0
+
+
+def to_json(state: ClusterState) -> dict:
+    """The cluster as ``show --json`` prints it (field names as the Kubernetes API's)."""
+    def svc(s: Service) -> dict:
+        no_eps = bool(s.selector) and s.type != ServiceType.EXTERNAL_NAME and not any(
+            sl.endpoints for sl in state.slices_for(s))
+        return {"namespace": s.namespace, "name": s.name, "type": s.type.value,
+                "clusterIP": s.cluster_ip or None,
+                "externalIP": None if external_ip(s) == "<none>" else external_ip(s),
+                "ports": [{"name": p.name, "protocol": p.protocol.value, "port": p.port,
+                           "nodePort": p.node_port or None} for p in s.ports],
+                "selector": dict(s.selector) if s.selector else None,
+                "hasEndpoints": not no_eps if s.selector else None}
+
+    def sl(x: EndpointSlice) -> dict:
+        return {"namespace": x.namespace, "name": x.name, "service": x.service_name or None,
+                "addressType": x.address_type,
+                "ports": [p.port for p in x.ports] if x.ports else None,
+                "endpoints": [{"addresses": list(ep.addresses), "ready": ep.ready,
+                               "serving": ep.serving, "terminating": ep.terminating,
+                               "nodeName": ep.node_name or None, "zone": ep.zone or None,
+                               "hostname": ep.hostname or None,
+                               "targetRef": (f"{ep.target_ref.kind}/{ep.target_ref.name}"
+                                             if ep.target_ref else None)} for ep in x.endpoints]}
+    return {"services": [svc(s) for s in state.services],
+            "endpointSlices": [sl(x) for x in state.endpoint_slices]}
 
 
 def render(state: ClusterState) -> str:

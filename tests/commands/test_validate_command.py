@@ -203,3 +203,22 @@ def test_duplicate_key_does_not_hide_apiserver_errors(tmp_path, capsys):
     out = _errors(capsys).splitlines()
     assert [line.split(": ")[1] for line in out] == ["spec.seed", "Service default/s"]
     assert 'key "seed" already set in map' in out[0]
+
+
+def test_validate_prints_progress_on_large_inputs(tmp_path, capsys, monkeypatch):
+    """Progress lines go to stderr while objects are applied (forced here with a clock that
+    jumps a second per call)."""
+    import itertools
+
+    import sim.commands.validate as validate
+
+    ticks = itertools.count(0.0, 1.0)
+    monkeypatch.setattr(validate.time, "perf_counter", lambda: next(ticks))
+    objs = "".join(f"  - {{apiVersion: v1, kind: Service, metadata: {{name: s{i}}}, "
+                   f"spec: {{ports: [{{port: 80}}]}}}}\n" for i in range(2500))
+    p = tmp_path / "big.yaml"
+    p.write_text("apiVersion: kube-netsim/v1\nkind: Scenario\nmetadata: {name: big}\nspec:\n"
+                 "  objects:\n" + objs)
+    assert main(["validate", str(p)]) == 0
+    err = capsys.readouterr().err
+    assert "applied 1,000/2,500 objects" in err and "applied 2,000/2,500 objects" in err
