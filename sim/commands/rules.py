@@ -33,9 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help="override spec.seed (the ClusterIPs and NodePorts allocated, as in show and run)")
     add_mode_argument(parser)
-    parser.add_argument("--format", choices=("restore", "save"), default="restore",
+    parser.add_argument("--format", choices=("restore", "save", "ipset", "ipvsadm"),
+                        default="restore",
                         help="restore: kube-proxy's iptables-restore input (default); "
-                             "save: what iptables-save shows after loading it")
+                             "save: what iptables-save shows after loading it; "
+                             "ipset: what ipset save shows (ipvs mode); "
+                             "ipvsadm: what ipvsadm-save -n shows (ipvs mode)")
     parser.add_argument("--stats", action="store_true", help="print rule and chain counts per table")
     parser.add_argument("--nfacct", action="store_true",
                         help="the node has kube-proxy's nfacct counters (adds -m nfacct to the "
@@ -71,6 +74,17 @@ def run(args: argparse.Namespace) -> int:
     if state.node(node) is None:
         raise SimError(f"--node: Not found: {quote(node)}: the cluster's nodes are {', '.join(names)}")
     require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
+    if state.kube_proxy.mode == "ipvs":
+        from sim.commands import rules_ipvs
+        from sim.kubeproxy.ipvs import compile_ipvs
+
+        ipvs_rules = compile_ipvs(state, node)
+        print(rules_ipvs.format_stats(ipvs_rules) if args.stats
+              else rules_ipvs.render(ipvs_rules, args.format), end="")
+        return 0
+    if args.format in ("ipset", "ipvsadm"):
+        raise SimError(f'--format: Unsupported value: "{args.format}": only in ipvs mode '
+                       "(--mode ipvs)")
     payload = compile_rules(state, node, nfacct=args.nfacct)
     print(format_stats(payload) if args.stats else render(payload, args.format), end="")
     return 0

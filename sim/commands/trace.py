@@ -11,6 +11,10 @@ Rules come from the scenario (kube-proxy's bootstrap jump rules plus
 ``sim.kubeproxy.iptables.compile_rules`` for ``--node``), or from a real node's
 ``iptables-save`` file with ``--rules FILE`` (no scenario needed).
 
+A dump whose rules match ipsets (``-m set``, as Calico, Weave and kube-proxy's IPVS mode write
+them) takes the node's ``ipset save`` output with ``--ipsets FILE``; a set the rules name but
+that file does not hold is traced as empty, with a warning naming it and its first line.
+
 The node's addresses: with a scenario, its InternalIP/ExternalIP and the first address of its
 pod CIDR (the pod bridge); with ``--rules``, the ``--local-ip`` options, or else inferred:
 the ``--dst`` when it is not a Service address in the rules and ``--dport`` is a NodePort of
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -56,6 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--route", action="append", default=[], metavar="CIDR=IFACE",
                         help="with --rules: packets to CIDR leave on IFACE (repeatable; the "
                              "most specific wins; default eth0), e.g. 172.17.0.0/16=docker0")
+    parser.add_argument("--ipsets", metavar="FILE",
+                        help="the node's `ipset save` output, for rules that match ipsets "
+                             "(-m set; with --rules)")
     parser.add_argument("--src", help=f"source IP[:PORT] (port default {DEFAULT_SPORT})")
     parser.add_argument("--dst", required=True, help="destination IP")
     parser.add_argument("--dport", required=True, type=int, help="destination port")
@@ -94,8 +102,11 @@ class _Setup:
     """Everything the trace needs besides the packet."""
 
     def __init__(self, ruleset: Ruleset, local: list[str], route, node: str,
-                 pod_ips: dict[str, tuple[str, bool]], note: str) -> None:
+                 pod_ips: dict[str, tuple[str, bool]], note: str, ipsets: tuple = (),
+                 warning: str = "") -> None:
         self.ruleset = ruleset
+        self.ipsets = ipsets
+        self.warning = warning
         self.local = local
         self.route = route
         self.node = node
@@ -119,6 +130,10 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
         raise SimError(f"--node: Not found: {quote(node_name)}: the cluster's nodes are "
                        f"{', '.join(names)}")
     require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
+    if state.kube_proxy.mode == "ipvs":
+        raise SimError(f'{"--mode" if args.mode else args.scenario}: kubeProxy.mode: Unsupported '
+                       'value: "ipvs": trace needs the IPVS stage of the engine (use rules '
+                       '--mode ipvs for what the IPVS proxier programs)')
     base = apply_payload(bootstrap_payload(state.kube_proxy), noflush=True)
     ruleset = apply_payload(compile_rules(state, node_name), base, noflush=True)
     lan = node.internal_ip
@@ -160,7 +175,8 @@ def _from_rules(args: argparse.Namespace) -> _Setup:
         addr = ipaddress.IPv4Address(dst)
         iface = next((i for net, i in routes if addr in net), "eth0")
         return Route(iface, primary)
-    return _Setup(ruleset, local, route, args.node or "node", {}, note)
+    ipsets, warning = _ipsets(args, ruleset)
+    return _Setup(ruleset, local, route, args.node or "node", {}, note, ipsets, warning)
 
 
 def _parse_route(text: str) -> tuple[ipaddress.IPv4Network, str]:
@@ -172,6 +188,26 @@ def _parse_route(text: str) -> tuple[ipaddress.IPv4Network, str]:
     if not sep or net is None or not iface or len(iface) > 15:
         raise SimError(f'--route: Invalid value: "{text}": expected CIDR=IFACE, e.g. 172.17.0.0/16=docker0')
     return net, iface
+
+
+def _ipsets(args: argparse.Namespace, ruleset: Ruleset) -> tuple[tuple, str]:
+    """The sets of ``--ipsets`` and a warning naming the sets the rules match on but the file
+    does not hold (they are traced as empty: every ``-m set`` on them is "not a member")."""
+    from sim.ipset import parse_restore as parse_ipsets
+    from sim.netfilter.setmatch import missing_sets
+
+    sets: tuple = ()
+    if args.ipsets:
+        data = read_input(Path(args.ipsets), f"--ipsets: {args.ipsets}", MAX_RULES_BYTES)
+        text = decode_text(data, f"--ipsets: {args.ipsets}", "ipset save writes UTF-8 text; re-encode the file")
+        sets = parse_ipsets(text, args.ipsets)
+    missing = missing_sets(ruleset, (s.name for s in sets))
+    if not missing:
+        return sets, ""
+    where = ", ".join(f"{name} (line {uses[0][2]})" for name, uses in missing.items())
+    hint = "not in --ipsets" if args.ipsets else "give the node's `ipset save` output with --ipsets FILE"
+    return sets, (f"warning: the rules match ipsets that were not given, traced as empty: {where}; "
+                  + hint)
 
 
 def _infer_local(ruleset: Ruleset, dst: str, dport: int) -> list[str]:
@@ -235,6 +271,8 @@ def run(args: argparse.Namespace) -> int:
         raise SimError("give either a SCENARIO or --rules FILE")
     if args.rules and args.seed is not None:
         raise SimError("--seed: a real node's rules are fixed; --seed only goes with a SCENARIO")
+    if args.ipsets and not args.rules:
+        raise SimError("--ipsets goes with --rules FILE (a scenario's ipsets come from its compiler)")
     setup = _from_rules(args) if args.rules else _from_scenario(args)
     dst = _check_ip("--dst", args.dst)
     if not 0 < args.dport < 65536:
@@ -277,9 +315,11 @@ def run(args: argparse.Namespace) -> int:
     packet = Packet(args.proto, src, dst, sport, args.dport, "S" if args.proto == "tcp" else "",
                     in_iface="" if local_out else in_iface)
     outcomes = trace_packet(setup.ruleset, setup.local, packet, local_out=local_out,
-                            in_iface=in_iface, route=setup.route)
+                            in_iface=in_iface, route=setup.route, ipsets=setup.ipsets)
     path = "OUTPUT (locally generated)" if local_out else f"PREROUTING (arriving on {in_iface})"
     if args.json:
+        if setup.warning:
+            print(setup.warning, file=sys.stderr)
         print(json.dumps({
             "node": setup.node, "packet": {"proto": args.proto, "src": f"{src}:{sport}",
                                            "dst": f"{dst}:{args.dport}"},
@@ -290,5 +330,7 @@ def run(args: argparse.Namespace) -> int:
               f"{path}; node addresses {', '.join(setup.local) or 'none'}")
     if setup.note:
         header += f"\n{setup.note}"
+    if setup.warning:
+        header += f"\n{setup.warning}"
     print(render_text(header, outcomes), end="")
     return 0

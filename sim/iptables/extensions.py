@@ -1056,3 +1056,10 @@ TARGETS: dict[str, Extension] = {
 
 # Names iptables reserves for standard verdicts; never a user chain.
 STANDARD_TARGETS = ("ACCEPT", "DROP", "RETURN", "QUEUE")
+
+
+# The set, physdev and ipvs matches live in their own module (imported last: it builds on
+# the helpers above).
+from sim.iptables.setmatch import SET_MATCHES  # noqa: E402
+
+MATCHES.update(SET_MATCHES)

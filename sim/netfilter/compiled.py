@@ -57,6 +57,7 @@ from sim.iptables.extensions import (
 from sim.iptables.gcpause import gc_paused
 from sim.iptables.ruleset import BUILTIN_CHAINS, Match, Rule, Ruleset, Table
 from sim.netfilter.physdev import physdev_preds
+from sim.netfilter import setmatch
 from sim.iptables.save import render_rule
 from sim.netfilter.types import TraceStep
 
@@ -87,7 +88,7 @@ HOOK_TABLES = (("PREROUTING", "raw"), ("PREROUTING", "mangle"), ("PREROUTING", "
 TCP_BITS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20}
 # Matches with no side effect: rules whose port match comes only after these may be indexed.
 _PURE_MODULES = frozenset({"comment", "tcp", "udp", "sctp", "icmp", "multiport", "addrtype",
-                           "mark", "conntrack", "state"})
+                           "mark", "conntrack", "state", "set", "ipvs"})
 
 
 def tcp_flag_bits(flags: str) -> int:
@@ -380,6 +381,8 @@ def _module_preds(m: Match, eng_hooks: "_Hooks") -> list[Expr]:
         out.append(("c.nfacct(__s)", {"__s": o["--nfacct-name"].values[0]}))
     elif mod == "physdev":
         out.extend(physdev_preds(o))
+    elif mod in setmatch.MODULES:
+        out.extend(setmatch.preds(mod, o))
     else:  # pragma: no cover - the parser refuses unknown modules
         raise AssertionError(mod)
     return out

@@ -57,6 +57,8 @@ from sim.netfilter.compiled import (
     OUT_RAW, OUT_MANGLE, OUT_NAT, OUT_FILTER, POST_MANGLE, POST_NAT,
     tcp_flag_bits,
 )
+from sim.ipset import IPSet
+from sim.netfilter.setmatch import NodeIPSets
 from sim.netfilter.conntrack import ConntrackTable
 from sim.netfilter.recent import RecentTables
 from sim.netfilter.types import (
@@ -659,6 +661,8 @@ class NodeNetfilter:
         :func:`~sim.netfilter.compiled.compile_ruleset`).
     trace
         Record the rule trail in each result.
+    ipsets
+        The node's ipsets for ``-m set`` (:attr:`ipsets`; reload with ``ipsets.load``).
     """
 
     def __init__(self, ruleset: Ruleset | None, local_addresses: Iterable[str], *,
@@ -667,7 +671,8 @@ class NodeNetfilter:
                  route: Callable[[str], Route] | None = None,
                  iface_addresses: dict[str, str] | None = None,
                  fast: bool = True, trace: bool = True,
-                 index: tuple[int, float] = (INDEX_MIN_RULES, INDEX_MIN_SHARE)) -> None:
+                 index: tuple[int, float] = (INDEX_MIN_RULES, INDEX_MIN_SHARE),
+                 ipsets: Iterable[IPSet] = ()) -> None:
         addrs = list(local_addresses)
         if not isinstance(local_addresses, (list, tuple)):
             addrs = sorted(addrs, key=ip_int)
@@ -682,6 +687,10 @@ class NodeNetfilter:
         self.iface_addresses = dict(iface_addresses or {})
         self.fast = fast
         self.index = index
+        # -m set / -m ipvs state (sim.netfilter.setmatch): the node's ipsets, and the IPVS
+        # stage's connection lookup (None: no IPVS on this node).
+        self.ipsets = NodeIPSets(ipsets)
+        self.ipvs_info: Callable[[PacketContext], tuple | None] | None = None
         self.trace = trace
         self.counters_packets: list[int] = []
         self.counters_bytes: list[int] = []

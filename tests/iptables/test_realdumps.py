@@ -1,5 +1,7 @@
 """Real nodes' dumps (``tests/iptables/realdumps``, sources in its README) load and trace:
-each ``# trace:`` line reaches exactly the backends it names, each with its probability."""
+each ``# trace:`` line reaches exactly the backends it names, each with its probability.
+A dump whose rules match ipsets is traced with the ``ipset save`` file beside it
+(``<name>.ipsets``)."""
 
 from __future__ import annotations
 
@@ -43,7 +45,9 @@ def test_dump_traces_to_its_backends(path, args, want, needs, capsys):
     if missing:
         pytest.skip(f"needs the `{', '.join(missing)}` match (-m set --match-set), which the "
                     "engine does not have yet")
-    assert main(["trace", "--rules", str(path), *args, "--json"]) == 0
+    ipsets = path.with_suffix(".ipsets")
+    extra = ["--ipsets", str(ipsets)] if ipsets.exists() else []
+    assert main(["trace", "--rules", str(path), *extra, *args, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     got = [o for o in data["outcomes"] if not o["conditions"]]
     assert sorted(o["destination"] for o in got) == sorted(want)
