@@ -63,7 +63,6 @@ _IMPLICIT_FIRST = frozenset("0123456789-+.~nNtTfFyYoO<=")
 # "1e3" and "1.5e3" are numbers there, strings to PyYAML's YAML 1.1 resolver, which wants a
 # dot and a signed exponent. JSON reads "1e1" as a number too.
 _GO_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
-_EXPONENT = re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+")
 
 # Alias expansion is capped as go-yaml caps it since CVE-2019-11253 (yaml.v2 decode.go,
 # allowedAliasRatio): past 100 aliased and 1,000 decoded nodes, the share of nodes that come
@@ -180,7 +179,7 @@ def _documents(text: bytes, name: str,
 def allowed_alias_ratio(decoded: int) -> float:
     """The share of decoded nodes that may come from alias expansion (go-yaml's rule).
 
-    >>> allowed_alias_ratio(1_000), allowed_alias_ratio(2_200_000), allowed_alias_ratio(10**7)
+    >>> allowed_alias_ratio(1_000), round(allowed_alias_ratio(2_200_000), 3), allowed_alias_ratio(10**7)
     (0.99, 0.545, 0.1)
     """
     if decoded <= _ALIAS_RATIO_LOW:
@@ -298,10 +297,12 @@ def construct(node: yaml.Node, _memo: dict[int, Any] | None = None) -> Any:
         v = node.value
         if node.tag == _INT_TAG and v.isdigit() and (v[0] != "0" or v == "0"):
             return int(v)  # plain decimal; octal, hex, signs and "_" go the general way
-        if node.tag == _FLOAT_TAG and _EXPONENT.fullmatch(v):
-            # "1e3": go-yaml's float64 1000 becomes the JSON number 1000 on the way to the
-            # apiserver (sigs.k8s.io/yaml), so an integral value is an integer.
-            f = float(v)
+        if node.tag == _FLOAT_TAG:
+            # "1e3", "443.0": go-yaml's float64 becomes a JSON number on the way to the
+            # apiserver (sigs.k8s.io/yaml; kubectl's unstructured JSON likewise), and Go
+            # prints an integral float64 without a fraction: 1000, 443. So an integral value
+            # is an integer, as an int field of the API accepts it.
+            f = float(_constructor.construct_object(node))
             return int(f) if f.is_integer() and abs(f) < 2**53 else f
         return _constructor.construct_object(node)
     hit = memo.get(id(node))
