@@ -37,12 +37,12 @@ def progress_printer(path: str, stream=None):
     start = time.perf_counter()
     last = [start]
 
-    def show(done: int, total: int) -> None:
+    def show(text: str) -> None:
         t = time.perf_counter()
         if t - last[0] >= 1.0:
             last[0] = t
-            print(f"  {path}: applied {done:,}/{total:,} objects, {t - start:.1f} s elapsed",
-                  file=stream or sys.stderr, flush=True)
+            print(f"  {path}: {text}, {t - start:.1f} s elapsed", file=stream or sys.stderr,
+                  flush=True)
     return show
 
 

@@ -480,15 +480,15 @@ class Scenario:
 
     def check(self, progress=None) -> tuple[list[FieldError], list[str]]:
         """Apply every manifest, collecting every error (a refused object is skipped, as
-        ``kubectl apply`` carries on with the next) and every warning. ``progress(done,
-        total)`` is called every 1,000 objects."""
+        ``kubectl apply`` carries on with the next) and every warning. ``progress(text)`` is
+        told every 1,000 objects."""
         api = ApiServer(self.cluster, self.kube_proxy, self.seed)
         errors: list[FieldError] = []
         total = len(self.manifests)
         with gc_paused():
             for i, (manifest, source) in enumerate(self.manifests):
                 if progress is not None and i % 1000 == 999:
-                    progress(i + 1, total)
+                    progress(f"applied {i + 1:,}/{total:,} objects")
                 try:
                     api.apply(manifest, source)
                 except ValidationError as exc:
@@ -549,7 +549,7 @@ def check_scenario(path: str | Path, progress=None) -> CheckResult:
     problems: list[FieldError | str] = []
     with gc_paused():
         try:
-            scenario = _load(Path(path), problems)
+            scenario = _load(Path(path), problems, progress)
         except SimError as exc:
             return CheckResult(problems + _as_problems(exc), [], None)
     warnings: list[str] = []
@@ -569,7 +569,7 @@ def _as_problems(exc: SimError) -> list[FieldError | str]:
     return [str(exc)]
 
 
-def _load(path: Path, problems: list[FieldError | str]) -> Scenario | None:
+def _load(path: Path, problems: list[FieldError | str], progress=None) -> Scenario | None:
     """Load ``path``, appending every problem to ``problems``; ``None`` when nothing past the
     top level could be read. Raises :class:`SimError` only when the file itself is unusable."""
     duplicates: list[FieldError] = []
@@ -666,6 +666,8 @@ def _load(path: Path, problems: list[FieldError | str]) -> Scenario | None:
         digest.update(b"\x00" + rel.encode() + b"\x00" + read_input(mpath, shown))
         for obj, node in mdocs:
             _add_manifest(obj, node, shown, manifests, nodes, problems)
+        if progress is not None:
+            progress(f"read {shown}: {len(mdocs):,} documents")
 
     metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
     return Scenario(

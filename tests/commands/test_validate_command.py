@@ -214,11 +214,13 @@ def test_validate_prints_progress_on_large_inputs(tmp_path, capsys, monkeypatch)
 
     ticks = itertools.count(0.0, 1.0)
     monkeypatch.setattr(validate.time, "perf_counter", lambda: next(ticks))
-    objs = "".join(f"  - {{apiVersion: v1, kind: Service, metadata: {{name: s{i}}}, "
+    objs = "".join(f"---\n{{apiVersion: v1, kind: Service, metadata: {{name: s{i}}}, "
                    f"spec: {{ports: [{{port: 80}}]}}}}\n" for i in range(2500))
+    (tmp_path / "services.yaml").write_text(objs)
     p = tmp_path / "big.yaml"
     p.write_text("apiVersion: kube-netsim/v1\nkind: Scenario\nmetadata: {name: big}\nspec:\n"
-                 "  objects:\n" + objs)
+                 "  manifests: [services.yaml]\n")
     assert main(["validate", str(p)]) == 0
     err = capsys.readouterr().err
+    assert "services.yaml: 2,500 documents" in err
     assert "applied 1,000/2,500 objects" in err and "applied 2,000/2,500 objects" in err
