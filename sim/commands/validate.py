@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         for w in warnings:
             print(f"warning: {w}", file=sys.stderr)
         for e in result.errors:
-            print(f"error: {e}", file=sys.stderr)
+            for line in str(e).splitlines():
+                print(f"error: {line}", file=sys.stderr)
         if result.errors:
             failed = True
             n = len(result.errors)
