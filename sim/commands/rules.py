@@ -21,7 +21,7 @@ import argparse
 from sim.iptables import apply_payload, render_save
 from sim.kubeproxy.iptables import bootstrap_payload, compile_rules, rule_stats
 from sim.commands.options import add_mode_argument, require_built_mode, with_mode
-from sim.model.errors import SimError
+from sim.model.errors import SimError, quote
 from sim.scenario.spec import load_scenario
 
 HELP = "print the iptables rules kube-proxy writes on a node (restore payload or iptables-save form)"
@@ -30,6 +30,8 @@ HELP = "print the iptables rules kube-proxy writes on a node (restore payload or
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", help="scenario YAML file")
     parser.add_argument("--node", help="node name (default: the first node of the cluster)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="override spec.seed (the ClusterIPs and NodePorts allocated, as in show and run)")
     add_mode_argument(parser)
     parser.add_argument("--format", choices=("restore", "save", "ipset", "ipvsadm"),
                         default="restore",
@@ -64,13 +66,13 @@ def run(args: argparse.Namespace) -> int:
     if args.node == "":
         raise SimError('--node: Required value: an empty node name (omit --node for the first node)')
     scenario = with_mode(load_scenario(args.scenario), args.mode)
-    state = scenario.state()
+    state = scenario.state(args.seed)
     names = [n.name for n in state.nodes]
     if not names:
         raise SimError(f"{args.scenario}: the cluster has no nodes")
     node = args.node or names[0]
     if state.node(node) is None:
-        raise SimError(f"--node: Not found: {node!r}: the cluster's nodes are {', '.join(names)}")
+        raise SimError(f"--node: Not found: {quote(node)}: the cluster's nodes are {', '.join(names)}")
     require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
     if state.kube_proxy.mode == "ipvs":
         from sim.commands import rules_ipvs
