@@ -7,15 +7,15 @@ CPU time), the nat/filter rule and chain counts, and - when run as root - the ti
 fresh network namespace, for the nf_tables and legacy backends, with and without ``--noflush``
 (kube-proxy runs ``--noflush``), each as a ratio to the warm compile time measured in the same run.
 
-``--mode nftables`` times the nftables compiler instead (``compile_nft``, the transaction of a
-first, full sync) and, as root, the real ``nft -f`` load of that transaction into a fresh
-namespace and of a partial sync's transaction (one service's endpoints replaced) on top of it,
-each as a ratio to the warm compile time of the same run.
-
 With ``--mode ipvs`` it times the IPVS compiler instead (:func:`run_ipvs`): compile time
 (cold/warm, wall and CPU), iptables rules, ipset members, virtual and real servers, and - as
 root - the time ``ipset restore`` takes to load the sets in a fresh namespace (this kernel has
 no IPVS, so the virtual servers cannot be loaded).
+
+``--mode nftables`` times the nftables compiler instead (``compile_nft``, the transaction of a
+first, full sync) and, as root, the real ``nft -f`` load of that transaction into a fresh
+namespace and of a partial sync's transaction (one service's endpoints replaced) on top of it,
+each as a ratio to the warm compile time of the same run.
 
 Usage::
 

@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         from sim.commands import rules_nft
         print(rules_nft.run(state, node, args), end="")
         return 0
+    fmt = args.format or "restore"
     if state.kube_proxy.mode == "ipvs":
         from sim.commands import rules_ipvs
         from sim.kubeproxy.ipvs import compile_ipvs
@@ -97,12 +98,12 @@ def run(args: argparse.Namespace) -> int:
                            "ipvs mode: " + ", ".join(f'"{f}"' for f in rules_ipvs.FORMATS))
         ipvs_rules = compile_ipvs(state, node)
         print(rules_ipvs.format_stats(ipvs_rules) if args.stats
-              else rules_ipvs.render(ipvs_rules, args.format or "restore"), end="")
+              else rules_ipvs.render(ipvs_rules, fmt), end="")
         return 0
-    fmt = args.format or "restore"
     if fmt not in ("restore", "save"):
+        only = " (ipset and ipvsadm: only in ipvs mode)" if fmt in ("ipset", "ipvsadm") else ""
         raise SimError(f'--format: Unsupported value: "{fmt}": supported values in iptables '
-                       'mode: "restore", "save"')
+                       f'mode: "restore", "save"{only}')
     payload = compile_rules(state, node, nfacct=args.nfacct)
     print(format_stats(payload) if args.stats else render(payload, fmt), end="")
     return 0
