@@ -12,6 +12,9 @@ Prints what kube-proxy (iptables mode) writes on a node of the scenario's cluste
 
 ``--stats`` prints chain and rule counts per table instead of the rules; ``--nfacct`` models a
 node where kube-proxy's nfacct counters exist.
+
+In nftables mode (``spec.kubeProxy.mode: nftables`` or ``--mode nftables``) the command prints
+the ``nft -f`` transaction instead (``--format nft``; :mod:`sim.commands.rules_nft`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from sim.commands.options import add_mode_argument, require_built_mode, with_mod
 from sim.model.errors import SimError, quote
 from sim.scenario.spec import load_scenario
 
-HELP = "print the iptables rules kube-proxy writes on a node (restore payload or iptables-save form)"
+HELP = ("print the rules kube-proxy writes on a node (iptables: restore payload or "
+        "iptables-save form; nftables: the nft -f transaction)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,12 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help="override spec.seed (the ClusterIPs and NodePorts allocated, as in show and run)")
     add_mode_argument(parser)
-    parser.add_argument("--format", choices=("restore", "save", "ipset", "ipvsadm"),
-                        default="restore",
-                        help="restore: kube-proxy's iptables-restore input (default); "
-                             "save: what iptables-save shows after loading it; "
-                             "ipset: what ipset save shows (ipvs mode); "
-                             "ipvsadm: what ipvsadm-save -n shows (ipvs mode)")
+    parser.add_argument("--format", choices=("restore", "save", "nft", "ipset", "ipvsadm"),
+                        default=None,
+                        help="iptables mode: restore (kube-proxy's iptables-restore input, the "
+                             "default) or save (what iptables-save shows after loading it); "
+                             "nftables mode: nft (the nft -f transaction, the default); "
+                             "ipvs mode: restore, save, ipset (what ipset save shows) or "
+                             "ipvsadm (what ipvsadm-save -n shows)")
     parser.add_argument("--stats", action="store_true", help="print rule and chain counts per table")
     parser.add_argument("--nfacct", action="store_true",
                         help="the node has kube-proxy's nfacct counters (adds -m nfacct to the "
@@ -80,11 +85,17 @@ def run(args: argparse.Namespace) -> int:
 
         ipvs_rules = compile_ipvs(state, node)
         print(rules_ipvs.format_stats(ipvs_rules) if args.stats
-              else rules_ipvs.render(ipvs_rules, args.format), end="")
+              else rules_ipvs.render(ipvs_rules, args.format or "restore"), end="")
         return 0
-    if args.format in ("ipset", "ipvsadm"):
-        raise SimError(f'--format: Unsupported value: "{args.format}": only in ipvs mode '
-                       "(--mode ipvs)")
+    if state.kube_proxy.mode == "nftables":
+        from sim.commands import rules_nft
+        print(rules_nft.run(state, node, args), end="")
+        return 0
+    fmt = args.format or "restore"
+    if fmt not in ("restore", "save"):
+        only = {"nft": "nftables", "ipset": "ipvs", "ipvsadm": "ipvs"}[fmt]
+        raise SimError(f'--format: Unsupported value: "{fmt}": supported values in iptables '
+                       f'mode: "restore", "save" ("{fmt}" is only in {only} mode: --mode {only})')
     payload = compile_rules(state, node, nfacct=args.nfacct)
-    print(format_stats(payload) if args.stats else render(payload, args.format), end="")
+    print(format_stats(payload) if args.stats else render(payload, fmt), end="")
     return 0
