@@ -79,19 +79,22 @@ def run(args: argparse.Namespace) -> int:
     if state.node(node) is None:
         raise SimError(f"--node: Not found: {quote(node)}: the cluster's nodes are {', '.join(names)}")
     require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
-    if state.kube_proxy.mode == "ipvs":
-        from sim.commands import rules_ipvs
-        from sim.kubeproxy.ipvs import compile_ipvs
-
-        ipvs_rules = compile_ipvs(state, node)
-        print(rules_ipvs.format_stats(ipvs_rules) if args.stats
-              else rules_ipvs.render(ipvs_rules, args.format or "restore"), end="")
-        return 0
     if state.kube_proxy.mode == "nftables":
         from sim.commands import rules_nft
         print(rules_nft.run(state, node, args), end="")
         return 0
     fmt = args.format or "restore"
+    if state.kube_proxy.mode == "ipvs":
+        from sim.commands import rules_ipvs
+        from sim.kubeproxy.ipvs import compile_ipvs
+
+        if args.nfacct:
+            raise SimError("--nfacct: the IPVS proxier writes no nfacct rules (iptables mode only)")
+
+        ipvs_rules = compile_ipvs(state, node)
+        print(rules_ipvs.format_stats(ipvs_rules) if args.stats
+              else rules_ipvs.render(ipvs_rules, fmt), end="")
+        return 0
     if fmt not in ("restore", "save"):
         only = {"nft": "nftables", "ipset": "ipvs", "ipvsadm": "ipvs"}[fmt]
         raise SimError(f'--format: Unsupported value: "{fmt}": supported values in iptables '

@@ -112,6 +112,7 @@ class _Setup:
         self.node = node
         self.pod_ips = pod_ips  # pod name -> (ip, on this node)
         self.note = note
+        self.ipvs: tuple | None = None  # IPVS mode: (state, ipsets, table); see trace_ipvs
 
 
 def _from_scenario(args: argparse.Namespace) -> _Setup:
@@ -131,8 +132,14 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
                        f"{', '.join(names)}")
     require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
     require_engine_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
-    base = apply_payload(bootstrap_payload(state.kube_proxy), noflush=True)
-    ruleset = apply_payload(compile_rules(state, node_name), base, noflush=True)
+    ipvs = None
+    if state.kube_proxy.mode == "ipvs":
+        from sim.commands import trace_ipvs
+        ruleset, _bound, ipsets, table = trace_ipvs.setup(state, node_name)
+        ipvs = (state, ipsets, table)
+    else:
+        base = apply_payload(bootstrap_payload(state.kube_proxy), noflush=True)
+        ruleset = apply_payload(compile_rules(state, node_name), base, noflush=True)
     lan = node.internal_ip
     local = list(node.ips)
     pod_net = ipaddress.IPv4Network(node.pod_cidr) if node.pod_cidr else None
@@ -151,7 +158,9 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
             on_node = p.node_name == node_name
             pods[p.name] = (p.pod_ip, on_node)
             pods[f"{p.namespace}/{p.name}"] = (p.pod_ip, on_node)
-    return _Setup(ruleset, local, route, node_name, pods, "")
+    out = _Setup(ruleset, local, route, node_name, pods, "")
+    out.ipvs = ipvs
+    return out
 
 
 def _from_rules(args: argparse.Namespace) -> _Setup:
@@ -311,8 +320,14 @@ def run(args: argparse.Namespace) -> int:
         in_iface = args.in_iface
     packet = Packet(args.proto, src, dst, sport, args.dport, "S" if args.proto == "tcp" else "",
                     in_iface="" if local_out else in_iface)
-    outcomes = trace_packet(setup.ruleset, setup.local, packet, local_out=local_out,
-                            in_iface=in_iface, route=setup.route, ipsets=setup.ipsets)
+    if setup.ipvs is not None:
+        from sim.commands import trace_ipvs
+        state, ipsets, table = setup.ipvs
+        outcomes = trace_ipvs.trace(state, setup.ruleset, setup.local, ipsets, table, packet,
+                                    local_out=local_out, in_iface=in_iface, route=setup.route)
+    else:
+        outcomes = trace_packet(setup.ruleset, setup.local, packet, local_out=local_out,
+                                in_iface=in_iface, route=setup.route, ipsets=setup.ipsets)
     path = "OUTPUT (locally generated)" if local_out else f"PREROUTING (arriving on {in_iface})"
     if args.json:
         if setup.warning:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 # Set types kube-proxy and the common CNIs create, with their dimension count (how many
 # src/dst flags a ``--match-set`` needs) and the kind of each dimension.
@@ -79,6 +80,13 @@ def _ip(text: str, family: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address
     return ip
 
 
+@lru_cache(maxsize=1 << 18)
+def _ip_int(text: str, family: str) -> int:
+    # Cached: a node's sets repeat the same addresses (every ClusterIP in two sets, each
+    # endpoint twice in KUBE-LOOP-BACK) and are rebuilt on every sync.
+    return int(_ip(text, family))
+
+
 def _net(text: str, family: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     addr, slash, bits = text.partition("/")
     ip = _ip(addr, family)
@@ -143,7 +151,7 @@ def parse_entry(set_type: str, family: str, text: str,
         return (port,)
     for kind, part in zip(kinds, parts):
         if kind == "ip":
-            key.append(int(_ip(part, family)))
+            key.append(_ip_int(part, family))
         elif kind == "net":
             net = _net(part, family)
             key.extend((int(net.network_address), net.prefixlen))
@@ -199,6 +207,12 @@ class SetIndex:
     keys: frozenset = field(default_factory=frozenset)
     prefixes: tuple[int, ...] = ()
 
+    @staticmethod
+    def of(s: IPSet) -> "SetIndex":
+        """The index of ``s``, shared by equal sets (every node holds the same
+        KUBE-CLUSTER-IP, and a sync rewrites sets that did not change)."""
+        return _shared_index(s)
+
     @classmethod
     def build(cls, s: IPSet) -> "SetIndex":
         keys = frozenset(parse_entry(s.type, s.family, m, s.port_range) for m in s.members)
@@ -238,6 +252,11 @@ class SetIndex:
             if tuple(key) in self.keys:
                 return True
         return False
+
+
+@lru_cache(maxsize=1024)
+def _shared_index(s: IPSet) -> SetIndex:
+    return SetIndex.build(s)
 
 
 def _net_offset(kinds: tuple[str, ...]) -> int:

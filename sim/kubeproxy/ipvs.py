@@ -20,6 +20,15 @@ out ordered by (protocol, address, port), real servers by (address, port).
 
 Jump rules from the built-in chains are ensured with ``EnsureRule(Prepend)`` upstream, not
 written in the payload; :func:`bootstrap_payload` gives them as they stand on a clean host.
+
+Scope and limitations: one sync's desired state (upstream applies it as differences against
+the kernel: ``syncIPSetEntries``, ``syncService``/``syncEndpoint``, ``cleanLegacyService``);
+graceful termination is an input (``draining``); ``maxelem`` overflow, ``excludeCIDRs`` and
+interface lookups for ``nodePortAddresses`` beyond the node's status addresses are not
+modelled. Validation: upstream's ``proxier_test.go`` cases rebuilt in
+``tests/kubeproxy/test_ipvs_upstream.py``; properties in ``test_ipvs_properties.py``; sets and
+payload loaded into the kernel and read back, with set matches counting the same packets as
+the engine (``tests/ipset/test_kernel_ipset.py``; no IPVS in this kernel).
 """
 
 from __future__ import annotations

@@ -39,6 +39,9 @@ Model
     products; ``None`` for "client already pinned" branches) and the engine ``Result``.
     A SYN on a connection in TIME_WAIT/CLOSE starts a new connection (new NAT), as the
     kernel's TCP tracker does.
+    In IPVS proxy mode a node also has an IPVS stage (:mod:`sim.netfilter.ipvs`, attached with
+    ``sim.netfilter.ipvs.attach``): virtual servers, the kernel's schedulers and its own
+    connection table at the hooks ``ip_vs_core.c`` uses (not kernel-verified: no IPVS here).
 Scope and limitations
     IPv4. No routing table beyond "local address or not" plus the caller's ``route``
     function; no fragments (``-f`` never matches), no TCP options, no ICMP error generation

@@ -137,7 +137,9 @@ class PacketContext:
                  "sbits",
                  # the trip through the hooks
                  "trail", "walk", "hooks", "new_entry", "local", "masq", "random_fully", "pk",
-                 "by", "reject", "cur_hook")
+                 "by", "reject", "cur_hook",
+                 # IPVS handled this packet (skb->ipvs_property; sim.netfilter.ipvs)
+                 "ipvs")
 
     @property
     def flags(self) -> int:
@@ -221,6 +223,8 @@ class PacketContext:
             if st[FWD_MANGLE] is not None:
                 self.table(_FWD, st[FWD_MANGLE])
             self.table(_FWD, st[FWD_FILTER])
+            if eng.ipvs is not None:
+                eng.ipvs.forward(self)  # ip_vs_reply4 at FORWARD, priority 100
             self.postrouting(st)
         self.confirm()
 
@@ -233,6 +237,8 @@ class PacketContext:
         self.table(_OUT, st[OUT_MANGLE])
         before = self.dst
         self.nat_dst(_OUT, st[OUT_NAT])
+        if self.eng.ipvs is not None:
+            self.eng.ipvs.local_out(self)  # ip_vs_local_reply4/_request4, after nat OUTPUT
         if self.dst != before:
             self.route()
         self.table(_OUT, st[OUT_FILTER])
@@ -257,6 +263,9 @@ class PacketContext:
         self.hooks.append(_IN)
         self.table(_IN, st[IN_MANGLE])
         self.table(_IN, st[IN_FILTER])
+        # IPVS at LOCAL_IN (priorities NAT_SRC-2/-1): may take the packet to its real server
+        if self.eng.ipvs is not None and self.eng.ipvs.local_in(self):
+            return
         self.nat_src(_IN, st[IN_NAT])
 
     def postrouting(self, st: tuple) -> None:
@@ -339,7 +348,10 @@ class PacketContext:
             self.table(hook, start)
             return
         # Established, reply or related: rewrite the destination from the entry (an ICMP
-        # error's own header has no ports).
+        # error's own header has no ports). An IPVS connection's reply tuple is IPVS's
+        # (ip_vs_update_conntrack): no DST_NAT, IPVS rewrites the original direction itself.
+        if e.ipvs and not c.is_reply:
+            return
         t = e.orig if c.is_reply else e.reply
         c.dst = ip_int(t[1])
         if not c.related:
@@ -354,6 +366,8 @@ class PacketContext:
             self.table(hook, start)
             self.bind_source()
             return
+        if e.ipvs and c.is_reply:
+            return  # IPVS gave the reply its virtual source (ip_vs_out)
         t = e.orig if c.is_reply else e.reply
         c.src = ip_int(t[3])
         if c.related:
@@ -697,6 +711,8 @@ class NodeNetfilter:
         self.policy_counters: dict[tuple[str, str], list[int]] = {}
         self._draws: list[float] = []
         self._draws_rng: np.random.Generator | None = None
+        # The node's IPVS stage (sim.netfilter.ipvs.IPVSStage) in IPVS proxy mode
+        self.ipvs = None
         self._compiled: CompiledRuleset
         self._hooks: _Hooks
         self.load(ruleset or Ruleset())
@@ -901,6 +917,7 @@ class NodeNetfilter:
         c.cur_hook = _PRE
         c.inner = p.inner
         c.related = False
+        c.ipvs = False
         return c
 
 

@@ -26,6 +26,7 @@ from sim.iptables.extensions import proto_number
 from sim.iptables.ruleset import Option, Ruleset
 from sim.iptables.setmatch import ipvs_vaddr, set_directions
 from sim.ipset import SET_TYPES, IPSet, SetIndex
+from sim.ipset.sets import BITMAP_PORT_PROTOCOLS
 from sim.model.errors import SimError
 
 if TYPE_CHECKING:
@@ -35,47 +36,94 @@ MODULES = frozenset({"set", "ipvs"})
 
 
 class NodeIPSets:
-    """The ipsets of one node, by name, with their membership indexes."""
+    """The ipsets of one node, by name, with their membership indexes.
+
+    :meth:`match` is what compiled rules call: per (set, directions) it builds once a function
+    specialised to the set's type (a tuple of packet fields looked up in a frozenset), so a
+    member test costs about one dictionary lookup; loading sets drops those functions.
+    """
 
     def __init__(self, sets: Iterable[IPSet] = ()) -> None:
-        self._index: dict[str, SetIndex] = {}
+        self._sets: dict[str, IPSet] = {}
+        self._fns: dict[tuple[str, tuple[bool, ...]], Callable[["PacketContext"], bool]] = {}
         self.missing: set[str] = set()
         self.load(sets)
 
     def load(self, sets: Iterable[IPSet]) -> None:
-        """Replace every set (a node after ``ipset destroy`` + ``ipset restore``)."""
-        self._index = {s.name: SetIndex.build(s) for s in sets}
+        """Replace every set (a node after ``ipset destroy`` + ``ipset restore``). Indexes
+        are built when a rule first looks a set up, and shared between equal sets."""
+        self._sets = {s.name: s for s in sets}
+        self._fns = {}
 
     def update(self, sets: Iterable[IPSet]) -> None:
         """Create or replace the named sets, keeping the others (``ipset restore -exist``
         with a flush of each named set)."""
+        changed = set()
         for s in sets:
-            self._index[s.name] = SetIndex.build(s)
+            self._sets[s.name] = s
+            changed.add(s.name)
+        self._fns = {k: fn for k, fn in self._fns.items() if k[0] not in changed}
 
     @property
     def names(self) -> frozenset[str]:
-        return frozenset(self._index)
+        return frozenset(self._sets)
 
     def get(self, name: str) -> IPSet | None:
-        idx = self._index.get(name)
-        return idx.set if idx is not None else None
+        return self._sets.get(name)
+
+    def match(self, key: tuple[str, tuple[bool, ...]], c: "PacketContext") -> bool:
+        """``ip_set_test`` of set ``key[0]`` with directions ``key[1]`` (True: ``src``)."""
+        fn = self._fns.get(key)
+        if fn is None:
+            fn = self._fns[key] = self._matcher(*key)
+        return fn(c)
 
     def test(self, name: str, dirs: tuple[bool, ...], c: "PacketContext") -> bool:
-        """``ip_set_test`` for the packet in ``c`` (``dirs``: True for ``src``)."""
-        idx = self._index.get(name)
-        if idx is None:
-            self.missing.add(name)
-            return False
+        """:meth:`match` with the set name and directions apart."""
+        return self.match((name, dirs), c)
+
+    def _matcher(self, name: str, dirs: tuple[bool, ...]) -> Callable[["PacketContext"], bool]:
+        ipset = self._sets.get(name)
+        if ipset is None:
+            missing = self.missing
+
+            def absent(c: "PacketContext") -> bool:
+                missing.add(name)
+                return False
+            return absent
+        idx = SetIndex.of(ipset)
         kinds = SET_TYPES[idx.set.type]
         if len(dirs) < len(kinds) or idx.set.family != "inet":
-            return False
-        values = []
-        for kind, src in zip(kinds, dirs):
-            if kind == "port":
-                values.append((c.proto, c.sport if src else c.dport))
-            else:
-                values.append(c.src if src else c.dst)
-        return idx.test(tuple(values))
+            return _never
+        keys = idx.keys
+        addr = [("c.src" if src else "c.dst") for src in dirs]
+        port = [("c.sport" if src else "c.dport") for src in dirs]
+        if idx.set.type == "bitmap:port":
+            return _compiled(name, f"c.proto in __bp and ({port[0]},) in __k", keys)
+        parts = []
+        for i, kind in enumerate(kinds):
+            parts += ([addr[i]] if kind == "ip" else ["__a & __m", "__p"] if kind == "net"
+                      else ["c.proto", port[i]])
+        key = "(" + ", ".join(parts) + ",) in __k"
+        if "net" not in kinds:
+            return _compiled(name, key, keys)
+        # hash:net and friends: try each stored prefix length, most specific first.
+        net_addr = addr[kinds.index("net")]
+        masks = tuple((((1 << 32) - 1) ^ ((1 << (32 - plen)) - 1), plen) for plen in idx.prefixes)
+        body = (f"    __a = {net_addr}\n    for __m, __p in __ms:\n        if {key}:\n"
+                "            return True\n    return False\n")
+        env = {"__k": keys, "__ms": masks}
+        exec(compile(f"def f(c, __k=__k, __ms=__ms):\n{body}", f"<ipset {name}>", "exec"), env)  # noqa: S102
+        return env["f"]
+
+
+def _compiled(name: str, expr: str, keys: frozenset) -> Callable[["PacketContext"], bool]:
+    code = compile(f"lambda c, __k=__k, __bp=__bp: {expr}", f"<ipset {name}>", "eval")
+    return eval(code, {"__k": keys, "__bp": BITMAP_PORT_PROTOCOLS})  # noqa: S307
+
+
+def _never(c: "PacketContext") -> bool:
+    return False
 
 
 def referenced_sets(ruleset: Ruleset) -> dict[str, list[tuple[str, str, int]]]:
@@ -121,8 +169,8 @@ def preds(module: str, o: dict[str, Option]) -> list[tuple[str, dict[str, object
     out: list[tuple[str, dict[str, object]]] = []
     if module == "set":
         ms = o["--match-set"]
-        out.append((_neg("c.eng.ipsets.test(__n, __d, c)", ms.negated),
-                    {"__n": ms.values[0], "__d": set_directions(ms.values[1])}))
+        out.append((_neg("c.eng.ipsets.match(__k, c)", ms.negated),
+                    {"__k": (ms.values[0], set_directions(ms.values[1]))}))
     elif module == "ipvs":
         out.append(("__f(c)", {"__f": _ipvs_pred(o)}))
     else:  # pragma: no cover - the parser refuses unknown modules

@@ -50,3 +50,9 @@ def test_ipvs_formats_refused_in_iptables_mode(capsys) -> None:
     """--format ipset in iptables mode is a user error naming the mode."""
     assert main(["rules", SCENARIO, "--mode", "iptables", "--format", "ipset"]) == 1
     assert "only in ipvs mode" in capsys.readouterr().err
+
+
+def test_nfacct_refused_in_ipvs_mode(capsys) -> None:
+    """--nfacct has no meaning for the IPVS payload: a user error, not silently ignored."""
+    assert main(["rules", SCENARIO, "--mode", "ipvs", "--nfacct"]) == 1
+    assert "--nfacct: the IPVS proxier writes no nfacct rules" in capsys.readouterr().err

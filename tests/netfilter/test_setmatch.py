@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 import pytest
 
 from sim.ipset import parse_restore as parse_sets
@@ -83,3 +85,57 @@ def test_save_forms_of_set_and_ipvs_matches() -> None:
     assert "-A INPUT -m set ! --match-set S src,dst -j ACCEPT\n" in out
     assert "-A OUTPUT -s 1.2.3.4/32 -m ipvs --vproto 6 --vaddr 1.2.3.4 --vport 80 -j DROP\n" in out
     assert "-A OUTPUT -m ipvs --vaddr 10.0.0.0/8 --vdir REPLY -j ACCEPT\n" in out
+
+
+_ADDRS = ["10.0.0.1", "10.0.0.2", "10.0.1.7", "192.168.0.9"]
+_MEMBERS = {
+    "hash:ip": ["10.0.0.1", "192.168.0.9"],
+    "hash:net": ["10.0.0.0/24", "10.0.1.7", "192.168.0.0/16"],
+    "hash:ip,port": ["10.0.0.1,tcp:80", "10.0.0.2,udp:53", "192.168.0.9,tcp:443"],
+    "hash:net,port": ["10.0.0.0/16,tcp:80", "192.168.0.9,udp:53"],
+    "hash:ip,port,ip": ["10.0.0.1,tcp:80,10.0.0.2", "10.0.1.7,udp:53,10.0.1.7"],
+    "hash:ip,port,net": ["10.0.0.1,tcp:80,10.0.0.0/30", "10.0.0.2,udp:53,192.168.0.0/16"],
+    "bitmap:port": ["53", "80"],
+}
+
+
+@given(set_type=st.sampled_from(sorted(_MEMBERS)), data=st.data())
+def test_compiled_set_lookup_equals_the_reference_membership(set_type: str, data) -> None:
+    """The engine's specialised per-(set, directions) lookup answers as ``SetIndex.test``,
+    for every modelled type, any subset of members and any directions (hypothesis)."""
+    import ipaddress
+
+    from sim.ipset import IPSet, SetIndex, SET_TYPES
+    from sim.netfilter.setmatch import NodeIPSets
+
+    members = data.draw(st.lists(st.sampled_from(_MEMBERS[set_type]), unique=True))
+    s = IPSet("S", set_type, members=tuple(sorted(members)))
+    dirs = tuple(data.draw(st.lists(st.booleans(), min_size=1, max_size=4)))
+    proto = data.draw(st.sampled_from(["tcp", "udp", "sctp"]))
+    src, dst = (int(ipaddress.IPv4Address(data.draw(st.sampled_from(_ADDRS)))) for _ in range(2))
+    sport, dport = (data.draw(st.sampled_from([53, 80, 443, 1000])) for _ in range(2))
+
+    class _C:
+        pass
+    c = _C()
+    c.src, c.dst, c.proto, c.sport, c.dport = src, dst, proto, sport, dport
+    kinds = SET_TYPES[set_type]
+    if len(dirs) < len(kinds):
+        want = False
+    else:
+        want = SetIndex.build(s).test(tuple(
+            (proto, sport if d else dport) if k == "port" else (src if d else dst)
+            for k, d in zip(kinds, dirs)))
+    assert NodeIPSets([s]).match(("S", dirs), c) == want
+
+
+def test_update_replaces_named_sets_and_keeps_the_others() -> None:
+    """``ipsets.update`` swaps in the given sets (new members take effect) and leaves the
+    other sets as they were."""
+    nf = engine("*filter\n-A INPUT -m set --match-set A src -j DROP\n"
+                "-A INPUT -m set --match-set B src -j REJECT\nCOMMIT\n", local=("10.0.0.1",),
+                ipsets=parse_sets("create A hash:ip\nadd A 10.9.0.1\ncreate B hash:ip\nadd B 10.9.0.2\n"))
+    p1, p2 = (Packet("tcp", f"10.9.0.{i}", "10.0.0.1", 1000, 80) for i in (1, 2))
+    assert (_verdict(nf, p1), _verdict(nf, p2)) == ("DROP", "REJECT")
+    nf.ipsets.update(parse_sets("create A hash:ip\nadd A 10.9.0.3\n"))
+    assert (_verdict(nf, p1), _verdict(nf, p2)) == ("ACCEPT", "REJECT")
