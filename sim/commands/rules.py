@@ -14,7 +14,9 @@ Prints what kube-proxy (iptables mode) writes on a node of the scenario's cluste
 node where kube-proxy's nfacct counters exist.
 
 In nftables mode (``spec.kubeProxy.mode: nftables`` or ``--mode nftables``) the command prints
-the ``nft -f`` transaction instead (``--format nft``; :mod:`sim.commands.rules_nft`).
+the ``nft -f`` transaction instead (``--format nft``; :mod:`sim.commands.rules_nft`). In IPVS
+mode the IPVS proxier's payload, ``ipset save`` or ``ipvsadm-save -n`` text
+(:mod:`sim.commands.rules_ipvs`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from sim.model.errors import SimError, quote
 from sim.scenario.spec import load_scenario
 
 HELP = ("print the rules kube-proxy writes on a node (iptables: restore payload or "
-        "iptables-save form; nftables: the nft -f transaction)")
+        "iptables-save form; nftables: the nft -f transaction; ipvs: payload, ipset save, "
+        "ipvsadm-save -n)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,7 +93,9 @@ def run(args: argparse.Namespace) -> int:
 
         if args.nfacct:
             raise SimError("--nfacct: the IPVS proxier writes no nfacct rules (iptables mode only)")
-
+        if args.format not in (None, *rules_ipvs.FORMATS):
+            raise SimError(f'--format: Unsupported value: "{args.format}": supported values in '
+                           "ipvs mode: " + ", ".join(f'"{f}"' for f in rules_ipvs.FORMATS))
         ipvs_rules = compile_ipvs(state, node)
         print(rules_ipvs.format_stats(ipvs_rules) if args.stats
               else rules_ipvs.render(ipvs_rules, fmt), end="")
