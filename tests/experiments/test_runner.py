@@ -103,3 +103,30 @@ def test_a_grown_grid_reuses_the_points_it_shares(small_sweep, tmp_path):
     grown = run_sweep(load_sweep(small_sweep("grow", (10, 20))), tmp_path, progress=False)
     assert grown.path == first.path and grown.skipped == 1 and grown.done == 1
     assert set(pd.read_csv(grown.path / "metrics.csv")["services"]) == {10, 20}
+
+
+@pytest.mark.slow
+def test_a_worker_writes_its_point_after_the_sweep_process_is_killed(small_sweep, tmp_path):
+    """SIGKILL to the sweep process alone (not its workers): the point a worker was measuring
+    still lands, complete, in the results."""
+    f = small_sweep("orphan", (10, 200))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "sim.cli", "sweep", str(f), "--out", str(out),
+                             "--no-progress"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    points = out / "orphan" / load_sweep(f).sweep_id / "points"
+
+    def done() -> list[Path]:
+        return [p for p in points.iterdir() if (p / "manifest.json").is_file()] if points.is_dir() else []
+    deadline = time.monotonic() + 60
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait()
+    assert len(done()) == 1, "the kill should land while the second point is measured"
+    deadline = time.monotonic() + 60
+    while len(done()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(done()) == 2
+    for p in done():
+        assert json.loads((p / "manifest.json").read_text())["status"] == "ok"
