@@ -26,7 +26,6 @@ from sim.kubeproxy.nftables import compile_nft, transaction_stats
 from sim.model.cluster import ClusterState
 from sim.model.config import KubeProxyConfig
 from sim.world.kubeproxy import RulesCache
-from sim.world.proxymodes import proxy_backend
 
 Row = tuple[str, str, str, float]  # (metric, table, label, value)
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import gc
 import ipaddress
-import os
 import resource
 import statistics
 import time
@@ -261,7 +260,7 @@ def _targets(state) -> list[tuple[str, str, int]]:
         if not ip or ip == "None" or not svc.ports or ":" in ip:
             continue
         p = svc.ports[0]
-        out.append((str(p.protocol.value if hasattr(p.protocol, "value") else p.protocol).lower(), ip, p.port))
+        out.append((p.protocol.lower, ip, p.port))
     return out
 
 
@@ -360,6 +359,5 @@ def _slice_with(sl, j: int, ready: bool) -> dict:
     m = slice_manifest(sl.service_name, eps, [])
     m["metadata"]["name"] = sl.name
     m["metadata"]["namespace"] = sl.namespace
-    m["ports"] = [{"name": p.name, "port": p.port, "protocol": str(getattr(p.protocol, "value", p.protocol))}
-                  for p in sl.ports]
+    m["ports"] = [{"name": p.name, "port": p.port, "protocol": p.protocol.value} for p in sl.ports]
     return m
