@@ -83,3 +83,16 @@ def test_every_mode_hook_reports_its_size(small_sweep):
             rows = {(m, t): v for m, t, _, v in hook.counts(hook.compile(state, "node-0", state.kube_proxy))}
             sizes.append(rows[("rules_total", "all")])
         assert sizes[1] > sizes[0] > 0, mode
+
+
+def test_generated_affinity_share_follows_the_affinity_rule_law():
+    """With ClientIP affinity on a share of the Services, nat rules = 5 + S(2 + 3E) + A*E
+    (one more rule per endpoint of an affinity Service: the ``recent --rcheck`` jump)."""
+    from sim.experiments.cluster import GeneratedCluster, build_api
+    from sim.experiments.modemetrics import MODE_METRICS
+    from sim.model.config import KubeProxyConfig
+    hook = MODE_METRICS["iptables"]
+    for share, with_affinity in ((0.0, 0), (0.5, 10), (1.0, 20)):
+        state = build_api(GeneratedCluster(2, 20, 3, affinity_share=share), KubeProxyConfig(), 1).snapshot()
+        rows = {(m, t): v for m, t, _, v in hook.counts(hook.compile(state, "node-0", state.kube_proxy))}
+        assert rows[("sync_proxy_rules_iptables_total", "nat")] == 5 + 20 * (2 + 3 * 3) + with_affinity * 3
