@@ -27,9 +27,11 @@ import argparse
 import ipaddress
 import json
 from fractions import Fraction
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-from sim.iptables import apply_payload, parse_restore
+from sim.iptables import SourcedPayload, apply_payload, parse_restore_lines
 from sim.iptables.ruleset import Ruleset
 from sim.commands.options import add_mode_argument, require_built_mode, with_mode
 from sim.model.errors import SimError
@@ -133,19 +135,34 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
     return _Setup(ruleset, local, route, node_name, pods, "")
 
 
-def _from_rules(args: argparse.Namespace) -> _Setup:
-    path = Path(args.rules)
+def read_rules_file(name: str) -> SourcedPayload:
+    """The ``--rules`` file, streamed line by line into
+    :func:`~sim.iptables.parse_restore_lines` (a real node's dump can have a million lines:
+    the text is never held whole)."""
+    path = Path(name)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            return parse_restore_lines(_decoded_lines(f, name), str(path))
     except OSError as exc:
-        raise SimError(f"--rules: cannot read {args.rules}: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise SimError(f"--rules: {args.rules}:{line}: not UTF-8 text: byte 0x{data[exc.start]:02x} "
-                       f"at offset {exc.start} (iptables-save writes UTF-8; re-encode the file)") from None
-    ruleset = apply_payload(parse_restore(text, str(path)))
+        raise SimError(f"--rules: cannot read {name}: {exc.strerror}") from None
+
+
+def _decoded_lines(f: BinaryIO, name: str) -> Iterator[str]:
+    """The file's lines as ``str.splitlines`` gives them for the whole decoded text."""
+    offset = 0
+    for lineno, raw in enumerate(f, start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SimError(f"--rules: {name}:{lineno}: not UTF-8 text: byte "
+                           f"0x{raw[exc.start]:02x} at offset {offset + exc.start} "
+                           "(iptables-save writes UTF-8; re-encode the file)") from None
+        offset += len(raw)
+        yield from text.splitlines()
+
+
+def _from_rules(args: argparse.Namespace) -> _Setup:
+    ruleset = apply_payload(read_rules_file(args.rules))
     local = [_check_ip("--local-ip", ip) for ip in args.local_ip]
     note = ""
     if not local:

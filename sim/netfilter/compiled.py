@@ -54,7 +54,7 @@ from sim.iptables.extensions import (
     kernel_probability,
 )
 from sim.iptables.gcpause import gc_paused
-from sim.iptables.ruleset import BUILTIN_CHAINS, Match, Rule, Ruleset, Table
+from sim.iptables.ruleset import BUILTIN_CHAINS, Chain, Match, Rule, Ruleset, Table
 from sim.iptables.save import render_rule
 from sim.netfilter.types import TraceStep
 
@@ -706,32 +706,11 @@ def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None, *, fast: bool
         chains: dict[str, CChain] = {}
         exprs_by_chain: dict[str, list[list[Expr]]] = {}
         for cname, chain in table.chains.items():
-            crules = []
-            chain_exprs = []
-            for i, rule in enumerate(chain.rules):
-                builtin: list[Expr] = []
-                modules: list[Expr] = []
-                for m in rule.matches:
-                    if m.module == "":
-                        p = _builtin_pred(m)
-                        if p is not None:
-                            builtin.append(p)
-                    else:
-                        modules.extend(_module_preds(m, hooks))
-                kind, arg = _target(rule)
-                chain_exprs.append(builtin + modules)
-                cr = CRule(len(all_rules), tname, cname, i + 1, rule,
-                           make_matcher(chain_exprs[-1]), kind, arg)
-                all_rules.append(cr)
-                crules.append(cr)
-            builtin_chain = cname in BUILTIN_CHAINS.get(tname, ())
-            end = TraceStep(tname, cname, len(crules) + 1, "",
-                            "policy" if builtin_chain else "return")
-            cc = CChain(cname, tname, builtin_chain, chain.policy, crules, end)
-            if fast and len(crules) >= index_min_rules:
+            cc = empty_chain(tname, chain)
+            exprs_by_chain[cname] = compile_rules_into(cc, chain, hooks, all_rules)
+            if fast and len(cc.rules) >= index_min_rules:
                 _build_index(cc, index_min_share)
             chains[cname] = cc
-            exprs_by_chain[cname] = chain_exprs
         for cc in chains.values():
             for cr in cc.rules:
                 if cr.kind == T_JUMP or cr.kind == T_GOTO:
@@ -743,6 +722,39 @@ def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None, *, fast: bool
         tables[tname] = CTable(tname, chains)
     starts = tuple(tables[t].chains.get(h) if t in tables else None for h, t in HOOK_TABLES)
     return CompiledRuleset(ruleset, tables, all_rules, hooks, starts, fast, requested)
+
+
+def empty_chain(tname: str, chain: Chain) -> CChain:
+    """The compiled shell of ``chain``: no rules yet (see :func:`compile_rules_into`)."""
+    builtin_chain = chain.name in BUILTIN_CHAINS.get(tname, ())
+    end = TraceStep(tname, chain.name, len(chain.rules) + 1, "",
+                    "policy" if builtin_chain else "return")
+    return CChain(chain.name, tname, builtin_chain, chain.policy, [], end)
+
+
+def compile_rules_into(cc: CChain, chain: Chain, hooks: _Hooks,
+                       all_rules: list[CRule]) -> list[list[Expr]]:
+    """Compile ``chain``'s rules into ``cc.rules`` (ids continue ``all_rules``, which gets
+    them too); returns each rule's conditions, for :func:`make_runner`."""
+    tname, cname = cc.table, cc.name
+    chain_exprs = []
+    for i, rule in enumerate(chain.rules):
+        builtin: list[Expr] = []
+        modules: list[Expr] = []
+        for m in rule.matches:
+            if m.module == "":
+                p = _builtin_pred(m)
+                if p is not None:
+                    builtin.append(p)
+            else:
+                modules.extend(_module_preds(m, hooks))
+        kind, arg = _target(rule)
+        chain_exprs.append(builtin + modules)
+        cr = CRule(len(all_rules), tname, cname, i + 1, rule, make_matcher(chain_exprs[-1]),
+                   kind, arg)
+        all_rules.append(cr)
+        cc.rules.append(cr)
+    return chain_exprs
 
 
 def _nesting(table: Table) -> int:
