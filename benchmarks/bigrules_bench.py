@@ -128,7 +128,7 @@ def write_dump(path: Path, n_services: int, n_endpoints: int, nodeport: bool,
 # The phase run: executed in a fresh interpreter, prints one JSON line. It uses the same
 # functions as ``kube-netsim trace --rules`` at whichever tree is first on PYTHONPATH.
 PHASES = r"""
-import json, resource, sys, time
+import gc, json, resource, sys, time
 import sim.netfilter.engine as engine
 import sim.netfilter.tracer as tracer
 from sim.commands import trace as cmd
@@ -168,6 +168,8 @@ else:
 c0 = time.process_time()
 ruleset = apply_payload(payload)
 del payload
+if reader is not None:
+    gc.freeze()  # as the command does after loading the rules
 mark("apply", c0)
 sip, sport = src.split(":")
 pkt = Packet("tcp", sip, dst, int(sport), 80, "S", in_iface="eth0")

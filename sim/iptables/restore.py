@@ -346,7 +346,8 @@ class _Plan:
     name are not values: they decide how the rest is parsed.
     """
 
-    __slots__ = ("table", "n", "fixed", "matches", "target", "jump_pos", "counters_pos",
+    __slots__ = ("table", "n", "fixed", "matches", "target", "target_fixed", "jump_pos",
+                 "counters_pos",
                  "proto", "proto_negated", "packets", "bytes")
 
     def __init__(self, rule: Rule, table: str, tokens: list[str],
@@ -366,9 +367,12 @@ class _Plan:
                     values.update(range(start, start + len(o.values)))
                 check = ext.by_name[o.name].check if ext is not None else None
                 ops.append((o, start, check))
-            self.matches.append((m.module, ext, ops))
+            # A match without values is the template's (its checks gave the same answer).
+            fixed = m if all(start < 0 for _, start, _ in ops) else None
+            self.matches.append((m.module, ext, ops, fixed))
         t = rule.target
         self.target = None
+        self.target_fixed: Target | None = None
         self.jump_pos = -1
         if t is not None:
             ext = TARGETS.get(t.name)
@@ -383,6 +387,9 @@ class _Plan:
             if ext is None and t.name not in STANDARD_TARGETS:
                 self.jump_pos = spans["j",]
                 values.add(self.jump_pos)
+            elif all(start < 0 for _, start, _ in ops):
+                self.target_fixed = t  # ACCEPT, MASQUERADE...: the template's
+
         self.counters_pos = spans.get(("c",), -1)
         if self.counters_pos >= 0:
             values.update((self.counters_pos, self.counters_pos + 1))
@@ -412,9 +419,12 @@ class _Plan:
 
     def _build(self, chain: str, tokens: list[str], text: str, line: int,
                share: dict) -> Rule | None:
-        ctx = RuleContext(self.table, chain, self.proto, self.proto_negated)
+        ctx = None
         built = []
-        for module, ext, ops in self.matches:
+        for module, ext, ops, fixed in self.matches:
+            if fixed is not None:
+                built.append(fixed)
+                continue
             opts = []
             for o, start, check in ops:
                 if start < 0:
@@ -440,17 +450,21 @@ class _Plan:
                 built.append(_shared(share, ("", id(opts[0])), Match, "", tuple(opts)))
                 continue
             if ext.check is not None:
+                ctx = ctx or RuleContext(self.table, chain, self.proto, self.proto_negated)
                 ext.check({o.name: o for o in opts}, ctx)
             built.append(_shared(share, (module, *map(id, opts)), Match, module, tuple(opts)))
-        target = None
-        if self.target is not None:
+        target = self.target_fixed
+        if self.target is not None and target is None:
             t, ext, ops = self.target
             name = t.name
             if self.jump_pos >= 0:
                 name = tokens[self.jump_pos]
-                if name in TARGETS or name in STANDARD_TARGETS:
+                if name == t.name:
+                    target = t  # the template's jump (a user chain target has no options)
+                elif name in TARGETS or name in STANDARD_TARGETS:
                     return None
-                _check_chain_name(name)
+                else:
+                    _check_chain_name(name)
             opts = []
             for o, start, check in ops:
                 if start < 0:
@@ -462,9 +476,11 @@ class _Plan:
                 opts.append(_shared(share, (o.name, values, o.negated), Option, o.name,
                                     values, o.negated))
             if ext is not None and ext.check is not None:
+                ctx = ctx or RuleContext(self.table, chain, self.proto, self.proto_negated)
                 ext.check({o.name: o for o in opts}, ctx)
-            target = _shared(share, (name, t.goto, *map(id, opts)), Target, name, tuple(opts),
-                             t.goto)
+            if target is None:
+                target = _shared(share, (name, t.goto, *map(id, opts)), Target, name,
+                                 tuple(opts), t.goto)
         packets, bytes_ = self.packets, self.bytes
         if self.counters_pos >= 0:
             p, b = tokens[self.counters_pos], tokens[self.counters_pos + 1]
@@ -772,6 +788,15 @@ def _apply_table(tp: TablePayload, existing: Table | None, noflush: bool, counte
         else:
             chains[decl.name] = _WChain(None, [])
     for text, lineno in zip(tp.lines, cmdlines):
+        if text.startswith("-A "):  # the common case, as _apply_command reads it
+            chain, _, spec = text[3:].strip().partition(" ")
+            wc = chains.get(chain)
+            if chain and wc is not None:
+                if share is not None:
+                    chain = share.setdefault(chain, chain)  # one string per chain name
+                wc.rules.append(_rule(name, chain, spec.strip(), lineno, source, chains, None,
+                                      None, share))
+                continue
         _apply_command(name, chains, text, lineno, counters, source, share)
     return _freeze(name, chains)
 
