@@ -14,6 +14,14 @@ target used outside its table or built-in chain (``DNAT`` outside nat PREROUTING
 ``-i``/``-o`` on a hook without that interface. Each error is a :class:`RestoreError` naming the
 source and line.
 
+Large payloads (more rule lines than the parse cache holds, e.g. a real node's dump of a
+million rules) are parsed through shape plans (:class:`_Plan`: a rule whose tokens differ from
+an earlier rule's only in values is built from that rule's structure, every value checked
+again; anything else takes the full parser) and equal options, matches, targets and chain
+names of different rules are one object. The result and every error are the same as on the
+cached path (``tests/iptables/test_large_restore.py``); a file can be streamed with
+:func:`parse_restore_lines`.
+
 Atomicity: the caller's ``Ruleset`` is never modified (it is immutable); an error raises and
 returns nothing. The kernel commits each ``*table`` block at its ``COMMIT``, so tables that
 came *before* the failing block are applied on a real node: ``RestoreError.committed`` holds

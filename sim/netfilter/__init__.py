@@ -32,7 +32,9 @@ Model
     generator of its own (as the world does, one stream per node) and the values it uses are
     exactly the generator's, in order; a generator shared with other code or other engines
     still gives deterministic but different draws.
-    :func:`trace_packet` enumerates every branch that ``statistic`` (and ``recent``) creates,
+    :func:`trace_packet` compiles each chain when the packet first enters it
+    (:mod:`sim.netfilter.lazy`: a million-rule dump compiles a few dozen chains) and
+    enumerates every branch that ``statistic`` (and ``recent``) creates,
     each an :class:`Outcome` with its exact probability (``fractions.Fraction(P31, 2**31)``
     products; ``None`` for "client already pinned" branches) and the engine ``Result``.
     A SYN on a connection in TIME_WAIT/CLOSE starts a new connection (new NAT), as the

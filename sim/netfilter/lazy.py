@@ -16,8 +16,14 @@ entered, so the engine's counter lists and ``statistic --mode nth`` initial valu
 them (:class:`LazyCompiledRuleset` keeps ``nth_initial``); the rule counters of chains not
 compiled yet are not in the lists. It is therefore for one engine that runs packets and
 resets its counters (the tracer), not for sharing (``shareable`` is false) nor for
-``NodeNetfilter.counters()``. A ruleset nested deeper than the fast path allows is compiled
-eagerly for the reference walk, as ``compile_ruleset`` does.
+``NodeNetfilter.counters()``.
+
+On the fast path a jump is a Python call. ``compile_ruleset`` measures the deepest jump
+nesting first (walking every rule) and takes the reference walk beyond
+``MAX_FAST_NESTING``; ``compile_lazy`` does not (that walk alone was a tenth of tracing a
+million-rule dump): a ruleset nested deeper than Python's stack raises ``RecursionError``
+when a packet goes that deep, and :func:`~sim.netfilter.tracer.trace_packet` then traces it
+again with the eager compilation.
 """
 
 from __future__ import annotations
@@ -32,7 +38,6 @@ from sim.netfilter.compiled import (
     HOOK_TABLES,
     INDEX_MIN_RULES,
     INDEX_MIN_SHARE,
-    MAX_FAST_NESTING,
     T_GOTO,
     T_JUMP,
     CChain,
@@ -40,8 +45,6 @@ from sim.netfilter.compiled import (
     CTable,
     _build_index,
     _Hooks,
-    _nesting,
-    compile_ruleset,
     compile_rules_into,
     empty_chain,
     make_runner,
@@ -67,14 +70,10 @@ class LazyCompiledRuleset(CompiledRuleset):
 @gc_paused()
 def compile_lazy(ruleset: Ruleset, hooks: _Hooks | None = None, *,
                  index_min_rules: int = INDEX_MIN_RULES,
-                 index_min_share: float = INDEX_MIN_SHARE) -> CompiledRuleset:
+                 index_min_share: float = INDEX_MIN_SHARE) -> LazyCompiledRuleset:
     """The fast path of :func:`~sim.netfilter.compiled.compile_ruleset`, each chain compiled
-    when a packet first enters it (a :class:`LazyCompiledRuleset`); a ruleset nested deeper
-    than the fast path allows is compiled eagerly (reference walk)."""
+    when a packet first enters it (without the nesting check: see the module docstring)."""
     hooks = hooks or _Hooks()
-    if max((_nesting(t) for t in ruleset.tables.values()), default=0) > MAX_FAST_NESTING:
-        return compile_ruleset(ruleset, hooks, fast=True, index_min_rules=index_min_rules,
-                               index_min_share=index_min_share)
     compiled = LazyCompiledRuleset(ruleset, {}, [], hooks, (), True, True)
     for tname, table in ruleset.tables.items():
         chains = {name: empty_chain(tname, chain) for name, chain in table.chains.items()}

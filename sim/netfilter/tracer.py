@@ -110,10 +110,11 @@ class _ScriptedNode(NodeNetfilter):
             return
         # One packet enters a few chains of a possibly huge ruleset: compile those only.
         self._hooks = _Hooks()
-        self._compiled = compile_lazy(ruleset, self._hooks, index_min_rules=self.index[0],
-                                      index_min_share=self.index[1])
+        compiled = compile_lazy(ruleset, self._hooks, index_min_rules=self.index[0],
+                                index_min_share=self.index[1])
+        self._compiled = compiled
         # Grows as chains compile (reset_counters restores every nth counter compiled so far).
-        self._nth_initial = getattr(self._compiled, "nth_initial", list(self._hooks.nth_counters))
+        self._nth_initial = compiled.nth_initial
         self.reset_counters()
 
     def chance(self, p31: int, rng: np.random.Generator) -> bool:  # type: ignore[override]
@@ -135,8 +136,22 @@ def trace_packet(ruleset: Ruleset, local_addresses: Iterable[str], packet: Packe
     every ``statistic`` match), fresh-client outcomes before "already in a recent list" ones.
     ``lazy``: compile each chain when the packet first enters it
     (:func:`~sim.netfilter.lazy.compile_lazy`; same outcomes, far less work on a large
-    ruleset) instead of the whole ruleset first.
+    ruleset) instead of the whole ruleset first; a packet that goes deeper into nested chains
+    than the lazy fast path can follow is traced again with the eager compilation.
     """
+    if lazy:
+        try:
+            return _trace(ruleset, local_addresses, packet, local_out, in_iface, route, now,
+                          max_branches, True)
+        except RecursionError:
+            pass  # every branch is re-run from a fresh node: nothing of this attempt is kept
+    return _trace(ruleset, local_addresses, packet, local_out, in_iface, route, now,
+                  max_branches, False)
+
+
+def _trace(ruleset: Ruleset, local_addresses: Iterable[str], packet: Packet, local_out: bool,
+           in_iface: str, route: Callable[[str], Route] | None, now: float, max_branches: int,
+           lazy: bool) -> list[Outcome]:
     node = _ScriptedNode(ruleset, list(local_addresses), route, lazy)
     outcomes: list[Outcome] = []
     pending: list[list[bool]] = [[]]

@@ -1,7 +1,7 @@
 """Compiling chains when a packet first enters them (``compile_lazy``, what ``trace_packet``
 uses) gives the outcomes of the eager compilation: on random rulesets and packets
 (hypothesis, with statistic nth, recent, limit and nfacct), on a kube-proxy node's rules, and
-for rulesets nested deeper than the fast path takes; chains the packet never enters are never
+for chains nested deeper than Python's stack; chains the packet never enters are never
 compiled."""
 
 from __future__ import annotations
@@ -85,14 +85,14 @@ def test_chains_the_packet_never_enters_are_not_compiled() -> None:
     assert compiled_chains == {"PREROUTING", "KUBE-SERVICES", "SVC7"}
 
 
-def test_deeply_nested_rulesets_are_compiled_eagerly_for_the_reference_walk() -> None:
-    """A ruleset nested deeper than the fast path takes is compiled eagerly (reference walk),
-    with the same trace as the eager tracer."""
-    n = 300
+def test_chains_nested_deeper_than_the_stack_are_traced_eagerly() -> None:
+    """A packet that goes 1,500 chains deep (deeper than the lazy fast path's Python stack)
+    is traced again with the eager compilation (reference walk): the same outcome."""
+    n = 1500
     lines = ["*filter"] + [f":C{i} - [0:0]" for i in range(n)]
     lines += [f"-A C{i} -j C{i + 1}" for i in range(n - 1)] + [f"-A C{n - 1} -j DROP"]
     rs = apply_payload(parse_restore("\n".join(lines + ["-A INPUT -j C0", "COMMIT", ""])))
-    compiled = compile_lazy(rs)
-    assert not isinstance(compiled, LazyCompiledRuleset) and not compiled.fast
     pkt = Packet("tcp", "10.1.0.1", "192.168.0.11", 1000, 80, "S")
-    assert _outcomes(rs, pkt, False, True) == _outcomes(rs, pkt, False, False)
+    lazy = _outcomes(rs, pkt, False, True)
+    assert lazy == _outcomes(rs, pkt, False, False)
+    assert lazy[0][0]["verdict"] == "DROP" and lazy[0][0]["walk_length"] == n + 1
