@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -100,9 +101,9 @@ class _ScriptedNode(NodeNetfilter):
     script: _Script
 
     def __init__(self, ruleset: Ruleset, local_addresses: list[str],
-                 route: Callable[[str], Route] | None, lazy: bool) -> None:
+                 route: Callable[[str], Route] | None, lazy: bool, **engine: Any) -> None:
         self.lazy = lazy  # read by load(), which NodeNetfilter.__init__ calls
-        super().__init__(ruleset, local_addresses, route=route)
+        super().__init__(ruleset, local_addresses, route=route, **engine)
 
     def load(self, ruleset: Ruleset) -> None:
         if not self.lazy:
