@@ -27,8 +27,8 @@ import argparse
 import gc
 import ipaddress
 import json
-from fractions import Fraction
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 
