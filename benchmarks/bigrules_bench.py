@@ -190,7 +190,9 @@ def popen_wait4(argv: list[str], pythonpath: str) -> tuple[float, float, float, 
     env = dict(os.environ, PYTHONPATH=pythonpath)
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, text=True)
+        # cwd: ``python -m``/``-c`` put the working directory before PYTHONPATH.
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, text=True,
+                                cwd=pythonpath)
         _, status, ru = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
