@@ -11,6 +11,10 @@ Rules come from the scenario (kube-proxy's bootstrap jump rules plus
 ``sim.kubeproxy.iptables.compile_rules`` for ``--node``), or from a real node's
 ``iptables-save`` file with ``--rules FILE`` (no scenario needed).
 
+A dump whose rules match ipsets (``-m set``, as Calico, Weave and kube-proxy's IPVS mode write
+them) takes the node's ``ipset save`` output with ``--ipsets FILE``; a set the rules name but
+that file does not hold is traced as empty, with a warning naming it and its first line.
+
 The node's addresses: with a scenario, its InternalIP/ExternalIP and the first address of its
 pod CIDR (the pod bridge); with ``--rules``, the ``--local-ip`` options, or else inferred:
 the ``--dst`` when it is not a Service address in the rules and ``--dport`` is a NodePort of
@@ -27,17 +31,23 @@ import argparse
 import gc
 import ipaddress
 import json
-from collections.abc import Iterator
+import sys
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO
 
 from sim.iptables import SourcedPayload, apply_payload, parse_restore_lines
 from sim.iptables.ruleset import Ruleset
 from sim.commands.options import add_mode_argument, require_built_mode, require_engine_mode, with_mode
-from sim.model.errors import SimError
+from sim.model.errors import SimError, quote
 from sim.model.packet import Packet
 from sim.netfilter import Outcome, Route, trace_packet
+from sim.scenario.inputfile import (
+    MAX_RULES_BYTES,
+    decode_text,
+    open_input,
+    read_input,
+    text_lines,
+)
 
 HELP = "trace a packet through a node's iptables rules, every branch with its probability"
 
@@ -48,11 +58,19 @@ EXTERNAL_CLIENT = "203.0.113.10"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", nargs="?", help="scenario YAML file (not with --rules)")
     parser.add_argument("--node", help="node name (default: the first node of the cluster)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="override spec.seed (the ClusterIPs and NodePorts allocated, as in show and run)")
     add_mode_argument(parser)
     parser.add_argument("--rules", metavar="FILE",
                         help="trace a real node's iptables-save / iptables-restore file")
     parser.add_argument("--local-ip", action="append", default=[], metavar="IP",
                         help="an address of the node (repeatable; with --rules)")
+    parser.add_argument("--route", action="append", default=[], metavar="CIDR=IFACE",
+                        help="with --rules: packets to CIDR leave on IFACE (repeatable; the "
+                             "most specific wins; default eth0), e.g. 172.17.0.0/16=docker0")
+    parser.add_argument("--ipsets", metavar="FILE",
+                        help="the node's `ipset save` output, for rules that match ipsets "
+                             "(-m set; with --rules)")
     parser.add_argument("--src", help=f"source IP[:PORT] (port default {DEFAULT_SPORT})")
     parser.add_argument("--dst", required=True, help="destination IP")
     parser.add_argument("--dport", required=True, type=int, help="destination port")
@@ -62,6 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="the source is this pod ([NAMESPACE/]NAME; its IP unless --src)")
     who.add_argument("--external", action="store_true",
                      help=f"the source is outside the cluster: --src's address, else {EXTERNAL_CLIENT}")
+    parser.add_argument("--in-iface", metavar="IFACE",
+                        help="the interface the packet arrives on (default: cni0 for a pod of "
+                             "this node, else eth0; e.g. a pod's veth or a bridge for -m physdev)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -71,9 +92,9 @@ def _split_src(text: str) -> tuple[str, int]:
         ipaddress.IPv4Address(ip)
         sport = int(port) if port else DEFAULT_SPORT
     except ValueError:
-        raise SimError(f"--src: Invalid value: {text!r}: expected IPv4[:PORT]") from None
+        raise SimError(f"--src: Invalid value: {quote(text)}: expected IPv4[:PORT]") from None
     if not 0 < sport < 65536:
-        raise SimError(f"--src: Invalid value: {text!r}: port must be 1-65535")
+        raise SimError(f"--src: Invalid value: {quote(text)}: port must be 1-65535")
     return ip, sport
 
 
@@ -81,20 +102,24 @@ def _check_ip(flag: str, text: str) -> str:
     try:
         return str(ipaddress.IPv4Address(text))
     except ValueError:
-        raise SimError(f"{flag}: Invalid value: {text!r}: expected an IPv4 address") from None
+        raise SimError(f"{flag}: Invalid value: {quote(text)}: expected an IPv4 address") from None
 
 
 class _Setup:
     """Everything the trace needs besides the packet."""
 
     def __init__(self, ruleset: Ruleset, local: list[str], route, node: str,
-                 pod_ips: dict[str, tuple[str, bool]], note: str) -> None:
+                 pod_ips: dict[str, tuple[str, bool]], note: str, ipsets: tuple = (),
+                 warning: str = "") -> None:
         self.ruleset = ruleset
+        self.ipsets = ipsets
+        self.warning = warning
         self.local = local
         self.route = route
         self.node = node
         self.pod_ips = pod_ips  # pod name -> (ip, on this node)
         self.note = note
+        self.ipvs: tuple | None = None  # IPVS mode: (state, ipsets, table); see trace_ipvs
 
 
 def _from_scenario(args: argparse.Namespace) -> _Setup:
@@ -103,19 +128,25 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
 
     if args.node == "":
         raise SimError('--node: Required value: an empty node name (omit --node for the first node)')
-    state = with_mode(load_scenario(args.scenario), args.mode).state()
+    state = with_mode(load_scenario(args.scenario), args.mode).state(args.seed)
     names = [n.name for n in state.nodes]
     if not names:
         raise SimError(f"{args.scenario}: the cluster has no nodes")
     node_name = args.node or names[0]
     node = state.node(node_name)
     if node is None:
-        raise SimError(f"--node: Not found: {node_name!r}: the cluster's nodes are "
+        raise SimError(f"--node: Not found: {quote(node_name)}: the cluster's nodes are "
                        f"{', '.join(names)}")
     require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
     require_engine_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
-    base = apply_payload(bootstrap_payload(state.kube_proxy), noflush=True)
-    ruleset = apply_payload(compile_rules(state, node_name), base, noflush=True)
+    ipvs = None
+    if state.kube_proxy.mode == "ipvs":
+        from sim.commands import trace_ipvs
+        ruleset, _bound, ipsets, table = trace_ipvs.setup(state, node_name)
+        ipvs = (state, ipsets, table)
+    else:
+        base = apply_payload(bootstrap_payload(state.kube_proxy), noflush=True)
+        ruleset = apply_payload(compile_rules(state, node_name), base, noflush=True)
     lan = node.internal_ip
     local = list(node.ips)
     pod_net = ipaddress.IPv4Network(node.pod_cidr) if node.pod_cidr else None
@@ -134,33 +165,22 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
             on_node = p.node_name == node_name
             pods[p.name] = (p.pod_ip, on_node)
             pods[f"{p.namespace}/{p.name}"] = (p.pod_ip, on_node)
-    return _Setup(ruleset, local, route, node_name, pods, "")
+    out = _Setup(ruleset, local, route, node_name, pods, "")
+    out.ipvs = ipvs
+    return out
+
+
+RULES_TEXT = "iptables-save writes UTF-8 text; re-encode the file"
 
 
 def read_rules_file(name: str) -> SourcedPayload:
-    """The ``--rules`` file, streamed line by line into
-    :func:`~sim.iptables.parse_restore_lines` (a real node's dump can have a million lines:
-    the text is never held whole)."""
-    path = Path(name)
-    try:
-        with path.open("rb") as f:
-            return parse_restore_lines(_decoded_lines(f, name), str(path))
-    except OSError as exc:
-        raise SimError(f"--rules: cannot read {name}: {exc.strerror}") from None
-
-
-def _decoded_lines(f: BinaryIO, name: str) -> Iterator[str]:
-    """The file's lines as ``str.splitlines`` gives them for the whole decoded text."""
-    offset = 0
-    for lineno, raw in enumerate(f, start=1):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise SimError(f"--rules: {name}:{lineno}: not UTF-8 text: byte "
-                           f"0x{raw[exc.start]:02x} at offset {offset + exc.start} "
-                           "(iptables-save writes UTF-8; re-encode the file)") from None
-        offset += len(raw)
-        yield from text.splitlines()
+    """The ``--rules`` file (checked as :func:`~sim.scenario.inputfile.read_input` checks
+    it), streamed line by line into :func:`~sim.iptables.parse_restore_lines`: a real node's
+    dump can have a million lines, and its text is never held whole."""
+    shown = f"--rules: {name}"
+    with open_input(name, shown, MAX_RULES_BYTES) as fh:
+        return parse_restore_lines(text_lines(fh, shown, RULES_TEXT, MAX_RULES_BYTES),
+                                   str(Path(name)))
 
 
 def _from_rules(args: argparse.Namespace) -> _Setup:
@@ -175,8 +195,45 @@ def _from_rules(args: argparse.Namespace) -> _Setup:
         note = ("node addresses inferred: " + (", ".join(local) if local else "none")
                 + " (give them with --local-ip)")
     primary = local[0] if local else "127.0.0.1"
-    return _Setup(ruleset, local, lambda dst: Route("eth0", primary), args.node or "node", {},
-                  note)
+    routes = sorted((_parse_route(r) for r in args.route), key=lambda nr: -nr[0].prefixlen)
+
+    def route(dst: str) -> Route:
+        addr = ipaddress.IPv4Address(dst)
+        iface = next((i for net, i in routes if addr in net), "eth0")
+        return Route(iface, primary)
+    ipsets, warning = _ipsets(args, ruleset)
+    return _Setup(ruleset, local, route, args.node or "node", {}, note, ipsets, warning)
+
+
+def _parse_route(text: str) -> tuple[ipaddress.IPv4Network, str]:
+    cidr, sep, iface = text.partition("=")
+    try:
+        net = ipaddress.IPv4Network(cidr, strict=False)
+    except ValueError:
+        net = None
+    if not sep or net is None or not iface or len(iface) > 15:
+        raise SimError(f'--route: Invalid value: "{text}": expected CIDR=IFACE, e.g. 172.17.0.0/16=docker0')
+    return net, iface
+
+
+def _ipsets(args: argparse.Namespace, ruleset: Ruleset) -> tuple[tuple, str]:
+    """The sets of ``--ipsets`` and a warning naming the sets the rules match on but the file
+    does not hold (they are traced as empty: every ``-m set`` on them is "not a member")."""
+    from sim.ipset import parse_restore as parse_ipsets
+    from sim.netfilter.setmatch import missing_sets
+
+    sets: tuple = ()
+    if args.ipsets:
+        data = read_input(Path(args.ipsets), f"--ipsets: {args.ipsets}", MAX_RULES_BYTES)
+        text = decode_text(data, f"--ipsets: {args.ipsets}", "ipset save writes UTF-8 text; re-encode the file")
+        sets = parse_ipsets(text, args.ipsets)
+    missing = missing_sets(ruleset, (s.name for s in sets))
+    if not missing:
+        return sets, ""
+    where = ", ".join(f"{name} (line {uses[0][2]})" for name, uses in missing.items())
+    hint = "not in --ipsets" if args.ipsets else "give the node's `ipset save` output with --ipsets FILE"
+    return sets, (f"warning: the rules match ipsets that were not given, traced as empty: {where}; "
+                  + hint)
 
 
 def _infer_local(ruleset: Ruleset, dst: str, dport: int) -> list[str]:
@@ -238,6 +295,10 @@ def render_text(header: str, outcomes: list[Outcome]) -> str:
 def run(args: argparse.Namespace) -> int:
     if bool(args.rules) == bool(args.scenario):
         raise SimError("give either a SCENARIO or --rules FILE")
+    if args.rules and args.seed is not None:
+        raise SimError("--seed: a real node's rules are fixed; --seed only goes with a SCENARIO")
+    if args.ipsets and not args.rules:
+        raise SimError("--ipsets goes with --rules FILE (a scenario's ipsets come from its compiler)")
     setup = _from_rules(args) if args.rules else _from_scenario(args)
     dst = _check_ip("--dst", args.dst)
     if not 0 < args.dport < 65536:
@@ -246,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
     if args.from_pod:
         if args.from_pod not in setup.pod_ips:
             known = sorted(k for k in setup.pod_ips if "/" in k)
-            raise SimError(f"--from-pod: Not found: {args.from_pod!r}"
+            raise SimError(f"--from-pod: Not found: {quote(args.from_pod)}"
                            + (f": pods are {', '.join(known)}" if known else
                               ": no pods (use --src)"))
         ip, on_node = setup.pod_ips[args.from_pod]
@@ -269,12 +330,28 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise SimError("--src is required (or --from-pod NAME / --external)")
     local_out = src in setup.local or src.startswith("127.")
+    if args.in_iface is not None:
+        if local_out:
+            raise SimError(f'--in-iface: Invalid value: "{args.in_iface}": a packet from the '
+                           "node's own address is locally generated (OUTPUT), it arrives on no interface")
+        if not args.in_iface or len(args.in_iface) > 15 or "/" in args.in_iface or " " in args.in_iface:
+            raise SimError(f'--in-iface: Invalid value: "{args.in_iface}": an interface name '
+                           "of 1-15 characters")
+        in_iface = args.in_iface
     packet = Packet(args.proto, src, dst, sport, args.dport, "S" if args.proto == "tcp" else "",
                     in_iface="" if local_out else in_iface)
-    outcomes = trace_packet(setup.ruleset, setup.local, packet, local_out=local_out,
-                            in_iface=in_iface, route=setup.route)
+    if setup.ipvs is not None:
+        from sim.commands import trace_ipvs
+        state, ipsets, table = setup.ipvs
+        outcomes = trace_ipvs.trace(state, setup.ruleset, setup.local, ipsets, table, packet,
+                                    local_out=local_out, in_iface=in_iface, route=setup.route)
+    else:
+        outcomes = trace_packet(setup.ruleset, setup.local, packet, local_out=local_out,
+                                in_iface=in_iface, route=setup.route, ipsets=setup.ipsets)
     path = "OUTPUT (locally generated)" if local_out else f"PREROUTING (arriving on {in_iface})"
     if args.json:
+        if setup.warning:
+            print(setup.warning, file=sys.stderr)
         print(json.dumps({
             "node": setup.node, "packet": {"proto": args.proto, "src": f"{src}:{sport}",
                                            "dst": f"{dst}:{args.dport}"},
@@ -285,5 +362,7 @@ def run(args: argparse.Namespace) -> int:
               f"{path}; node addresses {', '.join(setup.local) or 'none'}")
     if setup.note:
         header += f"\n{setup.note}"
+    if setup.warning:
+        header += f"\n{setup.warning}"
     print(render_text(header, outcomes), end="")
     return 0

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from sim.model.config import KubeProxyConfig
 from sim.model.errors import SimError
+from sim.world.ipvs_backend import IPVSBackend
 from sim.world.kubeproxy import RulesCache
 
 BACKENDS = {
     "iptables": RulesCache,
+    "ipvs": IPVSBackend,
 }
 
 
