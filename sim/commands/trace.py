@@ -178,9 +178,11 @@ def read_rules_file(name: str) -> SourcedPayload:
     it), streamed line by line into :func:`~sim.iptables.parse_restore_lines`: a real node's
     dump can have a million lines, and its text is never held whole."""
     shown = f"--rules: {name}"
-    with open_input(name, shown, MAX_RULES_BYTES) as fh:
-        return parse_restore_lines(text_lines(fh, shown, RULES_TEXT, MAX_RULES_BYTES),
-                                   str(Path(name)))
+    with open_input(name, shown, MAX_RULES_BYTES) as lines:
+        try:
+            return parse_restore_lines(text_lines(lines, shown, RULES_TEXT), str(Path(name)))
+        except OSError as exc:
+            raise SimError(f"{shown}: cannot read: {exc.strerror}") from None
 
 
 def _from_rules(args: argparse.Namespace) -> _Setup:

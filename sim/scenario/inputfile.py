@@ -1,7 +1,8 @@
 """Reading an input file a user names, bounded in time and memory.
 
 Every file the command line reads (a scenario, its manifest files, a sweep file, a node's
-``iptables-save`` dump for ``trace --rules``) goes through :func:`read_input`: it must be a
+``iptables-save`` dump for ``trace --rules``) goes through :func:`read_input` (or
+:func:`open_input` to stream its lines, as a million-line dump is best read): it must be a
 regular file (a directory, a FIFO, a device such as ``/dev/zero``, a socket or a symbolic
 link loop each get one clear line instead of a hang or an exhausted memory), and at most a
 documented size:
@@ -27,9 +28,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from sim.model.errors import SimError
 
@@ -52,10 +52,16 @@ def size_text(n: int) -> str:
     return f"{n} bytes"
 
 
-def open_input(path: str | Path, name: str | None = None,
-               limit: int = MAX_YAML_BYTES) -> BinaryIO:
-    """The regular file ``path`` opened for binary reading, after :func:`read_input`'s checks
-    (its size by ``stat``; a reader must still stop at ``limit``, see :func:`text_lines`)."""
+def check_input(path: str | Path, name: str | None = None, limit: int = MAX_YAML_BYTES) -> None:
+    """Refuse, with one line, anything but a regular file of at most ``limit`` bytes (before
+    it is opened: opening a FIFO would block, reading ``/dev/zero`` would never end).
+
+    Raises
+    ------
+    SimError
+        Missing file, not a regular file, symbolic link loop, no permission, or larger than
+        ``limit`` bytes.
+    """
     shown = name or str(path)
     try:
         st = os.stat(path)
@@ -73,10 +79,6 @@ def open_input(path: str | Path, name: str | None = None,
             raise SimError(f"{shown}: is {kind}, not a regular file (save the input to a file first)")
     if st.st_size > limit:
         raise _too_big(shown, limit)
-    try:
-        return open(path, "rb")
-    except OSError as exc:
-        raise SimError(f"{shown}: cannot read: {exc.strerror}") from None
 
 
 def _too_big(shown: str, limit: int) -> SimError:
@@ -85,44 +87,59 @@ def _too_big(shown: str, limit: int) -> SimError:
 
 
 def read_input(path: str | Path, name: str | None = None, limit: int = MAX_YAML_BYTES) -> bytes:
-    """The bytes of the regular file ``path``, refusing anything else with one line.
-
-    ``name`` is how the file is shown in messages (default: ``path`` as given).
-
-    Raises
-    ------
-    SimError
-        Missing file, not a regular file, symbolic link loop, no permission, or larger than
-        ``limit`` bytes.
-    """
+    """The bytes of the regular file ``path`` (:func:`check_input` first); ``name`` is how the
+    file is shown in messages (default: ``path`` as given)."""
     shown = name or str(path)
-    with open_input(path, name, limit) as fh:
-        try:
+    check_input(path, shown, limit)
+    try:
+        with open(path, "rb") as fh:
             data = fh.read(limit + 1)
-        except OSError as exc:
-            raise SimError(f"{shown}: cannot read: {exc.strerror}") from None
+    except OSError as exc:
+        raise SimError(f"{shown}: cannot read: {exc.strerror}") from None
     if len(data) > limit:
         raise _too_big(shown, limit)
     return data
 
 
-def text_lines(fh: BinaryIO, name: str, what: str, limit: int) -> Iterator[str]:
-    """:func:`decode_text` of an open file, streamed: its lines (``str.splitlines`` of the
-    whole text, one at a time), never more than ``limit`` bytes read. The same messages, for
-    the first line at fault (the whole-text form reports a NUL byte before an earlier
-    non-UTF-8 byte)."""
+class _Bounded:
+    """A binary file read line by line that stops with :class:`SimError` past ``limit``."""
+
+    def __init__(self, fh, shown: str, limit: int) -> None:
+        self._fh, self._shown, self._limit, self._read = fh, shown, limit, 0
+
+    def __enter__(self) -> "_Bounded":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._fh.close()
+
+    def __iter__(self):
+        for line in self._fh:
+            self._read += len(line)
+            if self._read > self._limit:
+                raise _too_big(self._shown, self._limit)
+            yield line
+
+
+def open_input(path: str | Path, name: str | None = None, limit: int = MAX_RULES_BYTES) -> _Bounded:
+    """The regular file ``path`` (:func:`check_input` first), open for streaming its lines
+    (``with open_input(...) as f: for raw in f: ...``), never more than ``limit`` bytes."""
+    shown = name or str(path)
+    check_input(path, shown, limit)
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise SimError(f"{shown}: cannot read: {exc.strerror}") from None
+    return _Bounded(fh, shown, limit)
+
+
+def text_lines(lines: Iterable[bytes], name: str, what: str) -> Iterator[str]:
+    """:func:`decode_text` streamed over a file's raw lines (as :func:`open_input` gives
+    them): the lines of the text as ``str.splitlines`` splits the whole, with the same
+    messages for the first line at fault (the whole-text form reports a NUL byte before an
+    earlier non-UTF-8 byte)."""
     offset = 0
-    lineno = 0
-    while True:
-        try:
-            raw = fh.readline(limit + 1 - offset)
-        except OSError as exc:
-            raise SimError(f"{name}: cannot read: {exc.strerror}") from None
-        if not raw:
-            return
-        lineno += 1
-        if offset + len(raw) > limit:
-            raise _too_big(name, limit)
+    for lineno, raw in enumerate(lines, start=1):
         nul = raw.find(b"\0")
         if nul >= 0:
             raise SimError(f"{name}:{lineno}: a binary file, not text: NUL byte at offset "

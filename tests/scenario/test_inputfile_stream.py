@@ -13,17 +13,8 @@ from sim.scenario.inputfile import decode_text, text_lines
 def test_streamed_lines_are_the_whole_texts_lines() -> None:
     """Line breaks of every kind split as str.splitlines splits the whole decoded text."""
     data = "a\r\nb\n\nc\x0cd\u2028e\nf".encode()
-    assert list(text_lines(io.BytesIO(data), "f", "w", 1 << 20)) == \
+    assert list(text_lines(io.BytesIO(data), "f", "w")) == \
         decode_text(data, "f", "w").splitlines()
-
-
-def test_a_line_without_end_is_cut_at_the_limit() -> None:
-    """A file larger than the limit (one endless line, as a growing file can be) is refused
-    after reading at most the limit plus one byte."""
-    fh = io.BytesIO(b"x" * 5000)
-    with pytest.raises(SimError, match="larger than the 1 KiB input limit"):
-        list(text_lines(fh, "f", "w", 1024))
-    assert fh.tell() <= 1025
 
 
 @pytest.mark.parametrize("data, words", [
@@ -33,7 +24,7 @@ def test_a_line_without_end_is_cut_at_the_limit() -> None:
 def test_streamed_errors_name_line_and_offset_like_decode_text(data: bytes, words: str) -> None:
     """A non-UTF-8 or NUL byte gets decode_text's message (file, line, byte offset)."""
     with pytest.raises(SimError) as streamed:
-        list(text_lines(io.BytesIO(data), "f", "w", 1 << 20))
+        list(text_lines(io.BytesIO(data), "f", "w"))
     with pytest.raises(SimError) as whole:
         decode_text(data, "f", "w")
     assert str(streamed.value) == str(whole.value) == words
