@@ -1179,12 +1179,12 @@ def apply_nft(text: str | Transaction, current: NftRuleset | None = None, *,
 
     >>> rs = apply_nft('add table ip t\\nadd chain ip t c { type filter hook input priority 0 ; }\\n'
     ...                'add rule ip t c tcp dport 22 drop')
-    >>> print(rs.render(), end="")
+    >>> print(rs.render().replace("\t", "  "), end="")
     table ip t {
-    	chain c {
-    		type filter hook input priority filter; policy accept;
-    		tcp dport 22 drop
-    	}
+      chain c {
+        type filter hook input priority filter; policy accept;
+        tcp dport 22 drop
+      }
     }
     """
     if isinstance(text, Transaction):
