@@ -1173,7 +1173,7 @@ def _rule_sets(rule: NftRule) -> set[str]:
 
 def apply_nft(text: str | Transaction, current: NftRuleset | None = None, *,
               source: str = "<nft>", now: float = 0.0) -> NftRuleset:
-    """``nft -f``: apply ``text`` (commands and/or ``table`` blocks) to a copy of
+    r"""``nft -f``: apply ``text`` (commands and/or ``table`` blocks) to a copy of
     ``current`` and return it; ``current`` is never changed. ``now`` is the clock for
     element timeouts.
 
