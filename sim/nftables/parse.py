@@ -1177,7 +1177,7 @@ def apply_nft(text: str | Transaction, current: NftRuleset | None = None, *,
     ``current`` and return it; ``current`` is never changed. ``now`` is the clock for
     element timeouts.
 
-    >>> rs = apply_nft('add table ip t\\nadd chain ip t c { type filter hook input priority 0 ; }\\n'
+    >>> rs = apply_nft('add table ip t\nadd chain ip t c { type filter hook input priority 0 ; }\n'
     ...                'add rule ip t c tcp dport 22 drop')
     >>> print(rs.render().replace("\t", "  "), end="")
     table ip t {
