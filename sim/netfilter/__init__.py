@@ -68,6 +68,8 @@ Validation
 from sim.netfilter.compiled import CompiledRuleset, compile_ruleset
 from sim.netfilter.conntrack import ConntrackTable
 from sim.netfilter.engine import NodeNetfilter
+from sim.netfilter.nft import NftCompiled, compile_nft, numgen_probability
+from sim.netfilter.pipeline import HookEntry
 from sim.netfilter.recent import RecentTables
 from sim.netfilter.tracer import Outcome, trace_packet
 from sim.netfilter.types import (
@@ -85,6 +87,7 @@ from sim.netfilter.types import (
 
 __all__ = [
     "CompiledRuleset", "ConntrackSnapshot", "ConntrackTable", "CtDir", "CtState", "Hook",
-    "LogRecord", "NodeNetfilter", "Outcome", "RecentTables", "Result", "Route", "TcpState",
-    "TraceStep", "Verdict", "compile_ruleset", "trace_packet",
+    "HookEntry", "LogRecord", "NftCompiled", "NodeNetfilter", "Outcome", "RecentTables",
+    "Result", "Route", "TcpState", "TraceStep", "Verdict", "compile_nft", "compile_ruleset",
+    "numgen_probability", "trace_packet",
 ]
