@@ -880,9 +880,9 @@ class _Applier:
             while t.peek().text == ".":
                 t.next()
                 keys.append(t.word("a fib key"))
-            if keys[0] not in ("saddr", "daddr") or any(k not in ("saddr", "daddr", "iif",
-                                                                  "oif") for k in keys):
-                raise t.err(f"unsupported fib key {' . '.join(keys)}", tok.line)
+            if len(keys) != 1 or keys[0] not in ("saddr", "daddr"):
+                raise t.err(f"unsupported fib key {' . '.join(keys)} (only saddr or daddr)",
+                            tok.line)
             result = t.word("type")
             if result != "type":
                 raise t.err(f"fib result {result!r} is not supported (only 'type')", tok.line)
