@@ -12,6 +12,9 @@ Prints what kube-proxy (iptables mode) writes on a node of the scenario's cluste
 
 ``--stats`` prints chain and rule counts per table instead of the rules; ``--nfacct`` models a
 node where kube-proxy's nfacct counters exist.
+
+In nftables mode (``spec.kubeProxy.mode: nftables`` or ``--mode nftables``) the command prints
+the ``nft -f`` transaction instead (``--format nft``; :mod:`sim.commands.rules_nft`).
 """
 
 from __future__ import annotations
@@ -24,16 +27,18 @@ from sim.commands.options import add_mode_argument, require_built_mode, with_mod
 from sim.model.errors import SimError
 from sim.scenario.spec import load_scenario
 
-HELP = "print the iptables rules kube-proxy writes on a node (restore payload or iptables-save form)"
+HELP = ("print the rules kube-proxy writes on a node (iptables: restore payload or "
+        "iptables-save form; nftables: the nft -f transaction)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", help="scenario YAML file")
     parser.add_argument("--node", help="node name (default: the first node of the cluster)")
     add_mode_argument(parser)
-    parser.add_argument("--format", choices=("restore", "save"), default="restore",
-                        help="restore: kube-proxy's iptables-restore input (default); "
-                             "save: what iptables-save shows after loading it")
+    parser.add_argument("--format", choices=("restore", "save", "nft"), default=None,
+                        help="iptables mode: restore (kube-proxy's iptables-restore input, the "
+                             "default) or save (what iptables-save shows after loading it); "
+                             "nftables mode: nft (the nft -f transaction, the default)")
     parser.add_argument("--stats", action="store_true", help="print rule and chain counts per table")
     parser.add_argument("--nfacct", action="store_true",
                         help="the node has kube-proxy's nfacct counters (adds -m nfacct to the "
@@ -69,6 +74,14 @@ def run(args: argparse.Namespace) -> int:
     if state.node(node) is None:
         raise SimError(f"--node: Not found: {node!r}: the cluster's nodes are {', '.join(names)}")
     require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
+    if state.kube_proxy.mode == "nftables":
+        from sim.commands import rules_nft
+        print(rules_nft.run(state, node, args), end="")
+        return 0
+    fmt = args.format or "restore"
+    if fmt not in ("restore", "save"):
+        raise SimError(f'--format: Unsupported value: "{fmt}": supported values in iptables '
+                       'mode: "restore", "save"')
     payload = compile_rules(state, node, nfacct=args.nfacct)
-    print(format_stats(payload) if args.stats else render(payload, args.format), end="")
+    print(format_stats(payload) if args.stats else render(payload, fmt), end="")
     return 0

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from sim.iptables import apply_payload, parse_restore
 from sim.iptables.ruleset import Ruleset
-from sim.commands.options import add_mode_argument, require_built_mode, with_mode
+from sim.commands.options import add_mode_argument, require_built_mode, require_engine_mode, with_mode
 from sim.model.errors import SimError
 from sim.model.packet import Packet
 from sim.netfilter import Outcome, Route, trace_packet
@@ -110,6 +110,7 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
         raise SimError(f"--node: Not found: {node_name!r}: the cluster's nodes are "
                        f"{', '.join(names)}")
     require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
+    require_engine_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
     base = apply_payload(bootstrap_payload(state.kube_proxy), noflush=True)
     ruleset = apply_payload(compile_rules(state, node_name), base, noflush=True)
     lan = node.internal_ip
