@@ -8,8 +8,13 @@ where ``recent`` (ClientIP affinity) would branch, the outcomes for a client alr
 list are printed too, with their condition and no probability.
 
 Rules come from the scenario (kube-proxy's bootstrap jump rules plus
-``sim.kubeproxy.iptables.compile_rules`` for ``--node``), or from a real node's
-``iptables-save`` file with ``--rules FILE`` (no scenario needed).
+``sim.kubeproxy.iptables.compile_rules`` for ``--node``; in nftables mode the table
+``sim.kubeproxy.nftables.compile_nft`` programs, see :mod:`sim.commands.trace_nft`), or from
+a real node's ``iptables-save`` file or ``nft list ruleset`` dump with ``--rules FILE``
+(recognised by its first statement; no scenario needed). In nftables mode each rule hit is
+named by table (``ip kube-proxy``), chain and position and printed as ``nft list`` prints it;
+``numgen`` branches carry the kernel's exact probabilities and affinity-set lookups the
+"client already in set" condition.
 
 The node's addresses: with a scenario, its InternalIP/ExternalIP and the first address of its
 pod CIDR (the pod bridge); with ``--rules``, the ``--local-ip`` options, or else inferred:
@@ -31,12 +36,14 @@ from pathlib import Path
 
 from sim.iptables import apply_payload, parse_restore
 from sim.iptables.ruleset import Ruleset
+from sim.commands import trace_nft
 from sim.commands.options import add_mode_argument, require_built_mode, require_engine_mode, with_mode
 from sim.model.errors import SimError
 from sim.model.packet import Packet
 from sim.netfilter import Outcome, Route, trace_packet
 
-HELP = "trace a packet through a node's iptables rules, every branch with its probability"
+HELP = ("trace a packet through a node's iptables or nftables rules, every branch with its "
+        "probability")
 
 DEFAULT_SPORT = 40000
 EXTERNAL_CLIENT = "203.0.113.10"
@@ -47,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node", help="node name (default: the first node of the cluster)")
     add_mode_argument(parser)
     parser.add_argument("--rules", metavar="FILE",
-                        help="trace a real node's iptables-save / iptables-restore file")
+                        help="trace a real node's iptables-save / iptables-restore file or "
+                             "nft list ruleset dump")
     parser.add_argument("--local-ip", action="append", default=[], metavar="IP",
                         help="an address of the node (repeatable; with --rules)")
     parser.add_argument("--src", help=f"source IP[:PORT] (port default {DEFAULT_SPORT})")
@@ -85,8 +93,9 @@ class _Setup:
     """Everything the trace needs besides the packet."""
 
     def __init__(self, ruleset: Ruleset, local: list[str], route, node: str,
-                 pod_ips: dict[str, tuple[str, bool]], note: str) -> None:
+                 pod_ips: dict[str, tuple[str, bool]], note: str, nft=None) -> None:
         self.ruleset = ruleset
+        self.nft = nft  # an NftRuleset in nftables mode
         self.local = local
         self.route = route
         self.node = node
@@ -111,8 +120,12 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
                        f"{', '.join(names)}")
     require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
     require_engine_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
-    base = apply_payload(bootstrap_payload(state.kube_proxy), noflush=True)
-    ruleset = apply_payload(compile_rules(state, node_name), base, noflush=True)
+    nft = None
+    if state.kube_proxy.mode == "nftables":
+        ruleset, nft = Ruleset(), trace_nft.scenario_rules(state, node_name)
+    else:
+        base = apply_payload(bootstrap_payload(state.kube_proxy), noflush=True)
+        ruleset = apply_payload(compile_rules(state, node_name), base, noflush=True)
     lan = node.internal_ip
     local = list(node.ips)
     pod_net = ipaddress.IPv4Network(node.pod_cidr) if node.pod_cidr else None
@@ -131,7 +144,7 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
             on_node = p.node_name == node_name
             pods[p.name] = (p.pod_ip, on_node)
             pods[f"{p.namespace}/{p.name}"] = (p.pod_ip, on_node)
-    return _Setup(ruleset, local, route, node_name, pods, "")
+    return _Setup(ruleset, local, route, node_name, pods, "", nft)
 
 
 def _from_rules(args: argparse.Namespace) -> _Setup:
@@ -146,16 +159,21 @@ def _from_rules(args: argparse.Namespace) -> _Setup:
         line = data.count(b"\n", 0, exc.start) + 1
         raise SimError(f"--rules: {args.rules}:{line}: not UTF-8 text: byte 0x{data[exc.start]:02x} "
                        f"at offset {exc.start} (iptables-save writes UTF-8; re-encode the file)") from None
-    ruleset = apply_payload(parse_restore(text, str(path)))
+    nft = None
+    if trace_nft.is_nft_text(text):
+        ruleset, nft = Ruleset(), trace_nft.rules_from_file(text, str(path))
+    else:
+        ruleset = apply_payload(parse_restore(text, str(path)))
     local = [_check_ip("--local-ip", ip) for ip in args.local_ip]
     note = ""
     if not local:
-        local = _infer_local(ruleset, args.dst, args.dport)
+        local = (trace_nft.infer_local(nft, _check_ip("--dst", args.dst), args.dport)
+                 if nft is not None else _infer_local(ruleset, args.dst, args.dport))
         note = ("node addresses inferred: " + (", ".join(local) if local else "none")
                 + " (give them with --local-ip)")
     primary = local[0] if local else "127.0.0.1"
     return _Setup(ruleset, local, lambda dst: Route("eth0", primary), args.node or "node", {},
-                  note)
+                  note, nft)
 
 
 def _infer_local(ruleset: Ruleset, dst: str, dport: int) -> list[str]:
@@ -194,15 +212,15 @@ def _describe(o: Outcome) -> str:
     return text
 
 
-def render_text(header: str, outcomes: list[Outcome]) -> str:
-    """The human-readable trace."""
+def render_text(header: str, outcomes: list[Outcome], walk: str = "rules") -> str:
+    """The human-readable trace (``walk``: what a walk length counts)."""
     lines = [header]
     for i, o in enumerate(outcomes, 1):
         cond = f"  if {'; '.join(o.conditions)}" if o.conditions else ""
         lines.append(f"branch {i}: {_probability(o.probability)}{cond}")
         for step in o.trail:
             lines.append(f"  {step.render()}")
-        lines.append(f"  => {_describe(o)}  (kernel walk {o.walk_length} rules)")
+        lines.append(f"  => {_describe(o)}  (kernel walk {o.walk_length} {walk})")
     lines.append("outcomes:")
     for o in outcomes:
         where = o.destination or (o.reject_with or o.verdict.value)
@@ -251,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
     packet = Packet(args.proto, src, dst, sport, args.dport, "S" if args.proto == "tcp" else "",
                     in_iface="" if local_out else in_iface)
     outcomes = trace_packet(setup.ruleset, setup.local, packet, local_out=local_out,
-                            in_iface=in_iface, route=setup.route)
+                            in_iface=in_iface, route=setup.route, nft=setup.nft)
     path = "OUTPUT (locally generated)" if local_out else f"PREROUTING (arriving on {in_iface})"
     if args.json:
         print(json.dumps({
@@ -264,5 +282,6 @@ def run(args: argparse.Namespace) -> int:
               f"{path}; node addresses {', '.join(setup.local) or 'none'}")
     if setup.note:
         header += f"\n{setup.note}"
-    print(render_text(header, outcomes), end="")
+    walk = "rules and lookups" if setup.nft is not None else "rules"
+    print(render_text(header, outcomes, walk), end="")
     return 0

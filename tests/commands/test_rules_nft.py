@@ -41,13 +41,6 @@ def test_nft_format_in_iptables_mode_is_refused(capsys):
     assert 'supported values in iptables mode: "restore", "save"' in capsys.readouterr().err
 
 
-def test_trace_refuses_nftables_until_the_engine_runs_it(capsys):
-    """``trace --mode nftables`` exits 1 with a message pointing at ``rules``, no traceback."""
-    assert main(["trace", str(SCENARIO), "--mode", "nftables", "--dst", "10.0.0.1", "--dport", "80"]) == 1
-    err = capsys.readouterr().err
-    assert "packet engine executes" in err and "Traceback" not in err
-
-
 def test_run_refuses_nftables_until_the_world_has_a_backend(capsys, tmp_path):
     """``run --mode nftables`` exits 1 with the world's unsupported-mode message."""
     assert main(["run", str(SCENARIO), "--mode", "nftables", "--out", str(tmp_path)]) == 1
