@@ -39,10 +39,3 @@ def test_nft_format_in_iptables_mode_is_refused(capsys):
     """``--format nft`` in iptables mode exits 1 naming the iptables formats."""
     assert main(["rules", str(SCENARIO), "--format", "nft"]) == 1
     assert 'supported values in iptables mode: "restore", "save"' in capsys.readouterr().err
-
-
-def test_run_refuses_nftables_until_the_world_has_a_backend(capsys, tmp_path):
-    """``run --mode nftables`` exits 1 with the world's unsupported-mode message."""
-    assert main(["run", str(SCENARIO), "--mode", "nftables", "--out", str(tmp_path)]) == 1
-    err = capsys.readouterr().err
-    assert 'Unsupported value: "nftables"' in err and "Traceback" not in err
