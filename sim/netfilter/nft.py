@@ -23,6 +23,7 @@ is ``reciprocal_scale(prandom_u32(), N)``: value ``v`` has probability
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import partial
@@ -137,6 +138,7 @@ class NChain:
     priority: int
     rules: list
     end_step: TraceStep
+    run: Callable | None = None  # the fast path's generated chain function
 
     @property
     def builtin(self) -> bool:
@@ -174,6 +176,9 @@ def _getter(expr: Any) -> Callable[[PacketContext], Any]:
     if isinstance(expr, Field):
         return _FIELD_GETTERS[(expr.kw, expr.name)]
     if isinstance(expr, Concat):
+        fast = _concat_source(expr)
+        if fast is not None:
+            return fast
         parts = tuple(_getter(p) for p in expr.parts)
 
         def concat(c: PacketContext) -> Any:
@@ -255,6 +260,147 @@ _FIELD_GETTERS: dict[tuple[str, str], Callable[[PacketContext], Any]] = {
     ("ct", "mark"): lambda c: c.ct.mark if c.ct is not None else None,
     ("ct", "direction"): lambda c: (1 if c.is_reply else 0) if c.ct is not None else None,
 }
+
+
+# Fields the generated chain functions read inline: (expression, guard that must hold for
+# the field to exist, or "").
+_FIELD_SOURCE: dict[tuple[str, str], tuple[str, str]] = {
+    ("ip", "saddr"): ("c.src", ""), ("ip", "daddr"): ("c.dst", ""),
+    ("ip", "protocol"): ("c.proto", ""), ("meta", "l4proto"): ("c.proto", ""),
+    ("meta", "mark"): ("c.mark", ""), ("ct", "state"): ("__cts[c.sbits]", ""),
+    ("th", "sport"): ("c.sport", "c.proto in __pp"), ("th", "dport"): ("c.dport", "c.proto in __pp"),
+    ("tcp", "sport"): ("c.sport", "c.proto == 'tcp'"),
+    ("tcp", "dport"): ("c.dport", "c.proto == 'tcp'"),
+    ("udp", "sport"): ("c.sport", "c.proto == 'udp'"),
+    ("udp", "dport"): ("c.dport", "c.proto == 'udp'"),
+    ("sctp", "sport"): ("c.sport", "c.proto == 'sctp'"),
+    ("sctp", "dport"): ("c.dport", "c.proto == 'sctp'"),
+}
+_FIELD_ENV = {"__cts": _CT_STATE, "__pp": _PORT_PROTOS}
+
+
+def _inline_test(dtype: str, op: str, value: Any, expr: str, env: dict) -> str | None:
+    """``expr OP value`` as Python source (constants into ``env``), or None."""
+    if dtype in ("ct_state", "ct_status", "tcp_flag"):
+        env["__b"] = value
+        return f"not ({expr} & __b)" if op == "!=" else f"({expr} & __b) != 0"
+    if isinstance(value, tuple):
+        lo, hi = value
+        env["__lo"], env["__hi"] = lo, hi
+        if op == "==":
+            return f"{expr} == __lo" if lo == hi else f"__lo <= {expr} <= __hi"
+        if op == "!=":
+            return f"{expr} != __lo" if lo == hi else f"not (__lo <= {expr} <= __hi)"
+        return {"<": f"{expr} < __lo", "<=": f"{expr} <= __hi", ">": f"{expr} > __hi",
+                ">=": f"{expr} >= __lo"}[op]
+    if dtype == "ifname":
+        return None
+    env["__v"] = value
+    return f"{expr} != __v" if op == "!=" else f"{expr} == __v"
+
+
+def _concat_source(expr: Concat) -> Callable[[PacketContext], Any] | None:
+    """A generated getter for a concatenation of inline-readable fields (kube-proxy's
+    ``ip daddr . meta l4proto . th dport``)."""
+    parts, guards = [], []
+    for p in expr.parts:
+        if not isinstance(p, Field) or (p.kw, p.name) not in _FIELD_SOURCE:
+            return None
+        src, guard = _FIELD_SOURCE[p.kw, p.name]
+        parts.append(src)
+        if guard and guard not in guards:
+            guards.append(guard)
+    body = "(" + ", ".join(parts) + ",)"
+    if guards:
+        body = f"{body} if {' and '.join(guards)} else None"
+    return _function("c", f"    return {body}\n", dict(_FIELD_ENV), "_concat")
+
+
+_CODE: dict[str, Any] = {}
+
+
+def _function(head: str, body: str, env: dict[str, object], name: str) -> Callable:
+    """``def name(head, <constants>): body`` with the constants as keyword defaults; one
+    code object per source shape."""
+    from types import CodeType, FunctionType
+
+    params = sorted(env)
+    src = f"def {name}({head}" + "".join(f", {p}" for p in params) + "):\n" + body
+    code = _CODE.get(src)
+    if code is None:
+        module = compile(src, f"<nft {name}>", "exec")
+        code = next(k for k in module.co_consts if isinstance(k, CodeType))
+        _CODE[src] = code
+    return FunctionType(code, {"__builtins__": __builtins__}, name,
+                        tuple(env[p] for p in params))
+
+
+def make_runner(ch: NChain, inline: list[list]) -> Callable[[PacketContext], int]:
+    """The chain as one generated function (the fast path): :func:`run_chain`'s contract,
+    with each rule's field-against-constant matches inlined and its other statements called
+    as ops."""
+    env: dict[str, object] = {}
+    lines = ["    pk = c.pk\n    by = c.by\n    tr = c.trail\n"]
+    for i, (r, conds) in enumerate(zip(ch.rules, inline)):
+        env[f"__r{i}"] = r
+        lines.append("    c.walk += 1\n    while True:\n")
+        for j, (op, cond) in enumerate(zip(r.ops, conds)):
+            if cond is not None:
+                expr, cenv = cond
+                tag = f"_{i}_{j}"
+                for k2, val in cenv.items():
+                    env[f"{k2}{tag}"] = val
+                expr = re.sub(r"\b(__[a-z]+)\b", lambda m: m.group(1) + tag, expr)
+                lines.append(f"        if not ({expr}):\n            v = -1\n            break\n")
+            else:
+                env[f"__o{i}_{j}"] = op
+                lines.append(f"        v = __o{i}_{j}(c)\n        if v:\n            break\n")
+        lines.append("        v = 0\n        break\n")
+        lines.append(f"    if v >= 0:\n        rid = __r{i}.rid\n        pk[rid] += 1\n"
+                     f"        by[rid] += c.length\n"
+                     f"        if tr is not None:\n            tr.append(__r{i}.step)\n"
+                     "        if v == 4:\n            w = c.nft_dest.run(c)\n"
+                     "            if w:\n                return w\n"
+                     "        elif v == 5:\n            return c.nft_dest.run(c)\n"
+                     "        elif v == 6:\n            return 0\n"
+                     "        elif v and v != 8:\n            return v\n")
+    if not ch.base:
+        env["__end"] = ch.end_step
+        lines.append("    if tr is not None:\n        tr.append(__end)\n")
+    lines.append("    return 0\n")
+    return _function("c", "".join(lines), env, "_chain")
+
+
+def _nat_op(stmt: Nat) -> Callable[[PacketContext], int]:
+    """A NAT statement with its argument built once (see :func:`_nat`)."""
+    plo, phi = stmt.port if stmt.port is not None else (0, 0)
+    if stmt.kind == "masquerade":
+        marg = ((plo, phi), "fully-random" in stmt.flags)
+
+        def masq(c: PacketContext) -> int:
+            if c.new_entry is not None:
+                c.masquerade(marg)
+            return ACCEPT
+        return masq
+    if stmt.kind == "redirect":
+        rarg = (plo, phi)
+
+        def redirect(c: PacketContext) -> int:
+            if c.new_entry is not None:
+                c.redirect(rarg)
+            return ACCEPT
+        return redirect
+    addr = stmt.addr.value[0] if isinstance(stmt.addr, Const) else None  # type: ignore[index]
+    flags = frozenset({"random": "--random", "fully-random": "--random-fully",
+                       "persistent": "--persistent"}[f] for f in stmt.flags)
+    arg = (None if addr is None else ip_str(addr), addr, plo, phi, flags)
+    act = PacketContext.dnat if stmt.kind == "dnat" else PacketContext.snat
+
+    def nat(c: PacketContext) -> int:
+        if c.new_entry is not None:
+            act(c, arg)
+        return ACCEPT
+    return nat
 
 
 def _const_test(dtype: str, op: str, value: Any) -> Callable[[Any], bool]:
@@ -349,6 +495,12 @@ class _Compiler:
                     out.rules.append(nr)
                 if nc.base and fam in ("ip", "inet") and nc.hook in HOOK_NAMES:
                     out.base.append(nc)
+        if self.fast:
+            for (fam, tname), table in out.ruleset.tables.items():
+                for chain in table.chains.values():
+                    nc = out.chains[fam, tname, chain.name]
+                    nc.run = make_runner(nc, [[self.inline(table, st) for st in r.rule.stmts]
+                                              for r in nc.rules])
 
     def chain(self, label: str, chain: NftChain) -> NChain:
         n = len(chain.rules)
@@ -382,7 +534,40 @@ class _Compiler:
             return lambda c: code
         if kind is Vmap:
             return self.vmap(table, stmt)
+        if kind is Nat and not isinstance(stmt.addr, MapLookup):
+            return _nat_op(stmt)
         return partial(_interpret, self, table, nr, stmt)
+
+    def inline(self, table: NftTable, stmt: Any) -> tuple[str, dict] | None:
+        """A statement as an inline condition of the generated chain function (a match of a
+        field against a constant), or None (the rule calls its op)."""
+        if type(stmt) is not Cmp or not isinstance(stmt.right, Const):
+            return None
+        left = stmt.left
+        if isinstance(left, Binop):
+            src = _FIELD_SOURCE.get((left.left.kw, left.left.name)) \
+                if isinstance(left.left, Field) else None
+            if src is None or src[1]:
+                return None
+            sym = {"&": "&", "|": "|", "^": "^"}[left.op]
+            expr = f"(({src[0]} {sym} __k) & 0xFFFFFFFF)"
+            env: dict[str, object] = {"__k": left.value}
+        elif isinstance(left, Field):
+            src = _FIELD_SOURCE.get((left.kw, left.name))
+            if src is None:
+                return None
+            expr, env = src[0], {}
+            guard = src[1]
+        else:
+            return None
+        right = stmt.right
+        test = _inline_test(right.dtype, stmt.op, right.value, expr, env)
+        if test is None:
+            return None
+        if isinstance(left, Field) and guard:
+            test = f"({guard} and {test})"
+        env.update(_FIELD_ENV)
+        return test, env
 
     def cmp(self, table: NftTable, stmt: Cmp) -> Callable[[PacketContext], int]:
         left = stmt.left
@@ -429,7 +614,23 @@ class _Compiler:
         chains = {e.data[1]: self.dest(table, e.data[1]) for e in s.elements.values()
                   if e.data[1]}
         if isinstance(stmt.key, Numgen):
-            return partial(_interpret, self, table, None, stmt)
+            if stmt.key.mode != "random" or s.interval or s.dynamic:
+                return partial(_interpret, self, table, None, stmt)
+            mod, off = stmt.key.mod, stmt.key.offset
+            by_value = {e.key[0][0]: (_VERDICT_CODES[e.data[0]],
+                                      self.dest(table, e.data[1]) if e.data[1] else None)
+                        for e in s.elements.values()}
+
+            def numgen_vmap(c: PacketContext) -> int:
+                v = c.eng.numgen(mod, c.rng) + off
+                c.walk += 1
+                hit = by_value.get(v)
+                if hit is None:
+                    return -1
+                if hit[1] is not None:
+                    c.nft_dest = hit[1]
+                return hit[0]
+            return numgen_vmap
         get = _getter(stmt.key)
         exact = not s.interval and not any(e.expires is not None
                                            for e in s.elements.values())
@@ -585,7 +786,10 @@ def _nat(comp: _Compiler, table: NftTable, stmt: Nat, c: PacketContext) -> int:
 
 def run_chain(c: PacketContext, ch: NChain) -> int:
     """Evaluate ``ch`` (and the chains it jumps to): 0 when it returns or ends, else the
-    verdict (1 accept, 2 drop, 3 reject with ``c.reject``)."""
+    verdict (1 accept, 2 drop, 3 reject with ``c.reject``). The fast path runs the chain's
+    generated function; the reference walk goes rule by rule, op by op."""
+    if ch.run is not None:
+        return ch.run(c)
     pk = c.pk
     by = c.by
     tr = c.trail
