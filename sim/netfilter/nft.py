@@ -371,6 +371,33 @@ def make_runner(ch: NChain, inline: list[list]) -> Callable[[PacketContext], int
     return _function("c", "".join(lines), env, "_chain")
 
 
+def _mark_op(expr: Any) -> Callable[[PacketContext], int]:
+    """``meta mark set CONST`` / ``meta mark set meta mark OP CONST``."""
+    if isinstance(expr, Const):
+        value = expr.value[0] & 0xFFFFFFFF  # type: ignore[index]
+
+        def set_mark(c: PacketContext) -> int:
+            c.mark = value
+            return 0
+        return set_mark
+    k = expr.value
+    if expr.op == "|":
+        def or_mark(c: PacketContext) -> int:
+            c.mark = (c.mark | k) & 0xFFFFFFFF
+            return 0
+        return or_mark
+    if expr.op == "^":
+        def xor_mark(c: PacketContext) -> int:
+            c.mark = (c.mark ^ k) & 0xFFFFFFFF
+            return 0
+        return xor_mark
+
+    def and_mark(c: PacketContext) -> int:
+        c.mark = c.mark & k & 0xFFFFFFFF
+        return 0
+    return and_mark
+
+
 def _nat_op(stmt: Nat) -> Callable[[PacketContext], int]:
     """A NAT statement with its argument built once (see :func:`_nat`)."""
     plo, phi = stmt.port if stmt.port is not None else (0, 0)
@@ -536,6 +563,9 @@ class _Compiler:
             return self.vmap(table, stmt)
         if kind is Nat and not isinstance(stmt.addr, MapLookup):
             return _nat_op(stmt)
+        if kind is SetStmt and stmt.target.kw == "meta" and isinstance(stmt.expr, (Binop, Const)) \
+                and (not isinstance(stmt.expr, Binop) or stmt.expr.left == stmt.target):
+            return _mark_op(stmt.expr)
         return partial(_interpret, self, table, nr, stmt)
 
     def inline(self, table: NftTable, stmt: Any) -> tuple[str, dict] | None:

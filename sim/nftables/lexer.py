@@ -6,24 +6,25 @@ are one token. ``#`` starts a comment outside strings. Each token carries its 1-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from typing import NamedTuple
 
 _PUNCT = frozenset("{};,")
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
     """One token: ``text`` (a string's text without its quotes), ``line``, ``quoted``."""
 
     text: str
     line: int
     quoted: bool = False
 
-    def __repr__(self) -> str:
-        return f"Token({self.text!r}@{self.line})"
-
 
 NEWLINE = "\n"
+
+
+_TOKEN = re.compile(r'(\n)|[ \t\r]+|\\\n|#[^\n]*|"((?:[^"\\\n]|\\.)*)"|([{};,])|([^\s"#{};,]+)|(")')
+_UNESCAPE = re.compile(r"\\(.)")
 
 
 def tokenize(text: str, source: str = "<nft>") -> list[Token]:
@@ -36,45 +37,23 @@ def tokenize(text: str, source: str = "<nft>") -> list[Token]:
     from sim.model.errors import SimError
 
     out: list[Token] = []
+    append = out.append
+    new = tuple.__new__
     line = 1
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\n":
-            out.append(Token(NEWLINE, line))
+    for m in _TOKEN.finditer(text):
+        nl, string, punct, word, bad = m.groups()
+        if word is not None:
+            append(new(Token, (word, line, False)))
+        elif punct is not None:
+            append(new(Token, (punct, line, False)))
+        elif nl is not None:
+            append(Token(NEWLINE, line))
             line += 1
-            i += 1
-        elif ch in " \t\r":
-            i += 1
-        elif ch == "\\" and i + 1 < n and text[i + 1] == "\n":
+        elif string is not None:
+            append(Token(_UNESCAPE.sub(r"\1", string) if "\\" in string else string, line, True))
+        elif bad is not None:
+            raise SimError(f"{source}:{line}: Error: unterminated string")
+        elif m.group(0).startswith("\\"):
             line += 1  # line continuation
-            i += 2
-        elif ch == "#":
-            while i < n and text[i] != "\n":
-                i += 1
-        elif ch in _PUNCT:
-            out.append(Token(ch, line))
-            i += 1
-        elif ch == '"':
-            j = i + 1
-            buf = []
-            while j < n and text[j] != '"':
-                if text[j] == "\n":
-                    raise SimError(f"{source}:{line}: Error: unterminated string")
-                if text[j] == "\\" and j + 1 < n:
-                    j += 1
-                buf.append(text[j])
-                j += 1
-            if j >= n:
-                raise SimError(f"{source}:{line}: Error: unterminated string")
-            out.append(Token("".join(buf), line, True))
-            i = j + 1
-        else:
-            j = i
-            while j < n and text[j] not in " \t\r\n\"#" and text[j] not in _PUNCT:
-                j += 1
-            out.append(Token(text[i:j], line))
-            i = j
-    out.append(Token(NEWLINE, line))
+    append(Token(NEWLINE, line))
     return out

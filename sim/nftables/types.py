@@ -57,6 +57,21 @@ class TypeError_(ValueError):
     """A value that does not parse as its data type."""
 
 
+def _ip4(text: str) -> int:
+    """A dotted IPv4 address as an integer (strict, as ``ipaddress`` parses it)."""
+    parts = text.split(".")
+    if len(parts) == 4:
+        value = 0
+        for part in parts:
+            if not (part.isascii() and part.isdigit() and len(part) <= 3
+                    and (part[0] != "0" or part == "0")) or int(part) > 255:
+                break
+            value = (value << 8) | int(part)
+        else:
+            return value
+    return int(ipaddress.IPv4Address(text))
+
+
 def _int(text: str) -> int:
     return int(text, 16) if text.lower().startswith("0x") else int(text, 10)
 
@@ -85,7 +100,7 @@ def parse_value(dtype: str, text: str) -> object:
             if "/" in text:
                 net = ipaddress.IPv4Network(text, strict=True)
                 return int(net.network_address), int(net.broadcast_address)
-            return _range(text, lambda s: int(ipaddress.IPv4Address(s)))
+            return _range(text, _ip4)
         if dtype == "ipv6_addr":
             if "/" in text:
                 net6 = ipaddress.IPv6Network(text, strict=True)
@@ -137,7 +152,7 @@ def parse_value(dtype: str, text: str) -> object:
     raise TypeError_(f"data type {dtype} is not supported")
 
 
-def _ip4(v: int) -> str:
+def _dotted(v: int) -> str:
     return f"{v >> 24}.{(v >> 16) & 255}.{(v >> 8) & 255}.{v & 255}"
 
 
@@ -156,7 +171,7 @@ def render_value(dtype: str, v: object) -> str:
     """
     if dtype in ("ipv4_addr", "ipv6_addr"):
         lo, hi = v  # type: ignore[misc]
-        fmt = _ip4 if dtype == "ipv4_addr" else (lambda x: str(ipaddress.IPv6Address(x)))
+        fmt = _dotted if dtype == "ipv4_addr" else (lambda x: str(ipaddress.IPv6Address(x)))
         if lo == hi:
             return fmt(lo)
         plen = _prefix(lo, hi, 32 if dtype == "ipv4_addr" else 128)
