@@ -27,20 +27,27 @@ byte-identical text.
 Syncs
     :func:`compile_nft` is one sync; :func:`sync_nft` also returns what the proxier remembers
     (:class:`NFTProxierState`) and the separate stale-chain cleanup transaction upstream runs
-    first. With ``previous=None`` the sync is *full* (``setupNFTables``: table, base chains,
-    jump rules, every map and set flushed and refilled, every service's chains written). With a
-    previous state and ``changed_services`` the sync is *partial*, as upstream's
-    ``tryPartialSync``: only the changed services' chains are (re)written, map/set elements are
-    added, replaced (delete + add when the verdict changed) or deleted as a delta against the
-    previous sync's elements, service chains no longer used are flushed and remembered as
-    stale, and a later sync deletes them (``staleChains``; upstream waits one second for
-    kernels before 6.2) in its cleanup transaction. Affinity sets no longer used are deleted at
-    once, as upstream does.
+    first. A *full* sync (``previous=None``, or ``changed_services=None``) runs
+    ``setupNFTables`` (table, base chains, jump rules, fixed chains, sets and maps) and writes
+    every service's chains, except endpoint chains the kernel already holds (their content is
+    fixed by their name; upstream ``TestSyncProxyRulesStartup``). With a previous state and
+    ``changed_services`` the sync is *partial*, as upstream's ``tryPartialSync``: only the
+    changed services' chains are (re)written. In both, map/set elements are added, replaced
+    (delete + add when the verdict changed) or deleted as a delta against the elements the
+    kernel holds (``nftElementStorage``, read from the kernel on a full sync rather than
+    flushed), service chains no longer used are flushed and remembered as stale, and a later
+    sync deletes them (``staleChains``; upstream waits one second for kernels before 6.2) in
+    its cleanup transaction. Affinity sets no longer used are deleted at once, as upstream does.
+    :meth:`NFTProxierState.after_restart` models a kube-proxy restart on a node whose table
+    survives.
 
-Deviations, by design: the first full sync always recreates the base chains (upstream's
-``flushed`` add+delete, done once per process); ``--masquerade-all`` writes
-``ip daddr <clusterIP> jump mark-for-masquerade`` (the newest upstream dropped the
-``proto dport`` words from the local-detector form and we assume the same for this form).
+Inferred, not read (the newest ``proxier.go`` was not available, only its tests): the first
+sync of a process recreates the base chains (the older ``proxier.go``'s ``flushed``
+add+delete); element storages start from the kernel's elements without flushing, and a full
+sync keeps existing endpoint chains (both from ``TestSyncProxyRulesStartup``'s operation
+count); ``--masquerade-all`` writes ``ip daddr <clusterIP> jump mark-for-masquerade`` (the
+newest upstream dropped the ``proto dport`` words from the local-detector form and we assume
+the same for this form).
 """
 
 from __future__ import annotations
@@ -173,6 +180,15 @@ class NFTProxierState:
     chains: frozenset[str]
     stale_chains: Mapping[str, float]
     affinity_sets: frozenset[str]
+    new_process: bool = False
+
+    def after_restart(self) -> "NFTProxierState":
+        """The state a restarted kube-proxy starts from: what the kernel still holds (elements,
+        chains, affinity sets, and which chains are emptied stale ones), with the base chains to
+        recreate once. Its next sync is a full sync whatever ``changed_services`` says.
+        """
+        return NFTProxierState(self.elements, self.chains, self.stale_chains, self.affinity_sets,
+                               new_process=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +298,8 @@ class _Sync:
         self.node_name = node_name
         self.cfg = config if config is not None else state.kube_proxy
         self.previous = previous
-        self.partial = previous is not None and changed is not None
+        # a new process always starts with a full sync (upstream needFullSync)
+        self.partial = previous is not None and changed is not None and not previous.new_process
         self.changed = changed or frozenset()
         self.now_s = now_s
         self.family = ip_family
@@ -294,6 +311,11 @@ class _Sync:
         self.active_chains: set[str] = set()
         self.active_affinity: set[str] = set()
         self.storages = {name: _Storage(kind, name) for kind, name in CONTAINERS}
+        # endpoint chains a full sync leaves as they are: in the kernel and not flushed as stale
+        self.kept_chains: frozenset[str] = frozenset()
+        if previous is not None and not self.partial:
+            self.kept_chains = frozenset(c for c in previous.chains
+                                         if c.startswith(ENDPOINT_PREFIX) and c not in previous.stale_chains)
         if previous is not None:
             for name, st in self.storages.items():
                 st.elements = dict(previous.elements.get(name, {}))
@@ -359,7 +381,8 @@ class _Sync:
                 del st.elements[key]
             st.leftover = set(st.elements)
         new_state = NFTProxierState(
-            elements=MappingProxyType({n: MappingProxyType(dict(s.elements)) for n, s in self.storages.items()}),
+            elements=MappingProxyType({n: MappingProxyType(dict(st.elements))
+                                       for n, st in self.storages.items()}),
             chains=frozenset(existing | self.active_chains),
             stale_chains=MappingProxyType(dict(sorted(stale.items()))),
             affinity_sets=frozenset(self.active_affinity),
@@ -386,7 +409,7 @@ class _Sync:
         no_localhost = "ip6 daddr != ::1" if self.v6 else "ip daddr != 127.0.0.0/8"
         out = self.out
         out.append(f"add table {p} {{ comment {_quote(TABLE_COMMENT)} ; }}")
-        if self.previous is None:
+        if self.previous is None or self.previous.new_process:
             # recreate the base chains once so a changed type/hook/priority can be applied
             for name, _, _, _ in BASE_CHAINS:
                 out.append(f"add chain {p} {name}")
@@ -465,12 +488,8 @@ class _Sync:
                                 f"vmap @{SERVICE_NODEPORTS}")
         else:
             self.rule(SERVICES, f"{ipx} daddr @{NODEPORT_IPS} meta l4proto . th dport vmap @{SERVICE_NODEPORTS}")
-        # nftElementStorage.reset: flush every container; the elements are all re-added
-        for kind, name in CONTAINERS:
-            out.append(f"flush {kind} {p} {name}")
-            st = self.storages[name]
-            st.elements.clear()
-            st.leftover.clear()
+        # The element storages were read from the kernel (``previous``; empty on a new table):
+        # elements are added, replaced and deleted as deltas, the containers are not flushed.
 
     def _service_cidrs(self) -> str:
         """``serviceCIDRs``: the service CIDRs of our family, comma-joined."""
@@ -545,8 +564,10 @@ class _Sync:
             spn = svc.spn
             skip = self.partial and f"{svc.namespace}/{svc.name}" not in self.changed
             affinity = svc.affinity_timeout_s > 0
+            kept = self.kept_chains
             for e in reachable:
-                ensure_chain(ENDPOINT_PREFIX + ep_names[e.endpoint], skip)
+                ep_chain = ENDPOINT_PREFIX + ep_names[e.endpoint]
+                ensure_chain(ep_chain, skip or ep_chain in kept)
                 if affinity:
                     self.active_affinity.add(AFFINITY_PREFIX + ep_names[e.endpoint])
             cluster_chain = SERVICE_PREFIX + base
@@ -647,6 +668,8 @@ class _Sync:
             for e in reachable:
                 name = ep_names[e.endpoint]
                 chain = ENDPOINT_PREFIX + name
+                if chain in kept:
+                    continue
                 rule(chain, f"{ipx} saddr {e.ip} jump {MARK_MASQ}")
                 if affinity:
                     rule(chain, f"update @{AFFINITY_PREFIX}{name} {{ {ipx} saddr }}")

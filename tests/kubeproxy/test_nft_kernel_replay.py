@@ -79,3 +79,16 @@ def test_captured_kernel_table_has_the_predicted_shape(name):
     chains, sets = listing_shape(CASES[name]["nft_list_ruleset"])
     assert chains == {c: len(r) for c, r in table.rules.items()}
     assert sets == {s: len(e) for s, e in table.elements.items()}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_parsed_transaction_lists_as_the_kernel_listed_it(name):
+    """Our transaction, applied by the nftables parser (``sim.nftables.apply_nft``) and rendered
+    as ``nft list ruleset``, equals the captured kernel listing after ``canonicalise``."""
+    import sim.nftables as nft
+
+    if not hasattr(nft, "apply_nft"):
+        pytest.skip("needs sim.nftables.apply_nft / canonicalise (the nftables parser, built on "
+                    "the nft-engine branch)")
+    listed = nft.apply_nft(_compile(name)).render()
+    assert nft.canonicalise(listed) == nft.canonicalise(CASES[name]["nft_list_ruleset"])

@@ -164,15 +164,121 @@ def test_unchanged_service_is_not_rewritten_in_a_partial_sync():
     assert c.last.transaction.commands == ()
 
 
-def test_full_sync_with_memory_flushes_and_refills_every_container():
-    """``changed_services=None`` with a previous state is a full sync: every map and set is
-    flushed and refilled, and the table equals the one a fresh proxier writes."""
+def test_periodic_full_sync_keeps_elements_and_endpoint_chains():
+    """``changed_services=None`` with a previous state is a full sync: setup and every service
+    chain are written again, but no map or set is flushed (the storages hold the kernel's
+    elements) and existing endpoint chains are left alone; the table is unchanged."""
     c = Cluster()
     c.add("ns1", "172.30.0.41", 80, "10.0.1.1")
     c.sync(set(), 0.0)
     state = nft_state(fx.state(list(c.services.values()), list(c.slices.values())))
     again = sync_nft(state, fx.TEST_NODE, previous=c.memory, changed_services=None, now_s=1.0)
     assert again.full
-    assert "flush map ip kube-proxy service-ips" in again.transaction.commands
+    cmds = again.transaction.commands
+    assert not [x for x in cmds if x.startswith(("flush map", "add element ip kube-proxy service-ips"))]
+    assert f"add chain ip kube-proxy {SVC1[2]}" in cmds
+    assert not [x for x in cmds if x.split(" ")[4].startswith("endpoint-")]
     table = nft_fake.apply(again.transaction, copy.deepcopy(c.table))
     assert sorted(nft_fake.dump(table).splitlines()) == sorted(nft_fake.dump(c.table).splitlines())
+
+
+def test_sync_proxy_rules_repeated_endpoint_churn():
+    """TestSyncProxyRulesRepeated, later steps: add an endpoint (12 operations), empty the
+    service (5: two elements, three flushed chains, which become stale), restore at once (14,
+    nothing stale), empty and restore after the stale chains aged (deleted, then recreated:
+    same table), and a sync with no change (0)."""
+    c = Cluster()
+    c.add("ns1", "172.30.0.41", 80, "10.0.1.1")
+    c.add("ns3", "172.30.0.43", 80, "10.0.3.2")
+    c.sync(set(), 0.0)
+    two = [fx.ep("10.0.3.2"), fx.ep("10.0.3.3")]
+    c.slices["ns3"] = fx.eps("ns3", "svc3", two)
+    c.sync({"ns3/svc3"}, 1.0)
+    assert len(c.last.transaction.commands) == 12
+    full = textwrap.dedent(f"""
+        add chain ip kube-proxy {SVC3[2]}
+        add rule ip kube-proxy {SVC3[2]} ip daddr 172.30.0.43 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
+        add rule ip kube-proxy {SVC3[2]} numgen random mod 2 vmap {{ 0 : goto endpoint-SWWHDC7X-ns3/svc3/tcp/p80__10.0.3.2/80 , 1 : goto endpoint-TQ2QKHCZ-ns3/svc3/tcp/p80__10.0.3.3/80 }}
+        add chain ip kube-proxy endpoint-SWWHDC7X-ns3/svc3/tcp/p80__10.0.3.2/80
+        add rule ip kube-proxy endpoint-SWWHDC7X-ns3/svc3/tcp/p80__10.0.3.2/80 ip saddr 10.0.3.2 jump mark-for-masquerade
+        add rule ip kube-proxy endpoint-SWWHDC7X-ns3/svc3/tcp/p80__10.0.3.2/80 meta l4proto tcp dnat to 10.0.3.2:80
+        add chain ip kube-proxy endpoint-TQ2QKHCZ-ns3/svc3/tcp/p80__10.0.3.3/80
+        add rule ip kube-proxy endpoint-TQ2QKHCZ-ns3/svc3/tcp/p80__10.0.3.3/80 ip saddr 10.0.3.3 jump mark-for-masquerade
+        add rule ip kube-proxy endpoint-TQ2QKHCZ-ns3/svc3/tcp/p80__10.0.3.3/80 meta l4proto tcp dnat to 10.0.3.3:80
+    """)
+    c.assert_table(elements(SVC1, SVC3), R1, full)
+
+    c.slices["ns3"] = fx.eps("ns3", "svc3", [])
+    c.sync({"ns3/svc3"}, 2.0)
+    assert len(c.last.transaction.commands) == 5
+    assert set(c.memory.stale_chains) == {
+        SVC3[2], "endpoint-SWWHDC7X-ns3/svc3/tcp/p80__10.0.3.2/80",
+        "endpoint-TQ2QKHCZ-ns3/svc3/tcp/p80__10.0.3.3/80"}
+    c.assert_table(elements(SVC1, ("172.30.0.43", 80, "")), R1, f"""
+        add element ip kube-proxy no-endpoint-services {{ 172.30.0.43 . tcp . 80 comment "ns3/svc3:p80" : goto reject-chain }}
+        add chain ip kube-proxy {SVC3[2]}
+        add chain ip kube-proxy endpoint-SWWHDC7X-ns3/svc3/tcp/p80__10.0.3.2/80
+        add chain ip kube-proxy endpoint-TQ2QKHCZ-ns3/svc3/tcp/p80__10.0.3.3/80
+    """)
+
+    c.slices["ns3"] = fx.eps("ns3", "svc3", two)
+    c.sync({"ns3/svc3"}, 2.5)
+    assert len(c.last.transaction.commands) == 14
+    assert not c.memory.stale_chains
+    c.assert_table(elements(SVC1, SVC3), R1, full)
+
+    c.slices["ns3"] = fx.eps("ns3", "svc3", [])
+    c.sync({"ns3/svc3"}, 3.0)
+    c.slices["ns3"] = fx.eps("ns3", "svc3", two)
+    c.sync({"ns3/svc3"}, 5.0)
+    assert len(c.last.cleanup.commands) == 3
+    c.assert_table(elements(SVC1, SVC3), R1, full)
+
+    c.sync(set(), 6.0)
+    assert c.last.transaction.commands == () and c.last.cleanup.commands == ()
+
+
+def test_sync_proxy_rules_startup():
+    """TestSyncProxyRulesStartup: a restarted kube-proxy finds svc1 (one endpoint) and svc2 in
+    the table; its first, full sync for svc1 with a second endpoint, svc2 and a new svc3
+    without endpoints costs the setup operations plus 14: svc3's two elements, both service
+    chains rewritten (8), and only the new endpoint's chain (4)."""
+    setup_ops = len(sync_nft(nft_state(fx.state([], [])), fx.TEST_NODE).transaction.commands)
+    c = Cluster()
+    c.add("ns1", "172.30.0.41", 80, "10.0.1.1")
+    c.add("ns2", "172.30.0.42", 8080, "10.0.2.1")
+    c.sync(set(), 0.0)
+    c.memory = c.memory.after_restart()
+    c.slices["ns1"] = fx.eps("ns1", "svc1", [fx.ep("10.0.1.1"), fx.ep("10.0.1.2")])
+    c.add("ns3", "172.30.0.43", 80, None)
+    state = nft_state(fx.state(list(c.services.values()), list(c.slices.values())))
+    result = sync_nft(state, fx.TEST_NODE, previous=c.memory, changed_services=None, now_s=100.0)
+    nft_fake.apply(result.transaction, c.table)
+    assert len(result.transaction.commands) == setup_ops + 14
+    c.assert_table(elements(SVC1, SVC2, ("172.30.0.43", 80, "")), R2, """
+        add element ip kube-proxy no-endpoint-services { 172.30.0.43 . tcp . 80 comment "ns3/svc3:p80" : goto reject-chain }
+        add chain ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80
+        add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
+        add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 numgen random mod 2 vmap { 0 : goto endpoint-5TPGNJF2-ns1/svc1/tcp/p80__10.0.1.1/80 , 1 : goto endpoint-ZCZBVNAZ-ns1/svc1/tcp/p80__10.0.1.2/80 }
+        add chain ip kube-proxy endpoint-5TPGNJF2-ns1/svc1/tcp/p80__10.0.1.1/80
+        add rule ip kube-proxy endpoint-5TPGNJF2-ns1/svc1/tcp/p80__10.0.1.1/80 ip saddr 10.0.1.1 jump mark-for-masquerade
+        add rule ip kube-proxy endpoint-5TPGNJF2-ns1/svc1/tcp/p80__10.0.1.1/80 meta l4proto tcp dnat to 10.0.1.1:80
+        add chain ip kube-proxy endpoint-ZCZBVNAZ-ns1/svc1/tcp/p80__10.0.1.2/80
+        add rule ip kube-proxy endpoint-ZCZBVNAZ-ns1/svc1/tcp/p80__10.0.1.2/80 ip saddr 10.0.1.2 jump mark-for-masquerade
+        add rule ip kube-proxy endpoint-ZCZBVNAZ-ns1/svc1/tcp/p80__10.0.1.2/80 meta l4proto tcp dnat to 10.0.1.2:80
+    """)
+
+
+def test_restart_rewrites_an_emptied_stale_endpoint_chain():
+    """After a restart the first sync is full even if changed services are given, and an
+    endpoint chain that was emptied as stale and is used again is written, not kept empty."""
+    c = Cluster()
+    c.add("ns1", "172.30.0.41", 80, "10.0.1.1")
+    c.sync(set(), 0.0)
+    del c.services["ns1"], c.slices["ns1"]
+    c.sync({"ns1/svc1"}, 0.2)
+    c.memory = c.memory.after_restart()
+    c.add("ns1", "172.30.0.41", 80, "10.0.1.1")
+    c.sync({"ns1/svc1"}, 0.4)
+    assert c.last.full
+    c.assert_table(elements(SVC1), R1)
