@@ -79,3 +79,32 @@ def test_affinity_pins_and_expires_like_the_kernel():
     assert listing.count(f"{probe.src_ip} expires") == 1
     assert f"{probe.src_ip} expires" not in ec.engines[probe.ingress].nft_ruleset.render(
         now=13.0)
+
+
+@pytest.mark.slow
+def test_numgen_spread_is_uniform_in_kernel_and_engine():
+    """1,500 connections to a 3-endpoint Service through kube-proxy's nftables table: the
+    kernel's and the engine's endpoint counts are each consistent with 1/3 per endpoint
+    (numgen random mod 3), and with each other (chi-square, alpha 0.001)."""
+    import numpy as np
+    from scipy.stats import chi2_contingency, chisquare
+
+    from tests.kernel.probing import cluster_spec
+    from tests.kernel.stat_cluster import ALPHA, CLIENT_IPS, CONNECTIONS, PODS, probe_to, stat_state
+
+    state = stat_state()
+    spec = cluster_spec(state, CLIENT_IPS)
+    rules = nft_rules(state)
+    with KernelCluster(spec) as kc:
+        load_nft(kc, rules)
+        pods = [r.pod for r in kc.probe("ext", "10.96.0.10", 80, src_ip=CLIENT_IPS[0],
+                                        count=CONNECTIONS, timeout_s=1.0)]
+    kernel = np.array([sum(1 for p in pods if p == name) for name in PODS])
+    dist = NftEngineCluster(spec, rules).distribution(probe_to(CLIENT_IPS[0], "10.96.0.10"),
+                                                      CONNECTIONS, seed=7)
+    engine = np.array([sum(n for k, n in dist.items() if k.split("|")[1] == name)
+                       for name in PODS])
+    assert kernel.sum() == engine.sum() == CONNECTIONS
+    assert chisquare(kernel).pvalue > ALPHA, kernel
+    assert chisquare(engine).pvalue > ALPHA, engine
+    assert chi2_contingency(np.stack([kernel, engine])).pvalue > ALPHA
