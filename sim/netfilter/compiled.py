@@ -31,7 +31,6 @@ from types import CodeType, FunctionType
 from typing import Any
 
 from sim.iptables.extensions import (
-    CT_STATES,
     LIMIT_SCALE,
     PROTOCOL_NAMES,
     connmark_op,
@@ -56,12 +55,12 @@ from sim.iptables.extensions import (
 from sim.iptables.gcpause import gc_paused
 from sim.iptables.ruleset import BUILTIN_CHAINS, Match, Rule, Ruleset, Table
 from sim.iptables.save import render_rule
-from sim.netfilter.context import (
-    TCP_BITS,
+from sim.netfilter.context import (  # TCP_BITS, tcp_flag_bits: re-exported (older import path)
+    TCP_BITS,  # noqa: F401
     PacketContext,
     Stop,
     STATE_BITS,
-    tcp_flag_bits,
+    tcp_flag_bits,  # noqa: F401
 )
 from sim.netfilter.types import Hook, TraceStep, Verdict
 
