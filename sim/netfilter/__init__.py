@@ -34,6 +34,8 @@ Model
         res.walk_length        # rules a kernel would have evaluated
         nf.load(new_ruleset)   # atomic swap; conntrack and recent lists survive
         other.adopt(nf.compiled)   # share one compilation (if nf.compiled.shareable)
+        nf = NodeNetfilter(ruleset, addrs, ipsets=sim.ipset.parse_restore(ipset_save_text))
+        nf.ipsets.load(new_sets)   # -m set membership changes without reloading the rules
         nf.flush_conntrack(); nf.conntrack_entries(now); nf.counters()  # Ruleset with counters
 
     Time (``now``, float seconds) and randomness (``rng``, a ``numpy.random.Generator``) are
@@ -52,6 +54,9 @@ Model
     probability, which the tracer reports); ``update @set`` adds to the engine-owned ruleset's
     dynamic sets (element expiry in the engine's clock); the walk length counts the rules
     evaluated plus the set and map lookups made.
+    In IPVS proxy mode a node also has an IPVS stage (:mod:`sim.netfilter.ipvs`, attached with
+    ``sim.netfilter.ipvs.attach``): virtual servers, the kernel's schedulers and its own
+    connection table at the hooks ``ip_vs_core.c`` uses (not kernel-verified: no IPVS here).
 Scope and limitations
     IPv4. No routing table beyond "local address or not" plus the caller's ``route``
     function; no fragments (``-f`` never matches), no TCP options, no ICMP error generation
@@ -82,7 +87,10 @@ Validation
     the oracle notes are pinned on a real-format node dump (``tests/netfilter``). The fast
     path (one generated function per chain, chain indexes) equals the linear reference walk
     on random raw/mangle/filter/nat rulesets and packet sequences with replies, ICMP errors
-    and the OUTPUT path (hypothesis, ``tests/netfilter/test_fast_path.py``). nft: the fast
+    and the OUTPUT path, with ``-m set`` lookups (hypothesis, ``tests/netfilter/test_fast_path.py``).
+    ``-m set`` per rule counters equal the kernel's over every modelled set type
+    (``tests/ipset/test_kernel_ipset.py``).
+    nft: the fast
     path (generated chain functions, specialised ops) equals the reference walk (each
     statement interpreted) on random nft rulesets beside iptables tables, including set
     contents (``tests/netfilter/test_nft_fast_path.py``); upstream's TestOverallNFTablesRules

@@ -74,7 +74,9 @@ class PacketContext:
                  # a NAT statement set up this hook's mapping (nf_nat_initialized)
                  "nat_bound",
                  # the chain an nft jump/goto verdict names
-                 "nft_dest")
+                 "nft_dest",
+                 # IPVS handled this packet (skb->ipvs_property; sim.netfilter.ipvs)
+                 "ipvs")
 
     @property
     def flags(self) -> int:
@@ -214,7 +216,10 @@ class PacketContext:
             self.nat_lookup(hook, entries)
             return
         # Established, reply or related: rewrite the destination from the entry (an ICMP
-        # error's own header has no ports).
+        # error's own header has no ports). An IPVS connection's reply tuple is IPVS's
+        # (ip_vs_update_conntrack): no DST_NAT, IPVS rewrites the original direction itself.
+        if e.ipvs and not c.is_reply:
+            return
         t = e.orig if c.is_reply else e.reply
         c.dst = ip_int(t[1])
         if not c.related:
@@ -231,6 +236,8 @@ class PacketContext:
             self.nat_lookup(hook, entries)
             self.bind_source()
             return
+        if e.ipvs and c.is_reply:
+            return  # IPVS gave the reply its virtual source (ip_vs_out)
         t = e.orig if c.is_reply else e.reply
         c.src = ip_int(t[3])
         if c.related:
@@ -293,7 +300,7 @@ class PacketContext:
     def log(self, cr: Any) -> None:
         """LOG: the packet as it is at this rule."""
         self.logs += (LogRecord(cr.arg[0], cr.arg[1], cr.table, cr.chain, cr.number,
-                                self.packet()),)
+                                self.packet(), *cr.arg[2:]),)
 
     def connmark(self, op: tuple[str, int, int]) -> None:
         """CONNMARK (xt_connmark connmark_tg): set, save or restore the connection mark."""

@@ -17,6 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from sim.ipset import IPSet
 from sim.iptables.ruleset import Chain, Ruleset, Table
 from sim.model.config import ConntrackConfig, KubeProxyConfig
 from sim.model.packet import Packet
@@ -39,6 +40,7 @@ from sim.netfilter.context import (
 from sim.netfilter.nft import NftCompiled, compile_nft, find_element, numgen_value
 from sim.netfilter.pipeline import HookEntry, Pipeline, arriving, build_pipeline, local_out
 from sim.netfilter.recent import RecentTables
+from sim.netfilter.setmatch import NodeIPSets
 from sim.netfilter.types import Hook, Result, Route, Verdict
 from sim.nftables.ruleset import NftRuleset, NftSet, Numgen
 
@@ -80,6 +82,8 @@ class NodeNetfilter:
         :func:`~sim.netfilter.compiled.compile_ruleset`).
     trace
         Record the rule trail in each result.
+    ipsets
+        The node's ipsets for ``-m set`` (:attr:`ipsets`; reload with ``ipsets.load``).
     nft
         An nft ruleset (:func:`sim.nftables.apply_nft`) whose base chains join the hooks
         beside the iptables tables (see :meth:`load_nft`).
@@ -92,7 +96,7 @@ class NodeNetfilter:
                  iface_addresses: dict[str, str] | None = None,
                  fast: bool = True, trace: bool = True,
                  index: tuple[int, float] = (INDEX_MIN_RULES, INDEX_MIN_SHARE),
-                 nft: NftRuleset | None = None) -> None:
+                 ipsets: Iterable[IPSet] = (), nft: NftRuleset | None = None) -> None:
         addrs = list(local_addresses)
         if not isinstance(local_addresses, (list, tuple)):
             addrs = sorted(addrs, key=ip_int)
@@ -107,6 +111,13 @@ class NodeNetfilter:
         self.iface_addresses = dict(iface_addresses or {})
         self.fast = fast
         self.index = index
+        # -m set / -m ipvs state (sim.netfilter.setmatch): the node's ipsets, and the IPVS
+        # stage's connection lookup (None: no IPVS on this node).
+        self.ipsets = NodeIPSets(ipsets)
+        self.ipvs_info: Callable[[PacketContext], tuple | None] | None = None
+        # The node's IPVS stage (sim.netfilter.ipvs.IPVSStage) in IPVS proxy mode: setting
+        # it registers its hooks in the pipeline (see the ipvs property)
+        self._ipvs = None
         self.trace = trace
         self.counters_packets: list[int] = []
         self.counters_bytes: list[int] = []
@@ -147,6 +158,16 @@ class NodeNetfilter:
         self._relink()
 
     @property
+    def ipvs(self):
+        """The node's IPVS stage (``sim.netfilter.ipvs.attach`` sets it), or None."""
+        return self._ipvs
+
+    @ipvs.setter
+    def ipvs(self, stage) -> None:
+        self._ipvs = stage
+        self._pipeline = build_pipeline(self._compiled, self._nft, stage)
+
+    @property
     def nft_ruleset(self) -> NftRuleset | None:
         """The loaded nft ruleset with its live set contents (``nft list ruleset``)."""
         return None if self._nft is None else self._nft.ruleset
@@ -165,7 +186,7 @@ class NodeNetfilter:
                 self._nft.rules[0].rid != len(self._compiled.rules):
             self._nft = compile_nft(self._nft.ruleset, len(self._compiled.rules),
                                     fast=self.fast)
-        self._pipeline = build_pipeline(self._compiled, self._nft)
+        self._pipeline = build_pipeline(self._compiled, self._nft, self._ipvs)
         self.reset_counters()
 
     @property
@@ -386,5 +407,6 @@ class NodeNetfilter:
         c.inner = p.inner
         c.related = False
         c.nat_bound = False
+        c.ipvs = False
         return c
 

@@ -108,12 +108,21 @@ def _nft_stage(hook: Hook, ch) -> Stage:
     return stage
 
 
-def _nat_stage(hook: Hook, runs: tuple) -> Stage:
+def _nat_stage(hook: Hook, runs: tuple, ipvs=None) -> Stage:
     if hook is _PRE:
         def nat_pre(c: PacketContext) -> None:
             c.nat_dst(hook, runs)
         return nat_pre
     if hook is _OUT:
+        if ipvs is not None:
+            def nat_out_ipvs(c: PacketContext) -> None:
+                before = c.dst
+                c.nat_dst(hook, runs)
+                ipvs.local_out(c)  # ip_vs_local_reply4/_request4 (-99/-98), then re-routing
+                if c.dst != before:
+                    c.route()
+            return nat_out_ipvs
+
         def nat_out(c: PacketContext) -> None:
             before = c.dst
             c.nat_dst(hook, runs)
@@ -126,8 +135,11 @@ def _nat_stage(hook: Hook, runs: tuple) -> Stage:
     return nat_src
 
 
-def build_pipeline(xt: CompiledRuleset, nft: NftCompiled | None) -> Pipeline:
-    """The per-hook stage lists for the loaded iptables tables and nft ruleset."""
+def build_pipeline(xt: CompiledRuleset, nft: NftCompiled | None, ipvs=None) -> Pipeline:
+    """The per-hook stage lists for the loaded iptables tables and nft ruleset, and the IPVS
+    stage's hooks when the node has one (``sim.netfilter.ipvs``: ``ip_vs_reply4`` at FORWARD
+    after filter, ``ip_vs_remote_request4`` at INPUT before source NAT, which may take the
+    packet away from INPUT; its OUTPUT hooks run right after the nat chains)."""
     st = xt.starts
     # (hook, priority, order, kind, name, stage or nat run)
     regs: list[tuple] = []
@@ -169,7 +181,10 @@ def build_pipeline(xt: CompiledRuleset, nft: NftCompiled | None) -> Pipeline:
         runs.sort(key=lambda r: (r[0], r[1]))
         prio = PRIO_NAT_DST if hook in (_PRE, _OUT) else PRIO_NAT_SRC
         label = ", ".join(r[2] for r in runs) or "no nat chains"
-        reg(hook, prio, "nat", label, _nat_stage(hook, tuple(r[3] for r in runs)))
+        reg(hook, prio, "nat", label, _nat_stage(hook, tuple(r[3] for r in runs), ipvs))
+    if ipvs is not None:
+        reg(_FWD, PRIO_NAT_SRC, "ipvs", "ip_vs_reply4", ipvs.forward)
+        reg(_IN, PRIO_NAT_SRC - 2, "ipvs", "ip_vs_reply4, ip_vs_remote_request4", ipvs.local_in)
     regs.sort(key=lambda r: (int(r[0]), r[1], r[2]))
 
     def stages(hook: Hook, skip: tuple[str, ...] = ()) -> tuple:
@@ -190,9 +205,7 @@ def arriving(c: PacketContext, p: Pipeline) -> None:
     dst = c.dst
     if dst in eng.local or (dst & LOOP_MASK) == LOOP_NET:  # is_local, inlined
         c.local = True
-        hooks.append(_IN)
-        for stage in p.inp:
-            stage(c)
+        input_hook(c, p)
     else:
         c.out_iface = eng.route_fn(ip_str(dst)).out_iface
         hooks.append(_FWD)
@@ -223,6 +236,20 @@ def local_out(c: PacketContext, p: Pipeline) -> None:
         hooks.append(_PRE)
         for stage in p.pre_loop:
             stage(c)
-        hooks.append(_IN)
-        for stage in p.inp:
-            stage(c)
+        input_hook(c, p)
+
+
+def input_hook(c: PacketContext, p: Pipeline) -> None:
+    """LOCAL_IN; a stage that returns True took the packet elsewhere (IPVS to a real server
+    on another node) and ends the hook."""
+    c.hooks.append(_IN)
+    for stage in p.inp:
+        if stage(c):
+            return
+
+
+def postrouting(c: PacketContext) -> None:
+    """POSTROUTING for a packet a stage sends out again (IPVS's ``ip_vs_nat_xmit``)."""
+    c.hooks.append(_POST)
+    for stage in c.eng._pipeline.post:
+        stage(c)

@@ -58,6 +58,8 @@ class World:
         self.config = self.state.kube_proxy
         self.restore_model = load_restore_model(params.restore_backend)
         self.rules = proxy_backend(self.config)
+        if hasattr(self.rules, "bind"):
+            self.rules.bind(self.env)  # a backend with timers of its own (IPVS)
         self.pod_hosts: dict[str, PodHost] = {}
         self.pod_labels: dict[str, dict[str, str]] = {}  # every pod that ever ran
         self.kube_proxies: dict[str, KubeProxy] = {}
@@ -191,6 +193,8 @@ class World:
         self.kube_proxies[name].stop()
         if flush:
             self.net.nodes[name].datapath.load(None)
+            if hasattr(self.rules, "cleanup"):  # a mode with state beyond the ruleset (IPVS)
+                self.rules.cleanup(self.net.nodes[name])
 
     def kube_proxy_start(self, name: str) -> None:
         self.kube_proxies[name].start()
