@@ -88,8 +88,9 @@ def main(argv: list[str]) -> int:
     if reason:
         print(f"skipped: {reason}")
         return 2
-    paths = argv or sorted(str(p.relative_to(ROOT))
-                           for p in (ROOT / "scenarios" / "world").glob("*.yaml"))
+    from tests.world.test_nftables_world import mode_neutral_world_scenarios
+
+    paths = argv or [str(p.relative_to(ROOT)) for p in mode_neutral_world_scenarios()]
     out = ROOT / FIXTURES
     out.mkdir(parents=True, exist_ok=True)
     for path in paths:

@@ -14,13 +14,14 @@ from sim.oracle import KernelCluster
 from tests.kernel.capture import ROOT
 from tests.kernel.compare import outcome_problems, trail_problems
 from tests.kernel.nft_side import NftEngineCluster, load_nft, nft_rules
-from tests.kernel.probing import Probe, capture, probes_for, scenario_cluster
+from tests.kernel.probing import capture, probes_for, scenario_cluster
+from tests.world.test_nftables_world import mode_neutral_world_scenarios
 
 pytestmark = [pytest.mark.kernel,
               pytest.mark.skipif(shutil.which("nft") is None,
                                  reason="needs nft (apt-get install nftables)")]
 
-WORLD = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "scenarios" / "world").glob("*.yaml"))
+WORLD = [str(p.relative_to(ROOT)) for p in mode_neutral_world_scenarios()]
 FAST = ("scenarios/world/nodeport-policies.yaml", "scenarios/world/no-endpoints.yaml",
         "scenarios/world/nftables-differences.yaml")
 
