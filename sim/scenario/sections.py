@@ -37,7 +37,7 @@ from typing import Any
 
 from sim.kubeproxy.modes import BUILT_MODES, unsupported_mode_message
 from sim.netfilter.ipvs import SCHEDULERS as IPVS_SCHEDULERS
-from sim.model.errors import FieldError, SimError
+from sim.model.errors import FieldError, SimError, quote
 from sim.scenario.spec import line_of, read_documents
 from sim.world.params import (
     ControlPlaneParams,
@@ -48,7 +48,7 @@ from sim.world.params import (
 )
 from sim.world.dns import DNS_TARGET_FIELDS, dns_target
 from sim.world.events import EventSpec
-from sim.world.workload import AddressTarget, FlowSpec, ServiceTarget
+from sim.world.workload import AddressTarget, FlowSpec, ServiceTarget, constant_arrivals
 
 VIAS = ("clusterIP", "nodePort", "externalIP", "loadBalancer")
 # The longest simulated time a run accepts (durationSeconds, event times): a week. Every node's
@@ -117,7 +117,7 @@ class _Checker:
     def fail(self, path: str, kind: str, value: Any = None, detail: str = "") -> SimError:
         line = line_of(self.root, path) if self.root is not None else None
         where = f"{self.file}:{line}: " if self.file and line else (f"{self.file}: " if self.file else "")
-        shown = f": {value!r}" if value is not None else ""
+        shown = f": {quote(value)}" if value is not None else ""
         more = f": {detail}" if detail else ""
         return SimError(f"{where}{path}: {kind}{shown}{more}")
 
@@ -339,9 +339,9 @@ def parse_traffic(raw: Any, node_names: tuple[str, ...], file: str = "",
 
 
 def _planned_connections(f: FlowSpec, duration: float) -> float:
-    """Connections a flow opens: ``count``, or fewer when rate x active time is less."""
-    active = max(0.0, min(f.stop_s, duration) - f.start_s)
-    by_rate = f.rate_per_s * active
+    """Connections a flow opens: ``count``, or fewer when rate x active time is less (the
+    arrival semantics of :func:`sim.world.workload.constant_arrivals`)."""
+    by_rate = float(constant_arrivals(f.rate_per_s, f.start_s, min(f.stop_s, duration)))
     return by_rate if f.count is None else min(float(f.count), by_rate)
 
 
