@@ -51,7 +51,7 @@ from sim.netfilter.compiled import (
 )
 
 if TYPE_CHECKING:
-    from sim.netfilter.engine import PacketContext
+    from sim.netfilter.context import PacketContext
 
 
 @dataclass(slots=True)
