@@ -43,7 +43,7 @@ from pathlib import Path
 
 from sim.commands import trace_nft
 from sim.commands.options import add_mode_argument, require_built_mode, require_engine_mode, with_mode
-from sim.iptables import apply_payload, parse_restore_lines
+from sim.iptables import SourcedPayload, apply_payload, parse_restore_lines
 from sim.iptables.ruleset import Ruleset
 from sim.model.errors import SimError, quote
 from sim.model.packet import Packet
@@ -188,10 +188,10 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
 RULES_TEXT = "iptables-save and nft write UTF-8 text; re-encode the file"
 
 
-def read_rules_file(name: str) -> tuple[Ruleset, NftRuleset | None]:
+def read_rules_file(name: str) -> SourcedPayload | NftRuleset:
     """The ``--rules`` file (checked as :func:`~sim.scenario.inputfile.read_input` checks
-    it) as an iptables ruleset, or an empty one and the nft ruleset when the file is nft text
-    (recognised by its first statement). iptables-save text is streamed line by line into
+    it): the parsed iptables-save payload, or the applied nft ruleset when the file is nft
+    text (recognised by its first statement). iptables-save text is streamed line by line into
     :func:`~sim.iptables.parse_restore_lines`: a real node's dump can have a million lines,
     and its text is never held whole."""
     shown = f"--rules: {name}"
@@ -205,15 +205,17 @@ def read_rules_file(name: str) -> tuple[Ruleset, NftRuleset | None]:
                     break
             if trace_nft.is_nft_text("\n".join(head)):
                 text = "\n".join(itertools.chain(head, lines)) + "\n"
-                return Ruleset(), trace_nft.rules_from_file(text, str(Path(name)))
-            payload = parse_restore_lines(itertools.chain(head, lines), str(Path(name)))
+                return trace_nft.rules_from_file(text, str(Path(name)))
+            return parse_restore_lines(itertools.chain(head, lines), str(Path(name)))
         except OSError as exc:
             raise SimError(f"{shown}: cannot read: {exc.strerror}") from None
-    return apply_payload(payload), None
 
 
 def _from_rules(args: argparse.Namespace) -> _Setup:
-    ruleset, nft = read_rules_file(args.rules)
+    rules = read_rules_file(args.rules)
+    nft = rules if isinstance(rules, NftRuleset) else None
+    ruleset = Ruleset() if nft is not None else apply_payload(rules)
+    del rules
     # The ruleset lives until the command ends and holds no cycles: keep the cyclic
     # collector from scanning its millions of objects again at every later collection.
     gc.freeze()
