@@ -14,7 +14,7 @@ from sim.model.config import PROXY_MODES
 BUILT_MODES: tuple[str, ...] = ("iptables", "nftables", "ipvs")
 
 # Modes whose rules the packet engine (sim.netfilter) can execute: ``trace`` refuses the others.
-ENGINE_MODES: tuple[str, ...] = ("iptables", "ipvs")
+ENGINE_MODES: tuple[str, ...] = ("iptables", "nftables", "ipvs")
 
 __all__ = ["BUILT_MODES", "ENGINE_MODES", "PROXY_MODES", "unsupported_mode_message"]
 

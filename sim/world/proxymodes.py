@@ -12,9 +12,11 @@ from sim.model.config import KubeProxyConfig
 from sim.model.errors import SimError
 from sim.world.ipvs_backend import IPVSBackend
 from sim.world.kubeproxy import RulesCache
+from sim.world.nftables_backend import NftBackend
 
 BACKENDS = {
     "iptables": RulesCache,
+    "nftables": NftBackend,
     "ipvs": IPVSBackend,
 }
 
