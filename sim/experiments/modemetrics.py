@@ -25,7 +25,8 @@ from sim.kubeproxy.ipvs import compile_ipvs, ipvs_stats
 from sim.kubeproxy.nftables import compile_nft, transaction_stats
 from sim.model.cluster import ClusterState
 from sim.model.config import KubeProxyConfig
-from sim.world.kubeproxy import RulesCache
+from sim.world.kubeproxy import RulesCache, node_view
+from sim.world.nftables_backend import NftBackend, NftProgram
 
 Row = tuple[str, str, str, float]  # (metric, table, label, value)
 
@@ -108,10 +109,36 @@ def ipvs_counts(rules) -> list[Row]:
     return rows
 
 
+class NftControlPlane(NftBackend):
+    """The nftables world backend without a kernel: each sync's transaction is compiled and
+    sized (``transaction_stats``: what ``apply_nft`` of the full transaction on an empty
+    table holds) but never parsed into a ruleset nor installed. What a sync writes and how
+    long it takes are the backend's own (``written``, ``duration_s``)."""
+
+    def program(self, state: ClusterState, node_name: str,
+                existing_nat_chains: frozenset[str]) -> NftProgram:
+        if self._state is not state:
+            self._by_key.clear()
+            self._state = state
+        node = state.node(node_name)
+        key = (node_view(state, node_name, self.config), node.ips if node else ())
+        prog = self._by_key.get(key)
+        if prog is None:
+            tx = compile_nft(state, node_name, self.config)
+            self.compiles += 1
+            s = transaction_stats(tx)
+            prog = NftProgram(tx.render(), None, s.rules, s.rules + s.elements, frozenset(tx.commands))
+            self._by_key[key] = prog
+        return prog
+
+    def install(self, node, prog: NftProgram) -> None:
+        """Nothing: no traffic follows the churn run."""
+
+
 MODE_METRICS: dict[str, ModeMetrics] = {
     "iptables": ModeMetrics(_iptables_compile, iptables_counts,
                             lambda config: RulesCache(config, apply=False)),
-    "nftables": ModeMetrics(_nftables_compile, nftables_counts),
+    "nftables": ModeMetrics(_nftables_compile, nftables_counts, NftControlPlane),
     "ipvs": ModeMetrics(_ipvs_compile, ipvs_counts),
 }
 

@@ -96,3 +96,22 @@ def test_generated_affinity_share_follows_the_affinity_rule_law():
         state = build_api(GeneratedCluster(2, 20, 3, affinity_share=share), KubeProxyConfig(), 1).snapshot()
         rows = {(m, t): v for m, t, _, v in hook.counts(hook.compile(state, "node-0", state.kube_proxy))}
         assert rows[("sync_proxy_rules_iptables_total", "nat")] == 5 + 20 * (2 + 3 * 3) + with_affinity * 3
+
+
+def test_control_plane_backends_change_no_measurement(small_sweep, monkeypatch):
+    """The churn run's kernel-free backends (iptables, nftables) give exactly the sync
+    times and programming latencies of the world's own backends."""
+    from sim.experiments import modemetrics
+    from sim.experiments.point import TIMING_METRICS
+    f = small_sweep("cp", (20,))
+    f.write_text(f.read_text().replace("seed: [1]", "seed: [1]\n    mode: built"))
+    for p in load_sweep(f).points():
+        hook = modemetrics.MODE_METRICS.get(p.params["mode"])
+        if hook is None or hook.control_plane is None:
+            continue
+        fast = measure_point(p)
+        monkeypatch.setitem(modemetrics.MODE_METRICS, p.params["mode"],
+                            modemetrics.ModeMetrics(hook.compile, hook.counts, None))
+        full = measure_point(p)
+        keep = lambda o: [r for r in o.rows if r[0] not in TIMING_METRICS]  # noqa: E731
+        assert fast.error is None and keep(fast) == keep(full), p.params["mode"]
