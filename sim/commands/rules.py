@@ -21,6 +21,7 @@ import argparse
 from sim.iptables import apply_payload, render_save
 from sim.kubeproxy.iptables import bootstrap_payload, compile_rules, rule_stats
 from sim.commands.options import add_mode_argument, require_built_mode, with_mode
+from sim.commands.rules_userspace import userspace_rules
 from sim.model.errors import SimError
 from sim.scenario.spec import load_scenario
 
@@ -31,9 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", help="scenario YAML file")
     parser.add_argument("--node", help="node name (default: the first node of the cluster)")
     add_mode_argument(parser)
-    parser.add_argument("--format", choices=("restore", "save"), default="restore",
+    parser.add_argument("--format", choices=("restore", "save", "commands"), default=None,
                         help="restore: kube-proxy's iptables-restore input (default); "
-                             "save: what iptables-save shows after loading it")
+                             "save: what iptables-save shows after loading it (the default "
+                             "in userspace mode); commands: the iptables invocations "
+                             "(userspace mode)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="userspace mode: the run seed the proxy ports are drawn from "
+                             "(default: spec.seed)")
     parser.add_argument("--stats", action="store_true", help="print rule and chain counts per table")
     parser.add_argument("--nfacct", action="store_true",
                         help="the node has kube-proxy's nfacct counters (adds -m nfacct to the "
@@ -69,6 +75,13 @@ def run(args: argparse.Namespace) -> int:
     if state.node(node) is None:
         raise SimError(f"--node: Not found: {node!r}: the cluster's nodes are {', '.join(names)}")
     require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
+    if state.kube_proxy.mode == "userspace":
+        seed = scenario.seed if args.seed is None else args.seed
+        print(userspace_rules(state, node, seed, args.format or "save", args.stats), end="")
+        return 0
+    if args.format == "commands":
+        raise SimError('--format: Unsupported value: "commands": only in userspace mode')
+    args.format = args.format or "restore"
     payload = compile_rules(state, node, nfacct=args.nfacct)
     print(format_stats(payload) if args.stats else render(payload, args.format), end="")
     return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sim.model.config import PROXY_MODES
 
-BUILT_MODES: tuple[str, ...] = ("iptables",)
+BUILT_MODES: tuple[str, ...] = ("iptables", "userspace")
 
 __all__ = ["BUILT_MODES", "PROXY_MODES", "unsupported_mode_message"]
 

@@ -87,3 +87,6 @@ class NetworkParams:
     control_plane: ControlPlaneParams = field(default_factory=ControlPlaneParams)
     restore_backend: str = "legacy"
     node_cpus: int = 4
+    # The 1.0 userspace proxy's costs (``sim.world.userspace.UserspaceParams``); ``None``: its
+    # measured defaults.
+    userspace: object = None

@@ -11,9 +11,11 @@ from __future__ import annotations
 from sim.model.config import KubeProxyConfig
 from sim.model.errors import SimError
 from sim.world.kubeproxy import RulesCache
+from sim.world.userspace import UserspaceBackend
 
 BACKENDS = {
     "iptables": RulesCache,
+    "userspace": UserspaceBackend,
 }
 
 

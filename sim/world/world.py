@@ -58,6 +58,7 @@ class World:
         self.config = self.state.kube_proxy
         self.restore_model = load_restore_model(params.restore_backend)
         self.rules = proxy_backend(self.config)
+        self.rules.attach(self)
         self.pod_hosts: dict[str, PodHost] = {}
         self.pod_labels: dict[str, dict[str, str]] = {}  # every pod that ever ran
         self.kube_proxies: dict[str, KubeProxy] = {}
@@ -74,7 +75,7 @@ class World:
                 if limit is not None:
                     host.datapath.set_conntrack_max(limit)
             host.up = node.ready
-            self.kube_proxies[node.name] = KubeProxy(self.env, host, self.config, self.rules,
+            self.kube_proxies[node.name] = KubeProxy(self.env, host, self.rules.config, self.rules,
                                                      self.restore_model, self.recorder)
         self._sync_pods(self.state)
         self._sync_lb(self.state)
