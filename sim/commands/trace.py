@@ -32,6 +32,7 @@ from pathlib import Path
 from sim.iptables import apply_payload, parse_restore
 from sim.iptables.ruleset import Ruleset
 from sim.commands.options import add_mode_argument, require_built_mode, with_mode
+from sim.commands.trace_userspace import proxy_choice, render_proxy, userspace_ruleset
 from sim.model.errors import SimError
 from sim.model.packet import Packet
 from sim.netfilter import Outcome, Route, trace_packet
@@ -60,6 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     who.add_argument("--external", action="store_true",
                      help=f"the source is outside the cluster: --src's address, else {EXTERNAL_CLIENT}")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="userspace mode: the run seed of the proxy ports and the load "
+                             "balancer's shuffle (default: spec.seed)")
 
 
 def _split_src(text: str) -> tuple[str, int]:
@@ -85,7 +89,8 @@ class _Setup:
     """Everything the trace needs besides the packet."""
 
     def __init__(self, ruleset: Ruleset, local: list[str], route, node: str,
-                 pod_ips: dict[str, tuple[str, bool]], note: str) -> None:
+                 pod_ips: dict[str, tuple[str, bool]], note: str, proxy=None) -> None:
+        self.proxy = proxy  # userspace mode: (outcomes, client ip) -> the proxy's choices
         self.ruleset = ruleset
         self.local = local
         self.route = route
@@ -100,7 +105,8 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
 
     if args.node == "":
         raise SimError('--node: Required value: an empty node name (omit --node for the first node)')
-    state = with_mode(load_scenario(args.scenario), args.mode).state()
+    scenario = with_mode(load_scenario(args.scenario), args.mode)
+    state = scenario.state()
     names = [n.name for n in state.nodes]
     if not names:
         raise SimError(f"{args.scenario}: the cluster has no nodes")
@@ -110,8 +116,16 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
         raise SimError(f"--node: Not found: {node_name!r}: the cluster's nodes are "
                        f"{', '.join(names)}")
     require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
-    base = apply_payload(bootstrap_payload(state.kube_proxy), noflush=True)
-    ruleset = apply_payload(compile_rules(state, node_name), base, noflush=True)
+    proxy = None
+    if state.kube_proxy.mode == "userspace":
+        seed = scenario.seed if args.seed is None else args.seed
+        ruleset = userspace_ruleset(state, node_name, seed)
+
+        def proxy(outcomes, client_ip):
+            return proxy_choice(state, node_name, seed, outcomes, client_ip)
+    else:
+        base = apply_payload(bootstrap_payload(state.kube_proxy), noflush=True)
+        ruleset = apply_payload(compile_rules(state, node_name), base, noflush=True)
     lan = node.internal_ip
     local = list(node.ips)
     pod_net = ipaddress.IPv4Network(node.pod_cidr) if node.pod_cidr else None
@@ -130,7 +144,7 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
             on_node = p.node_name == node_name
             pods[p.name] = (p.pod_ip, on_node)
             pods[f"{p.namespace}/{p.name}"] = (p.pod_ip, on_node)
-    return _Setup(ruleset, local, route, node_name, pods, "")
+    return _Setup(ruleset, local, route, node_name, pods, "", proxy)
 
 
 def _from_rules(args: argparse.Namespace) -> _Setup:
@@ -252,16 +266,22 @@ def run(args: argparse.Namespace) -> int:
     outcomes = trace_packet(setup.ruleset, setup.local, packet, local_out=local_out,
                             in_iface=in_iface, route=setup.route)
     path = "OUTPUT (locally generated)" if local_out else f"PREROUTING (arriving on {in_iface})"
+    choices = setup.proxy(outcomes, src) if setup.proxy is not None else None
     if args.json:
-        print(json.dumps({
+        doc = {
             "node": setup.node, "packet": {"proto": args.proto, "src": f"{src}:{sport}",
                                            "dst": f"{dst}:{args.dport}"},
             "path": "OUTPUT" if local_out else "PREROUTING", "local_addresses": setup.local,
-            "outcomes": [o.to_json() for o in outcomes]}, indent=2))
+            "outcomes": [o.to_json() for o in outcomes]}
+        if choices is not None:
+            doc["proxy"] = choices
+        print(json.dumps(doc, indent=2))
         return 0
     header = (f"trace {args.proto} {src}:{sport} -> {dst}:{args.dport} on {setup.node}: "
               f"{path}; node addresses {', '.join(setup.local) or 'none'}")
     if setup.note:
         header += f"\n{setup.note}"
     print(render_text(header, outcomes), end="")
+    if choices is not None:
+        print(render_proxy(choices), end="")
     return 0

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.kubeproxy.modes import BUILT_MODES, unsupported_mode_message
+from sim.model.config import PROXY_MODES
 from sim.model.errors import FieldError, SimError
 from sim.scenario.spec import line_of, read_documents
 from sim.world.params import (
@@ -56,7 +57,7 @@ MAX_SIMULATED_S = 7 * 86400.0
 # The most connection attempts a run may plan: each is a record in memory and a results row
 # (about 200 bytes each), and the benchmark scale is 100,000.
 MAX_CONNECTIONS = 5_000_000
-OUTCOMES = {"reachable": "ok", "rejected": "refused", "dropped": "timeout"}
+OUTCOMES = {"reachable": "ok", "rejected": "refused", "dropped": "timeout", "reset": "reset"}
 
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "scale": ("kind", "name", "replicas"),
@@ -75,6 +76,9 @@ EXPECT_FIELDS: dict[str, tuple[str, ...]] = {
     "reachable": ("flow", "atLeast", "selector", "window"),
     "rejected": ("flow", "atLeast", "withinSeconds", "window"),
     "dropped": ("flow", "atLeast", "window"),
+    "reset": ("flow", "atLeast", "window"),
+    "latency": ("flow", "percentile", "atLeast", "atMost", "window"),
+    "balance": ("flow", "selector", "atLeast", "atMost", "window"),
     "failures": ("flow", "atLeast", "atMost", "window"),
     "spread": ("flow", "significance", "selector", "window"),
     "affinity": ("flow", "timeoutSeconds", "minShare", "switchAfterTimeout", "window"),
@@ -401,8 +405,11 @@ def parse_expect(raw: Any, flow_names: tuple[str, ...], file: str = "",
         if not isinstance(e, dict):
             raise c.fail(ep, "Invalid value", _short(e), "must be a mapping")
         typ = c.string(e, "type", ep, choices=tuple(EXPECT_FIELDS))
-        em = c.mapping(e, ep, ("type", "name") + EXPECT_FIELDS[typ])
+        em = c.mapping(e, ep, ("type", "name", "mode") + EXPECT_FIELDS[typ])
         p: dict[str, Any] = {}
+        if "mode" in em:
+            # Only checked in runs of that kube-proxy mode (one scenario, several modes).
+            p["mode"] = c.string(em, "mode", ep, choices=PROXY_MODES)
         if typ != "programmingLatency":
             flow = c.string(em, "flow", ep)
             known = flow in flow_names or any(f.startswith(flow + "@") for f in flow_names)
@@ -416,19 +423,29 @@ def parse_expect(raw: Any, flow_names: tuple[str, ...], file: str = "",
                     or w[0] > w[1]):
                 raise c.fail(f"{ep}.window", "Invalid value", w, "must be [start, end] seconds")
             p["window"] = (float(w[0]), float(w[1]))
-        if typ in ("reachable", "rejected", "dropped", "sourceSeen"):
+        if typ in ("reachable", "rejected", "dropped", "reset", "sourceSeen"):
             p["atLeast"] = c.fraction(em, "atLeast", ep, 1.0)
+        if typ in ("latency", "balance"):
+            p["atLeast"] = c.number(em, "atLeast", ep, None)
+            p["atMost"] = c.number(em, "atMost", ep, None)
+            if p["atLeast"] is None and p["atMost"] is None:
+                raise c.fail(f"{ep}.atMost", "Required value", None, "atLeast and/or atMost")
+        if typ == "latency":
+            p["percentile"] = c.number(em, "percentile", ep, 50.0)
+            if not 0 < p["percentile"] <= 100:
+                raise c.fail(f"{ep}.percentile", "Invalid value", p["percentile"], "must be in (0, 100]")
         if typ == "failures":
             p["atLeast"] = int(c.number(em, "atLeast", ep, 0))
             p["atMost"] = c.number(em, "atMost", ep, None)
-        if typ in ("reachable", "spread") and "selector" in em:
+        if typ in ("reachable", "spread", "balance") and "selector" in em:
             sel = em["selector"]
             if not isinstance(sel, dict) or not all(isinstance(v, str) for v in sel.values()):
                 raise c.fail(f"{ep}.selector", "Invalid value", _short(sel), "labels as a mapping")
             p["selector"] = dict(sel)
-        if typ == "spread":
+        if typ in ("spread", "balance"):
             if "selector" not in p:
                 raise c.fail(f"{ep}.selector", "Required value", None, "the pods the load should spread over")
+        if typ == "spread":
             p["significance"] = c.fraction(em, "significance", ep, 0.01)
         if typ == "rejected":
             p["withinSeconds"] = c.number(em, "withinSeconds", ep, None)
