@@ -440,8 +440,9 @@ class Proxier:
 # ---------------------------------------------------------------------------- backend
 @dataclass(frozen=True, slots=True)
 class UserspaceProgram:
-    """What one sync leaves on a node: the nat rules, the sockets' ports, the services and the
-    endpoints the load balancer holds."""
+    """What one sync leaves on a node: the nat rules (``rules`` counts all of them, ``lines``
+    holds the portal rules), the sockets' ports, the services and the endpoints the load
+    balancer holds."""
 
     ruleset: Ruleset
     rules: int
@@ -498,8 +499,9 @@ class UserspaceBackend:
             ruleset = self._rulesets[text] = apply_payload(parse_restore(text), Ruleset(),
                                                            noflush=True)
             self.applies += 1
-        lines = frozenset(payload.tables[0].lines)
-        return UserspaceProgram(ruleset, len(lines), lines, tuple(services), ports,
+        nat = payload.tables[0].lines
+        lines = frozenset(line for line in nat if not line.startswith(("-A PREROUTING ", "-A OUTPUT ")))
+        return UserspaceProgram(ruleset, len(nat), lines, tuple(services), ports,
                                 service_endpoints(state, node_name))
 
     def written(self, prev: UserspaceProgram | None, prog: UserspaceProgram, full: bool) -> int:
