@@ -91,6 +91,8 @@ class _Setup:
     def __init__(self, ruleset: Ruleset, local: list[str], route, node: str,
                  pod_ips: dict[str, tuple[str, bool]], note: str, proxy=None) -> None:
         self.proxy = proxy  # userspace mode: (outcomes, client ip) -> the proxy's choices
+        # A pod packet arrives on the bridge, whose address REDIRECT uses (the portal rules).
+        self.iface_addresses = {"cni0": local[-1]} if len(local) > 1 and proxy else None
         self.ruleset = ruleset
         self.local = local
         self.route = route
@@ -264,7 +266,8 @@ def run(args: argparse.Namespace) -> int:
     packet = Packet(args.proto, src, dst, sport, args.dport, "S" if args.proto == "tcp" else "",
                     in_iface="" if local_out else in_iface)
     outcomes = trace_packet(setup.ruleset, setup.local, packet, local_out=local_out,
-                            in_iface=in_iface, route=setup.route)
+                            in_iface=in_iface, route=setup.route,
+                            iface_addresses=setup.iface_addresses)
     path = "OUTPUT (locally generated)" if local_out else f"PREROUTING (arriving on {in_iface})"
     choices = setup.proxy(outcomes, src) if setup.proxy is not None else None
     if args.json:
