@@ -108,8 +108,16 @@ class Relay:
         ready, _, _ = select.select([self.proc.stdout], [], [], 15.0)
         line = self.proc.stdout.readline() if ready else ""
         if not line.startswith('{"ready"'):
-            self.stop()
+            self.proc.kill()
             raise RuntimeError(f"relay did not start: {line or self.proc.stderr.read()}")
+        # Drain the records as they come: a full pipe would stall the relay.
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        for line in self.proc.stdout:
+            self._lines.append(line)
 
     def __enter__(self) -> "Relay":
         return self
@@ -129,12 +137,11 @@ class Relay:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
-        lines = self.proc.stdout.read().splitlines() if not self.proc.stdout.closed else []
+        self._reader.join(timeout=5)
         for stream in (self.proc.stdout, self.proc.stderr):
             if not stream.closed:
                 stream.close()
-        self.records = [json.loads(x) for x in lines if x.strip()]
-        return self.records
+        return [json.loads(x) for x in self._lines if x.strip()]
 
 
 if __name__ == "__main__":
