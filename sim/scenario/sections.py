@@ -45,6 +45,7 @@ from sim.world.params import (
     LinkParams,
     NetworkParams,
     Route,
+    UserspaceParams,
 )
 from sim.world.dns import DNS_TARGET_FIELDS, dns_target
 from sim.world.events import EventSpec
@@ -203,7 +204,7 @@ def parse_network(raw: Any, file: str = "", path: str = "spec.network",
     """Check ``spec.network`` and return the world's :class:`NetworkParams`."""
     c = _Checker(file, root)
     m = c.mapping(raw, path, ("podLink", "nodeLink", "externalLink", "externalHosts", "routes",
-                              "controlPlane", "restoreBackend", "nodeCPUs"))
+                              "controlPlane", "restoreBackend", "nodeCPUs", "userspaceProxy"))
     base = NetworkParams()
 
     def link(key: str, default: LinkParams) -> LinkParams:
@@ -249,9 +250,16 @@ def parse_network(raw: Any, file: str = "", path: str = "spec.network",
     cpus = m.get("nodeCPUs", base.node_cpus)
     if isinstance(cpus, bool) or not isinstance(cpus, int) or cpus < 1:
         raise c.fail(f"{path}.nodeCPUs", "Invalid value", cpus, "must be an integer >= 1")
+    um = c.mapping(m.get("userspaceProxy"), f"{path}.userspaceProxy",
+                   ("setupSeconds", "perPacketSeconds", "iptablesCallSeconds"))
+    up = f"{path}.userspaceProxy"
+    u0 = base.userspace
+    userspace = UserspaceParams(c.number(um, "setupSeconds", up, u0.setup_s),
+                                c.number(um, "perPacketSeconds", up, u0.per_packet_s),
+                                c.number(um, "iptablesCallSeconds", up, u0.iptables_call_s))
     return NetworkParams(link("podLink", base.pod_link), link("nodeLink", base.node_link),
                          link("externalLink", base.external_link), tuple(hosts), tuple(routes),
-                         cp, backend, cpus)
+                         cp, backend, cpus, userspace)
 
 
 def parse_traffic(raw: Any, node_names: tuple[str, ...], file: str = "",

@@ -24,6 +24,8 @@ external link and the node's link.
   131072 with the defaults (32768 x 4 = the minimum); see
   :func:`sim.world.kubeproxy.conntrack_max`.
 * ``connect_timeout_s`` (per client, see ``sim.world.workload``) defaults to 1 s.
+* ``userspace``: what the 1.0 userspace proxy costs (:class:`UserspaceParams`,
+  ``spec.network.userspaceProxy``), measured by ``benchmarks/userspace_bench.py``.
 """
 
 from __future__ import annotations
@@ -76,6 +78,23 @@ class ControlPlaneParams:
 
 
 @dataclass(frozen=True, slots=True)
+class UserspaceParams:
+    """What the userspace proxy costs, in simulated seconds.
+
+    ``setup_s``: from accept to the dial's SYN (accept, the load balancer, socket and
+    ``connect`` syscalls, a goroutine). ``per_packet_s``: one relayed packet (a read and a
+    write through user space). ``iptables_call_s``: one ``iptables`` command (process start,
+    table read, commit). Defaults: ``benchmarks/userspace_bench.py`` on the 2-core machine
+    (README, "The 1.0 userspace proxy"), a relay in a network namespace against the kernel's
+    DNAT on the same path, medians of repeats.
+    """
+
+    setup_s: float = 60e-6
+    per_packet_s: float = 25e-6
+    iptables_call_s: float = 0.004
+
+
+@dataclass(frozen=True, slots=True)
 class NetworkParams:
     """Everything ``spec.network`` can set."""
 
@@ -87,6 +106,4 @@ class NetworkParams:
     control_plane: ControlPlaneParams = field(default_factory=ControlPlaneParams)
     restore_backend: str = "legacy"
     node_cpus: int = 4
-    # The 1.0 userspace proxy's costs (``sim.world.userspace.UserspaceParams``); ``None``: its
-    # measured defaults.
-    userspace: object = None
+    userspace: UserspaceParams = field(default_factory=lambda: UserspaceParams())

@@ -81,28 +81,12 @@ from sim.kubeproxy.userspace import (
 from sim.model.cluster import ClusterState
 from sim.model.config import KubeProxyConfig
 from sim.model.packet import Packet, make_packet
+from sim.world.params import UserspaceParams
 from sim.world.rng import component_rng
 
 TCP_SYN_BYTES = 60
 # iptablesInit on every sync: EnsureChain (one call) and EnsureRule (-C) for four chains.
 INIT_COMMANDS = 8
-
-
-@dataclass(frozen=True, slots=True)
-class UserspaceParams:
-    """What the userspace proxy costs, in simulated seconds.
-
-    ``setup_s``: from accept to the dial's SYN (accept, the load balancer, socket and
-    ``connect`` syscalls, a goroutine). ``per_packet_s``: one relayed packet (a read and a
-    write through user space). ``iptables_call_s``: one ``iptables`` command (process start,
-    table read, commit). Defaults: ``benchmarks/userspace_bench.py`` on the 2-core machine
-    (README, "The 1.0 userspace proxy"), a relay in a network namespace against the kernel's
-    DNAT on the same path, medians of repeats.
-    """
-
-    setup_s: float = 60e-6
-    per_packet_s: float = 25e-6
-    iptables_call_s: float = 0.004
 
 
 def proxy_ports_for(state: ClusterState, node_name: str, config: KubeProxyConfig, seed: int,
@@ -459,11 +443,11 @@ class UserspaceBackend:
     contract). Holds each node's proxy ports between syncs (kept while a service port's
     configuration is unchanged, upstream's ``sameConfig``) and each node's :class:`Proxier`."""
 
-    def __init__(self, config: KubeProxyConfig, params: UserspaceParams | None = None) -> None:
+    def __init__(self, config: KubeProxyConfig) -> None:
         # 1.0 ran OnUpdate on every change (no minSyncPeriod) and SyncLoop every 5 s.
         self.config = dataclasses.replace(config, min_sync_period_s=0.0,
                                           sync_period_s=SYNC_INTERVAL_S)
-        self.params = params or UserspaceParams()
+        self.params = UserspaceParams()
         self.idle_timeout_s = config.udp_idle_timeout_s or UDP_IDLE_TIMEOUT_S
         self.world = None
         self.proxiers: dict[str, Proxier] = {}
@@ -474,10 +458,10 @@ class UserspaceBackend:
         self.applies = 0
 
     def attach(self, world) -> None:
-        """The world this backend serves (the proxies send packets through its network)."""
+        """The world this backend serves (the proxies send packets through its network) and
+        its ``spec.network.userspaceProxy`` costs."""
         self.world = world
-        if world.params.userspace is not None:
-            self.params = world.params.userspace
+        self.params = world.params.userspace
 
     def program(self, state: ClusterState, node_name: str,
                 existing_nat_chains: frozenset[str]) -> UserspaceProgram:

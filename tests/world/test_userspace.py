@@ -10,7 +10,8 @@ from sim.kubeproxy.userspace import ProxyService
 from sim.world.engine import netfilter_datapaths
 from sim.world.params import NetworkParams
 from sim.world.rng import component_rng
-from sim.world.userspace import LoadBalancerRR, UserspaceParams
+from sim.world.params import UserspaceParams
+from sim.world.userspace import LoadBalancerRR
 from sim.world.workload import Client, FlowSpec, ServiceTarget
 from sim.world.world import World
 
@@ -107,7 +108,8 @@ def _world(extra=(), svc_spec=None, params: UserspaceParams | None = None, **cfg
     if svc_spec is not None:
         api.apply({"apiVersion": "v1", "kind": "Service",
                    "metadata": {"name": "web", "namespace": "default"}, "spec": svc_spec})
-    world = World(api, NetworkParams(userspace=params), 1, netfilter_datapaths())
+    world = World(api, NetworkParams(userspace=params or UserspaceParams()), 1,
+                  netfilter_datapaths())
     world.start()
     return world
 
@@ -274,6 +276,14 @@ def test_udp_answers_come_back_from_the_service_address():
     conns = _conns(world)
     assert [c.outcome for c in conns] == ["ok"] * 3
     assert {c.source_seen for c in conns} == {"192.168.0.1"}
+
+
+def test_network_section_sets_the_proxy_costs():
+    """``spec.network.userspaceProxy`` gives the costs; unset keys keep the defaults."""
+    from sim.scenario.sections import parse_network
+
+    params = parse_network({"userspaceProxy": {"setupSeconds": 0.001}}).userspace
+    assert params.setup_s == 0.001 and params.per_packet_s == UserspaceParams().per_packet_s
 
 
 def test_proxy_costs_add_to_the_time_to_answer():
