@@ -4,28 +4,31 @@ Two nodes and two pods in network namespaces (``sim.oracle``): a client pod on n
 server pod on n2. On n1 the cluster IP's port 80 is DNATed to the server by one nat rule
 (what the iptables proxier does), and its port 81 is REDIRECTed to a relay listening on the
 node (``sim.oracle.relay``: accept, dial the server from the node, copy both ways: what the
-1.0 userspace proxier did). The client then, alternating A/B in each repeat:
+1.0 userspace proxier did). The client then, alternating direct and relay sample by sample
+(so a load spike on the shared machine hits both alike), times:
 
-* opens ``--conns`` connections, each with one 100-byte request and its echo (new
-  connections per second: accept + dial + two copies through the relay);
-* sends ``--rtts`` requests over one open connection (round trips: two copies each).
+* ``--conns`` new connections, each to the first byte of the echo of one 100-byte request
+  (accept + dial + two copies through the relay);
+* ``--rtts`` requests over one open connection per path (round trips: two copies each).
 
-Derived, medians of ``--repeats``: ``per_packet_s`` = (relay - direct round trip) / 2 (one
+Each repeat reports the median sample per kind; the figures are medians over
+``--repeats``. Derived: ``per_packet_s`` = (relay - direct round trip) / 2 (one
 read and one write in user space per direction); ``setup_s`` = (relay - direct connection) -
 2 * ``per_packet_s`` (accept, the load balancer, the dial and its extra kernel handshake).
 Also the time of one ``iptables -t nat -C`` process (1.0 ran one per rule, see
 ``sim.world.userspace``), legacy and nft.
 
 The relay is Python (threads), not Go: its costs are an upper bound of the 1.0 proxy's on the
-same machine. The figures feed ``sim.world.userspace.UserspaceParams``'s defaults.
+same machine. The figures feed the defaults of ``sim.world.params.UserspaceParams``.
 
-Usage: ``sudo .venv/bin/python benchmarks/userspace_bench.py [--conns 500 --rtts 2000
+Usage: ``sudo .venv/bin/python benchmarks/userspace_bench.py [--conns 300 --rtts 1000
 --repeats 5]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import shutil
 import statistics
@@ -61,20 +64,26 @@ while True:
 """ % SERVER_PORT
 
 CLIENT = """
-import socket, sys, time
-dst, port, mode, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+import json, socket, statistics, sys, time
+dst, direct, relay, n_conns, n_rtts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 msg = b"x" * 100
-if mode == "conns":
+def conn(port):
     t = time.perf_counter()
-    for _ in range(n):
-        s = socket.create_connection((dst, port)); s.sendall(msg); s.recv(4096); s.close()
-else:
     s = socket.create_connection((dst, port)); s.sendall(msg); s.recv(4096)
-    t = time.perf_counter()
-    for _ in range(n):
-        s.sendall(msg); s.recv(4096)
+    took = time.perf_counter() - t
     s.close()
-print((time.perf_counter() - t) / n)
+    return took
+def rtt(s):
+    t = time.perf_counter(); s.sendall(msg); s.recv(4096)
+    return time.perf_counter() - t
+out = {"conn_direct": [], "conn_relay": [], "rtt_direct": [], "rtt_relay": []}
+for _ in range(n_conns):  # alternating, one sample each: load spikes hit both alike
+    out["conn_direct"].append(conn(direct)); out["conn_relay"].append(conn(relay))
+a, b = socket.create_connection((dst, direct)), socket.create_connection((dst, relay))
+for _ in range(n_rtts):
+    out["rtt_direct"].append(rtt(a)); out["rtt_relay"].append(rtt(b))
+a.close(); b.close()
+print(json.dumps({k: statistics.median(v) for k, v in out.items()}))
 """
 
 RULES = f"""*nat
@@ -84,39 +93,44 @@ COMMIT
 """
 
 
-def _client(kc: KernelCluster, port: int, mode: str, n: int) -> float:
+def _client(kc: KernelCluster, n_conns: int, n_rtts: int) -> dict:
     out = subprocess.run(["ip", "netns", "exec", kc.netns("client"), sys.executable, "-c", CLIENT,
-                          VIP, str(port), mode, str(n)], capture_output=True, text=True,
-                         check=True, timeout=300)
-    return float(out.stdout.strip())
+                          VIP, "80", "81", str(n_conns), str(n_rtts)], capture_output=True,
+                         text=True, check=True, timeout=300)
+    return json.loads(out.stdout)
 
 
-def _iptables_call_s(kc: KernelCluster, tool: str, n: int = 30) -> float | None:
-    if shutil.which(tool) is None:
+TIMER = """
+import statistics, subprocess, sys, time
+n, cmd = int(sys.argv[1]), sys.argv[2:]
+tool, base = [], []
+for _ in range(n):  # alternating, one sample each
+    t = time.perf_counter(); subprocess.run(cmd, capture_output=True); tool.append(time.perf_counter() - t)
+    t = time.perf_counter(); subprocess.run(["true"], capture_output=True); base.append(time.perf_counter() - t)
+print(statistics.median(tool) - statistics.median(base))
+"""
+
+
+def _iptables_call_s(kc: KernelCluster, tool: str, n: int = 60) -> float | None:
+    """One ``TOOL -w -t nat -C`` process in n1: the median of ``n`` timed one by one,
+    minus the median of ``true`` timed in between (the fork and exec any command pays)."""
+    path = shutil.which(tool)
+    if path is None:
         return None
     ns = kc.netns("n1")
     rule = ["-t", "nat", "-C", "PREROUTING", "-d", f"{VIP}/32", "-p", "tcp", "-m", "tcp",
             "--dport", "81", "-j", "REDIRECT", "--to-ports", str(PROXY_PORT)]
-    subprocess.run(["ip", "netns", "exec", ns, tool, "-t", "nat", "-A"] + rule[3:], check=False,
-                   capture_output=True)
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        subprocess.run(["ip", "netns", "exec", ns, tool, "-w"] + rule, capture_output=True)
-        times.append(time.perf_counter() - t)
-    # Minus the cost of entering the namespace alone (ip netns exec true).
-    base = []
-    for _ in range(n):
-        t = time.perf_counter()
-        subprocess.run(["ip", "netns", "exec", ns, "true"], capture_output=True)
-        base.append(time.perf_counter() - t)
-    return statistics.median(times) - statistics.median(base)
+    subprocess.run(["ip", "netns", "exec", ns, path, "-w", "-t", "nat", "-A"] + rule[3:],
+                   check=False, capture_output=True)
+    out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", TIMER, str(n), path,
+                          "-w"] + rule, capture_output=True, text=True, check=True, timeout=300)
+    return float(out.stdout)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--conns", type=int, default=500)
-    parser.add_argument("--rtts", type=int, default=2000)
+    parser.add_argument("--conns", type=int, default=300)
+    parser.add_argument("--rtts", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     reason = skip_reason()
@@ -135,13 +149,10 @@ def main() -> int:
         try:
             echo.stdout.readline()
             with Relay(kc.netns("n1"), PROXY_PORT, [f"10.244.2.20:{SERVER_PORT}"]):
-                _client(kc, 81, "conns", 50)  # warm up both paths
-                _client(kc, 80, "conns", 50)
+                _client(kc, 50, 50)  # warm up both paths
                 for _ in range(args.repeats):
-                    rows["conn_direct"].append(_client(kc, 80, "conns", args.conns))
-                    rows["conn_relay"].append(_client(kc, 81, "conns", args.conns))
-                    rows["rtt_direct"].append(_client(kc, 80, "rtts", args.rtts))
-                    rows["rtt_relay"].append(_client(kc, 81, "rtts", args.rtts))
+                    for k, v in _client(kc, args.conns, args.rtts).items():
+                        rows[k].append(v)
             legacy = _iptables_call_s(kc, "iptables-legacy")
             nft = _iptables_call_s(kc, "iptables-nft")
         finally:

@@ -42,7 +42,7 @@ Model
       ``iptables_call_s`` per command; endpoint-only changes run no command.
 
 Scope and limitations
-    Cost parameters are :class:`UserspaceParams` (defaults measured by
+    Cost parameters are :class:`sim.world.params.UserspaceParams` (defaults measured by
     ``benchmarks/userspace_bench.py``). The proxy's sockets are visible to the node's own
     ``deliver`` only through the node's listeners (the proxy listens on 0.0.0.0). REDIRECT
     from a pod goes to the node's primary address here (the kernel uses the bridge's; the
