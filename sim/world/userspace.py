@@ -85,6 +85,7 @@ from sim.world.params import UserspaceParams
 from sim.world.rng import component_rng
 
 TCP_SYN_BYTES = 60
+IDLE_EPSILON_S = 1e-9
 # iptablesInit on every sync: EnsureChain (one call) and EnsureRule (-C) for four chains.
 INIT_COMMANDS = 8
 
@@ -324,6 +325,7 @@ class UDPProxySocket:
                 return
             c.local, c.endpoint = local, ep
             self.clients[ckey] = c
+            c.last = px.net.env.now
             self._arm(c)
         c.last = px.net.env.now
         ip, port = _split(c.endpoint)
@@ -333,15 +335,16 @@ class UDPProxySocket:
                                  "", "", None), data))
 
     def _arm(self, c: _UDPClient) -> None:
-        timeout = self.proxier.idle_timeout_s
-        due = c.last + timeout - self.proxier.net.env.now
-        self.proxier.net.call_later(max(due, 0.0) if c.last else timeout,
-                                    lambda _e: self._check_idle(c))
+        """Check the mapping when its idle deadline (``last`` + timeout) comes."""
+        px = self.proxier
+        due = max(c.last + px.idle_timeout_s - px.net.env.now, 0.0)
+        px.net.call_later(due, lambda _e: self._check_idle(c))
 
     def _check_idle(self, c: _UDPClient) -> None:
         if c.owner.done:
             return
-        if self.proxier.net.env.now - c.last >= self.proxier.idle_timeout_s:
+        # The timer was set for last + timeout; float rounding may bring it a hair early.
+        if self.proxier.net.env.now >= c.last + self.proxier.idle_timeout_s - IDLE_EPSILON_S:
             self._close(c)
             self.proxier.stats["udp_idle_expired"] += 1
         else:
