@@ -7,10 +7,16 @@ CPU time), the nat/filter rule and chain counts, and - when run as root - the ti
 fresh network namespace, for the nf_tables and legacy backends, with and without ``--noflush``
 (kube-proxy runs ``--noflush``), each as a ratio to the warm compile time measured in the same run.
 
+``--mode nftables`` times the nftables compiler instead (``compile_nft``, the transaction of a
+first, full sync) and, as root, the real ``nft -f`` load of that transaction into a fresh
+namespace and of a partial sync's transaction (one service's endpoints replaced) on top of it,
+each as a ratio to the warm compile time of the same run.
+
 Usage::
 
-    .venv/bin/python benchmarks/compile_bench.py [--sizes 100,1000,10000] [--endpoints 10]
-        [--repeats 5] [--no-kernel] [--noflush-timeout 120]
+    .venv/bin/python benchmarks/compile_bench.py [--mode iptables|nftables]
+        [--sizes 100,1000,10000] [--endpoints 10] [--repeats 5] [--no-kernel]
+        [--noflush-timeout 120]
 
 Namespaces are named ``kpxbench<pid>-<n>`` and deleted on exit, also on failure.
 """
@@ -18,6 +24,7 @@ Namespaces are named ``kpxbench<pid>-<n>`` and deleted on exit, also on failure.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import statistics
@@ -30,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sim.kubeproxy import hashing  # noqa: E402
 from sim.kubeproxy import iptables as compiler  # noqa: E402
+from sim.kubeproxy import nftables as nft_compiler  # noqa: E402
 from sim.model import (  # noqa: E402
     ClusterState,
     Endpoint,
@@ -69,18 +77,20 @@ def build_state(n_services: int, n_endpoints: int) -> ClusterState:
 def clear_caches() -> None:
     hashing.clear_caches()
     compiler._decl.cache_clear()
+    nft_compiler.clear_caches()
 
 
-def time_compile(state: ClusterState, repeats: int) -> tuple[float, float, float, float, object]:
+def time_compile(state: ClusterState, repeats: int, compile_fn=None) -> tuple[float, float, float, float, object]:
     """(cold wall s, cold CPU s, warm wall s, warm CPU s, payload), medians over ``repeats``
     cold/warm pairs. CPU time is printed too because the machine is shared: wall time grows
     with other load, process CPU time barely."""
+    compile_fn = compile_fn or compiler.compile_rules
     cold, cold_cpu, warm, warm_cpu = [], [], [], []
     for _ in range(repeats):
         clear_caches()
         for wall, cpu in ((cold, cold_cpu), (warm, warm_cpu)):
             t0, c0 = time.perf_counter(), time.process_time()
-            payload = compiler.compile_rules(state, NODE)
+            payload = compile_fn(state, NODE)
             wall.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
     med = statistics.median
@@ -103,6 +113,14 @@ class Netns:
             raise RuntimeError(f"{tool} failed: {r.stderr[:500]}")
         return time.perf_counter() - t0
 
+    def nft(self, text: str, timeout: float) -> float:
+        t0 = time.perf_counter()
+        r = subprocess.run(["ip", "netns", "exec", self.name, "nft", "-f", "-"], input=text,
+                           text=True, capture_output=True, timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError(f"nft -f failed: {r.stderr[:500]}")
+        return time.perf_counter() - t0
+
     def delete(self) -> None:
         subprocess.run(["ip", "netns", "del", self.name], timeout=10)
 
@@ -122,8 +140,52 @@ def kernel_times(payload_text: str, boot_text: str, noflush_timeout: float, coun
     return out
 
 
+def nft_partial(state: ClusterState, first) -> object:
+    """The partial sync after ``first`` when service 0's endpoints all change."""
+    sl = state.endpoint_slices[0]
+    moved = tuple(dataclasses.replace(e, addresses=("10.127.255." + str(i + 1),))
+                  for i, e in enumerate(sl.endpoints))
+    changed = dataclasses.replace(state, endpoint_slices=(dataclasses.replace(sl, endpoints=moved),)
+                                  + state.endpoint_slices[1:])
+    return nft_compiler.sync_nft(changed, NODE, previous=first.state,
+                                 changed_services=frozenset({f"{sl.namespace}/{sl.service_name}"}))
+
+
+def main_nft(args, kernel: bool) -> int:
+    """The ``--mode nftables`` table."""
+    print(f"{'services':>8} {'eps':>4} {'commands':>9} {'rules':>8} {'chains':>7} {'elements':>8} "
+          f"{'cold s':>7} {'cold cpu':>8} {'warm s':>7} {'warm cpu':>8}"
+          + ("   nft -f s (ratio to warm compile): full; partial (1 service)" if kernel else ""))
+    counter = 0
+    for n in (int(x) for x in args.sizes.split(",")):
+        state = build_state(n, args.endpoints)
+        repeats = args.repeats if n < 10000 else max(3, args.repeats // 2)
+        cold, cold_cpu, warm, warm_cpu, tx = time_compile(state, repeats, nft_compiler.compile_nft)
+        stats = nft_compiler.transaction_stats(tx)
+        line = (f"{n:>8} {args.endpoints:>4} {len(tx.commands):>9} {stats.rules:>8} "
+                f"{stats.chains:>7} {stats.elements:>8} "
+                f"{cold:>7.3f} {cold_cpu:>8.3f} {warm:>7.3f} {warm_cpu:>8.3f}")
+        if kernel:
+            full_times, partial_times = [], []
+            first = nft_compiler.sync_nft(state, NODE)
+            partial = nft_partial(state, first)
+            for _ in range(max(1, repeats // 2)):
+                counter += 1
+                ns = Netns(f"kpxbench{os.getpid()}-{counter}")
+                try:
+                    full_times.append(ns.nft(first.transaction.render(), 600))
+                    partial_times.append(ns.nft(partial.transaction.render(), 600))
+                finally:
+                    ns.delete()
+            full, part = statistics.median(full_times), statistics.median(partial_times)
+            line += f"   {full:.3f} ({full / warm:.1f}x); {part:.3f} ({part / warm:.3f}x)"
+        print(line, flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--mode", choices=("iptables", "nftables"), default="iptables")
     ap.add_argument("--sizes", default="100,1000,10000")
     ap.add_argument("--endpoints", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=5)
@@ -135,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} "
           f"python={platform.python_version()} kernel={platform.release()} "
           f"load average={os.getloadavg()[0]:.2f}")
+    if args.mode == "nftables":
+        return main_nft(args, kernel)
     print(f"{'services':>8} {'eps':>4} {'nat rules':>9} {'nat chains':>10} {'filter rules':>12} "
           f"{'cold s':>7} {'cold cpu':>8} {'warm s':>7} {'warm cpu':>8}" + ("   kernel restore s (ratio to warm compile)" if kernel else ""))
     boot = compiler.bootstrap_payload().render()

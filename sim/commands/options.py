@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from sim.kubeproxy.modes import BUILT_MODES, unsupported_mode_message
+from sim.kubeproxy.modes import BUILT_MODES, ENGINE_MODES, unsupported_mode_message
 from sim.model.config import PROXY_MODES
 from sim.model.errors import SimError
 
@@ -34,3 +34,11 @@ def require_built_mode(mode: str, where: str) -> None:
     if mode not in BUILT_MODES:
         raise SimError(f'{where}: kubeProxy.mode: Unsupported value: "{mode}": '
                        + unsupported_mode_message(mode))
+
+
+def require_engine_mode(mode: str, where: str) -> None:
+    """Refuse a proxy mode whose rules the packet engine cannot execute yet (``trace``)."""
+    if mode not in ENGINE_MODES:
+        raise SimError(f'{where}: kubeProxy.mode: Unsupported value: "{mode}": the packet engine '
+                       "executes " + ", ".join(f'"{m}"' for m in ENGINE_MODES)
+                       + f" rules (use `kube-netsim rules --mode {mode}` to see the {mode} rules)")

@@ -12,6 +12,9 @@ Prints what kube-proxy (iptables mode) writes on a node of the scenario's cluste
 
 ``--stats`` prints chain and rule counts per table instead of the rules; ``--nfacct`` models a
 node where kube-proxy's nfacct counters exist.
+
+In nftables mode (``spec.kubeProxy.mode: nftables`` or ``--mode nftables``) the command prints
+the ``nft -f`` transaction instead (``--format nft``; :mod:`sim.commands.rules_nft`).
 """
 
 from __future__ import annotations
@@ -25,18 +28,20 @@ from sim.commands.rules_userspace import userspace_rules
 from sim.model.errors import SimError
 from sim.scenario.spec import load_scenario
 
-HELP = "print the iptables rules kube-proxy writes on a node (restore payload or iptables-save form)"
+HELP = ("print the rules kube-proxy writes on a node (iptables: restore payload or "
+        "iptables-save form; nftables: the nft -f transaction)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", help="scenario YAML file")
     parser.add_argument("--node", help="node name (default: the first node of the cluster)")
     add_mode_argument(parser)
-    parser.add_argument("--format", choices=("restore", "save", "commands"), default=None,
-                        help="restore: kube-proxy's iptables-restore input (default); "
-                             "save: what iptables-save shows after loading it (the default "
-                             "in userspace mode); commands: the iptables invocations "
-                             "(userspace mode)")
+    parser.add_argument("--format", choices=("restore", "save", "nft", "commands"), default=None,
+                        help="iptables mode: restore (kube-proxy's iptables-restore input, the "
+                             "default) or save (what iptables-save shows after loading it); "
+                             "nftables mode: nft (the nft -f transaction, the default); "
+                             "userspace mode: save (the default), restore or commands (the "
+                             "iptables invocations)")
     parser.add_argument("--seed", type=int, default=None,
                         help="userspace mode: the run seed the proxy ports are drawn from "
                              "(default: spec.seed)")
@@ -79,9 +84,14 @@ def run(args: argparse.Namespace) -> int:
         seed = scenario.seed if args.seed is None else args.seed
         print(userspace_rules(state, node, seed, args.format or "save", args.stats), end="")
         return 0
-    if args.format == "commands":
-        raise SimError('--format: Unsupported value: "commands": only in userspace mode')
-    args.format = args.format or "restore"
+    if state.kube_proxy.mode == "nftables":
+        from sim.commands import rules_nft
+        print(rules_nft.run(state, node, args), end="")
+        return 0
+    fmt = args.format or "restore"
+    if fmt not in ("restore", "save"):
+        raise SimError(f'--format: Unsupported value: "{fmt}": supported values in iptables '
+                       'mode: "restore", "save"')
     payload = compile_rules(state, node, nfacct=args.nfacct)
-    print(format_stats(payload) if args.stats else render(payload, args.format), end="")
+    print(format_stats(payload) if args.stats else render(payload, fmt), end="")
     return 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from sim.iptables import apply_payload, render_save
 from sim.kubeproxy.userspace import compile_rules, iptables_commands
+from sim.model.errors import SimError
 from sim.world.userspace import proxy_ports_for
 
 FORMATS = ("save", "restore", "commands")
@@ -23,6 +24,9 @@ FORMATS = ("save", "restore", "commands")
 
 def userspace_rules(state, node: str, seed: int, fmt: str, stats: bool) -> str:
     """The text ``rules`` prints for ``node`` in userspace mode."""
+    if fmt not in FORMATS:
+        raise SimError(f'--format: Unsupported value: "{fmt}": supported values in userspace '
+                       'mode: ' + ", ".join(f'"{f}"' for f in FORMATS))
     payload = compile_rules(state, node, proxy_ports_for(state, node, state.kube_proxy, seed))
     if stats:
         nat = payload.table("nat")

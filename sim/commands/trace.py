@@ -31,7 +31,7 @@ from pathlib import Path
 
 from sim.iptables import apply_payload, parse_restore
 from sim.iptables.ruleset import Ruleset
-from sim.commands.options import add_mode_argument, require_built_mode, with_mode
+from sim.commands.options import add_mode_argument, require_built_mode, require_engine_mode, with_mode
 from sim.commands.trace_userspace import proxy_choice, render_proxy, userspace_ruleset
 from sim.model.errors import SimError
 from sim.model.packet import Packet
@@ -118,6 +118,7 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
         raise SimError(f"--node: Not found: {node_name!r}: the cluster's nodes are "
                        f"{', '.join(names)}")
     require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
+    require_engine_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
     proxy = None
     if state.kube_proxy.mode == "userspace":
         seed = scenario.seed if args.seed is None else args.seed

@@ -10,17 +10,27 @@ Model
     masquerade mark / cluster CIDR / masquerade-all, terminating fallback, large-cluster mode,
     stale-chain deletion). Pure: no clock, RNG or I/O; services are visited in canonical order
     so equal input gives byte-identical text.
+    :func:`~sim.kubeproxy.nftables.compile_nft` / :func:`~sim.kubeproxy.nftables.sync_nft`
+    reproduce the nftables proxier (``pkg/proxy/nftables/proxier.go``, table layout of the
+    newest ``proxier_test.go``): the ``nft -f`` transaction of a full or partial sync, over the
+    same ``CategorizeEndpoints``.
 Scope and limitations
     One sync's *full* payload: partial syncs (unchanged services omitted) are the sync loop's
     business (``sim.world``). Topology hints are not modelled. Local-traffic detection supports
     ``ClusterCIDR`` and ``NodeCIDR``. Whether nfacct counters exist is a parameter
-    (``nfacct``), not detected. Only the iptables mode is compiled (no nftables or IPVS).
+    (``nfacct``), not detected. nftables mode: partial syncs are modelled (only changed
+    services' chains, element deltas, stale chains flushed then deleted a second later);
+    ``--masquerade-all``'s rule text is inferred (see :mod:`sim.kubeproxy.nftables`).
 Validation
     ``tests/kubeproxy/test_upstream_fixture.py`` compares our output, after upstream's own
     ``sortIPTablesRules``, with upstream's expected dumps; property tests check structural
     invariants and exact 1/n probabilities on generated clusters; the kernel test loads the
     payload with the real ``iptables-restore`` in a network namespace and compares
-    ``iptables-save`` with our save rendering.
+    ``iptables-save`` with our save rendering. nftables: ``tests/kubeproxy/test_nft_*``
+    compare with upstream's ``TestOverallNFTablesRules`` and ``TestSyncProxyRulesRepeated``
+    dumps through a knftables-Fake-like table and upstream's sort, check structural properties
+    on generated clusters, and load every transaction with the real ``nft -f`` in a network
+    namespace (the listing must equal the kernel's listing of our predicted table).
 """
 
 from sim.kubeproxy.hashing import (
@@ -32,8 +42,10 @@ from sim.kubeproxy.hashing import (
     service_chain_name,
 )
 from sim.kubeproxy.iptables import TableStats, bootstrap_payload, compile_rules, rule_stats
+from sim.kubeproxy.nftables import NFTProxierState, NFTSync, compile_nft, sync_nft
 
 __all__ = [
+    "NFTProxierState", "NFTSync", "compile_nft", "sync_nft",
     "TableStats", "bootstrap_payload", "compile_rules", "endpoint_chain_name",
     "external_chain_name", "firewall_chain_name", "is_service_chain_name", "local_chain_name",
     "rule_stats", "service_chain_name",

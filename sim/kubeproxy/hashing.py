@@ -131,3 +131,34 @@ def is_service_chain_name(chain: str) -> bool:
     (True, False)
     """
     return chain.startswith(SERVICE_CHAIN_PREFIXES)
+
+
+# --- nftables mode ---------------------------------------------------------------------------
+# pkg/proxy/nftables/proxier.go: chainNameBaseLengthMax = knftables.NameLengthMax (256) minus
+# chainNamePrefixLengthMax (16).
+NFT_NAME_BASE_MAX = 240
+
+
+def hash_and_truncate(name: str) -> str:
+    """``hashAndTruncate``: the first 8 base32 characters of SHA-256(name), ``-``, then name,
+    cut to 240 characters with ``...`` (names that long cannot occur in practice).
+
+    >>> hash_and_truncate("ns1/svc1/tcp/p80")
+    'ULMVA6XW-ns1/svc1/tcp/p80'
+    """
+    out = _h16(name)[:8] + "-" + name
+    if len(out) > NFT_NAME_BASE_MAX:
+        out = out[:NFT_NAME_BASE_MAX - 3] + "..."
+    return out
+
+
+def hash_and_truncate_many(names: list[str]) -> list[str]:
+    """``[hash_and_truncate(n) for n in names]`` with the base32 step vectorised.
+
+    >>> hash_and_truncate_many(["ns1/svc1/tcp/p80__10.180.0.1/80"])
+    ['5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80']
+    """
+    if not names:
+        return []
+    out = [h[:8] + "-" + n for h, n in zip(_h16_many(names), names)]
+    return [o if len(o) <= NFT_NAME_BASE_MAX else o[:NFT_NAME_BASE_MAX - 3] + "..." for o in out]

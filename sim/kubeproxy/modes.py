@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from sim.model.config import PROXY_MODES
 
-BUILT_MODES: tuple[str, ...] = ("iptables", "userspace")
+BUILT_MODES: tuple[str, ...] = ("iptables", "nftables", "userspace")
 
-__all__ = ["BUILT_MODES", "PROXY_MODES", "unsupported_mode_message"]
+# Modes whose rules the packet engine (sim.netfilter) can execute: ``trace`` refuses the others
+# (userspace mode's portal rules are iptables rules).
+ENGINE_MODES: tuple[str, ...] = ("iptables", "userspace")
+
+__all__ = ["BUILT_MODES", "ENGINE_MODES", "PROXY_MODES", "unsupported_mode_message"]
 
 
 def unsupported_mode_message(mode: str) -> str:

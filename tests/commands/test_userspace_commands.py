@@ -71,7 +71,9 @@ def test_rules_commands_format(capsys):
     assert lines[0] == "iptables -t nat -N KUBE-NODEPORT-CONTAINER"
     assert sum(1 for x in lines if " -C " in x) == sum(1 for x in lines if re.search(" -[AI] ", x))
     assert main(["rules", str(ROUND_ROBIN), "--format", "commands"]) == 1
-    assert "only in userspace mode" in capsys.readouterr().err
+    assert 'Unsupported value: "commands"' in capsys.readouterr().err
+    assert main(["rules", str(ROUND_ROBIN), "--mode", "userspace", "--format", "nft"]) == 1
+    assert 'supported values in userspace mode: "save", "restore", "commands"' in capsys.readouterr().err
 
 
 def test_trace_shows_redirect_then_the_proxys_choice(capsys):
