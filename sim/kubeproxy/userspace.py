@@ -174,6 +174,7 @@ def allocate_proxy_ports(keys, port_range: tuple[int, int] | None, rng,
     listeners) and already allocated ones are never handed out. Deterministic for a given
     ``rng`` state.
     """
+    keys = list(keys)
     out: dict[tuple[str, str], int] = {}
     used = set(reserved)
     for k in keys:
@@ -191,8 +192,8 @@ def allocate_proxy_ports(keys, port_range: tuple[int, int] | None, rng,
             if port not in used:
                 break
         else:
-            raise SimError(f"kubeProxy.portRange: no free proxy port in {lo}-{hi} for {k[0]} "
-                           f"({len(out)} service ports need one)")
+            raise SimError(f'kubeProxy.portRange: Invalid value: "{lo}-{hi}": no free proxy port '
+                           f"for {k[0]} ({len(keys)} service ports need one each)")
         out[k] = port
         used.add(port)
     return out

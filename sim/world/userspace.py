@@ -469,15 +469,16 @@ class UserspaceBackend:
     def program(self, state: ClusterState, node_name: str,
                 existing_nat_chains: frozenset[str]) -> UserspaceProgram:
         services = proxy_services(state)
+        by_key = {s.key: s for s in services}
         old_ports, old_services = self._ports.get(node_name, ({}, {}))
-        keep = {k: p for k, p in old_ports.items()
-                if old_services.get(k) == next((s for s in services if s.key == k), None)}
+        # sameConfig: a service port keeps its socket (and port) while nothing changed.
+        keep = {k: p for k, p in old_ports.items() if k in by_key and old_services.get(k) == by_key[k]}
         rng = self._rngs.get(node_name)
         if rng is None:
             rng = self._rngs[node_name] = component_rng(self.world.seed,
                                                         f"userspace-ports/{node_name}")
-        ports = proxy_ports_for(state, node_name, self.config, 0, rng=rng, taken=keep)
-        self._ports[node_name] = (ports, {s.key: s for s in services})
+        ports = proxy_ports_for(state, node_name, self.config, self.world.seed, rng=rng, taken=keep)
+        self._ports[node_name] = (ports, by_key)
         payload = compile_rules(state, node_name, ports)
         self.compiles += 1
         text = payload.render()
