@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sim.api.apiserver import ApiServer
 from sim.iptables import apply_payload, parse_restore, render_save
@@ -158,3 +160,14 @@ def test_full_range_is_an_error():
     keys = [(f"default/s{i}:", "tcp") for i in range(3)]
     with pytest.raises(SimError, match=r'"40000-40001": no free proxy port .* \(3 service ports'):
         allocate_proxy_ports(keys, (40000, 40001), np.random.default_rng(1))
+
+
+
+@given(n=st.integers(1, 40), lo=st.integers(1024, 60000), extra=st.integers(0, 20),
+       seed=st.integers(0, 2**32 - 1))
+def test_allocated_ports_are_distinct_and_in_range(n, lo, extra, seed):
+    """Any number of service ports that fits the range gets distinct ports inside it."""
+    hi = lo + n - 1 + extra
+    keys = [(f"default/s{i}:", "tcp") for i in range(n)]
+    ports = allocate_proxy_ports(keys, (lo, hi), np.random.default_rng(seed))
+    assert len(set(ports.values())) == n and all(lo <= p <= hi for p in ports.values())

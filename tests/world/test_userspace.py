@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sim.kubeproxy.userspace import ProxyService
 from sim.world.engine import netfilter_datapaths
@@ -377,3 +379,16 @@ def test_udp_icmp_error_from_the_backend_drops_the_mapping():
     assert not sock.clients
     world.run(2.0)
     assert [c.outcome for c in _conns(world)] == ["timeout"]
+
+
+
+@given(n_eps=st.integers(1, 12), n_conns=st.integers(0, 60), seed=st.integers(0, 2**32 - 1))
+def test_round_robin_counts_never_differ_by_more_than_one(n_eps, n_conns, seed):
+    """Without affinity, after any number of connections the busiest endpoint has served at
+    most one more than the idlest (a cycle never repeats an endpoint)."""
+    eps = tuple(f"10.0.{i // 250}.{i % 250 + 1}:80" for i in range(n_eps))
+    lb = _lb(eps=eps, seed=seed)
+    counts = dict.fromkeys(eps, 0)
+    for i in range(n_conns):
+        counts[lb.next_endpoint(KEY, f"10.1.0.{i % 200}", float(i))] += 1
+    assert max(counts.values()) - min(counts.values()) <= 1
