@@ -112,3 +112,14 @@ def test_iptables_mode_rules_unchanged(fmt, capsys):
     """The iptables mode's formats still work with the new option defaults."""
     assert main(["rules", str(ROUND_ROBIN), "--format", fmt]) == 0
     assert "KUBE-SERVICES" in capsys.readouterr().out
+
+
+def test_rules_restore_and_stats(capsys):
+    """``--format restore`` is a --noflush payload of the four chains; ``--stats`` counts the
+    nat rules and the proxy sockets."""
+    assert main(["rules", str(ROUND_ROBIN), "--mode", "userspace", "--format", "restore"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("*nat\n:KUBE-NODEPORT-CONTAINER - [0:0]") and out.endswith("COMMIT\n")
+    assert main(["rules", str(ROUND_ROBIN), "--mode", "userspace", "--stats"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["nat", "4", "6", "1"]
