@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sim.api.apiserver import ApiServer
+from sim.commands.options import with_mode
+from sim.commands.rules_userspace import userspace_rules
 from sim.iptables import apply_payload, parse_restore, render_save
 from sim.kubeproxy.userspace import (
     allocate_proxy_ports,
@@ -18,6 +22,8 @@ from sim.kubeproxy.userspace import (
 )
 from sim.model.config import ClusterConfig, KubeProxyConfig
 from sim.model.errors import SimError
+from sim.scenario.spec import load_scenario
+from tests.kubeproxy.test_goldens import GOLDEN, _compare
 
 
 def _state(*services):
@@ -171,3 +177,18 @@ def test_allocated_ports_are_distinct_and_in_range(n, lo, extra, seed):
     keys = [(f"default/s{i}:", "tcp") for i in range(n)]
     ports = allocate_proxy_ports(keys, (lo, hi), np.random.default_rng(seed))
     assert len(set(ports.values())) == n and all(lo <= p <= hi for p in ports.values())
+
+
+USERSPACE_SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios" / "userspace")
+                             .glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", USERSPACE_SCENARIOS, ids=[p.stem for p in USERSPACE_SCENARIOS])
+def test_userspace_mode_rules_match_golden(path):
+    """Every node's portal rules in userspace mode (iptables-save form, proxy ports of the
+    scenario's seed) equal the reviewed golden (regenerate with KUBE_NETSIM_REGEN=1)."""
+    sc = with_mode(load_scenario(path), "userspace")
+    state = sc.state()
+    for node in state.nodes:
+        text = userspace_rules(state, node.name, sc.seed, "save", False)
+        _compare(GOLDEN / f"userspace-mode__{path.stem}__{node.name}.save", text)
