@@ -7,6 +7,11 @@ CPU time), the nat/filter rule and chain counts, and - when run as root - the ti
 fresh network namespace, for the nf_tables and legacy backends, with and without ``--noflush``
 (kube-proxy runs ``--noflush``), each as a ratio to the warm compile time measured in the same run.
 
+With ``--mode ipvs`` it times the IPVS compiler instead (:func:`run_ipvs`): compile time
+(cold/warm, wall and CPU), iptables rules, ipset members, virtual and real servers, and - as
+root - the time ``ipset restore`` takes to load the sets in a fresh namespace (this kernel has
+no IPVS, so the virtual servers cannot be loaded).
+
 ``--mode nftables`` times the nftables compiler instead (``compile_nft``, the transaction of a
 first, full sync) and, as root, the real ``nft -f`` load of that transaction into a fresh
 namespace and of a partial sync's transaction (one service's endpoints replaced) on top of it,
@@ -14,7 +19,7 @@ each as a ratio to the warm compile time of the same run.
 
 Usage::
 
-    .venv/bin/python benchmarks/compile_bench.py [--mode iptables|nftables]
+    .venv/bin/python benchmarks/compile_bench.py [--mode iptables|nftables|ipvs]
         [--sizes 100,1000,10000] [--endpoints 10] [--repeats 5] [--no-kernel]
         [--noflush-timeout 120]
 
@@ -185,7 +190,7 @@ def main_nft(args, kernel: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--mode", choices=("iptables", "nftables"), default="iptables")
+    ap.add_argument("--mode", choices=("iptables", "nftables", "ipvs"), default="iptables")
     ap.add_argument("--sizes", default="100,1000,10000")
     ap.add_argument("--endpoints", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=5)
@@ -193,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--noflush-timeout", type=float, default=120.0)
     args = ap.parse_args(argv)
     kernel = not args.no_kernel and os.geteuid() == 0
+    if args.mode == "ipvs":
+        return run_ipvs(args, kernel)
 
     print(f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} "
           f"python={platform.python_version()} kernel={platform.release()} "
@@ -220,6 +227,52 @@ def main(argv: list[str] | None = None) -> int:
                 parts.append(f"{label} " + (f"{t:.3f} ({t / warm:.1f}x)" if t is not None
                                              else f">{args.noflush_timeout:.0f} (timeout)"))
             line += "   " + "; ".join(parts)
+        print(line, flush=True)
+    return 0
+
+
+def run_ipvs(args: argparse.Namespace, kernel: bool) -> int:
+    """``--mode ipvs``: the IPVS compiler's time and output sizes, and ``ipset restore``'s."""
+    from sim.ipset import render_restore
+    from sim.kubeproxy.ipvs import compile_ipvs, ipvs_stats
+
+    print(f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} "
+          f"python={platform.python_version()} kernel={platform.release()} "
+          f"load average={os.getloadavg()[0]:.2f}")
+    print(f"{'services':>8} {'eps':>4} {'rules':>5} {'members':>8} {'vs':>6} {'rs':>7} "
+          f"{'cold s':>7} {'cold cpu':>8} {'warm s':>7} {'warm cpu':>8}"
+          + ("   ipset restore s (ratio to warm compile)" if kernel else ""))
+    med = statistics.median
+    counter = [0]
+    for n in (int(x) for x in args.sizes.split(",")):
+        state = build_state(n, args.endpoints)
+        repeats = args.repeats if n < 10000 else max(3, args.repeats // 2)
+        cold, cold_cpu, warm, warm_cpu = [], [], [], []
+        for _ in range(repeats):
+            clear_caches()
+            for wall, cpu in ((cold, cold_cpu), (warm, warm_cpu)):
+                t0, c0 = time.perf_counter(), time.process_time()
+                rules = compile_ipvs(state, NODE)
+                wall.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
+        st = ipvs_stats(rules)
+        line = (f"{n:>8} {args.endpoints:>4} {sum(k for _, k in st.rules):>5} "
+                f"{sum(k for _, k in st.members):>8} {st.virtual_servers:>6} {st.real_servers:>7} "
+                f"{med(cold):>7.3f} {med(cold_cpu):>8.3f} {med(warm):>7.3f} {med(warm_cpu):>8.3f}")
+        if kernel:
+            counter[0] += 1
+            ns = Netns(f"kpxbench{os.getpid()}-{counter[0]}")
+            try:
+                t0 = time.perf_counter()
+                r = subprocess.run(["ip", "netns", "exec", ns.name, "ipset", "restore"],
+                                   input=render_restore(rules.ipsets), text=True,
+                                   capture_output=True, timeout=600)
+                took = time.perf_counter() - t0
+                if r.returncode != 0:
+                    raise RuntimeError(f"ipset restore failed: {r.stderr[:500]}")
+            finally:
+                ns.delete()
+            line += f"   {took:.3f} ({took / med(warm):.1f}x)"
         print(line, flush=True)
     return 0
 

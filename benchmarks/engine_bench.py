@@ -10,7 +10,13 @@ repeats) through ``prerouting`` (a full Result per packet, as the tracer uses) a
 ``prerouting_verdict`` ("lean": the verdict's fields, what the simulated world calls), the
 cost per packet relative to N = 10, and the mean walk length a kernel would have had.
 
-Run: ``.venv/bin/python benchmarks/engine_bench.py [--quick]``
+``--mode ipvs``: the same N services x 3 endpoints compiled by the IPVS compiler
+(``sim.kubeproxy.ipvs.compile_ipvs``: iptables payload with ipset matches, the ipsets, the
+IPVS table) on an engine with the IPVS stage: each new connection goes PREROUTING, INPUT, the
+IPVS stage (virtual-server lookup, rr, new IPVS connection), OUTPUT, POSTROUTING. The IPVS
+figures print the cost of a new connection at N relative to N = 10 (goal <= 1.1 at 10,000).
+
+Run: ``.venv/bin/python benchmarks/engine_bench.py [--quick] [--mode iptables|ipvs]``
 """
 
 from __future__ import annotations
@@ -148,12 +154,78 @@ def bench(n_services: int, n_conns: int, repeats: int, fast: bool = True,
             "walk": statistics.median(walks), "restore_s": load_s}
 
 
+def ipvs_node(n_services: int, n_conns: int):
+    """A node programmed by the IPVS compiler for ``n_services`` x 3 endpoints."""
+    from compile_bench import build_state
+
+    from sim.kubeproxy.ipvs import bootstrap_payload, compile_ipvs
+    from sim.netfilter.ipvs import attach
+
+    state = build_state(n_services, 3)
+    t0 = time.perf_counter()
+    rules = compile_ipvs(state, "node-0")
+    base = apply_payload(bootstrap_payload(), noflush=True)
+    ruleset = apply_payload(rules.payload, base, noflush=True)
+    eth0 = Route("eth0", "192.168.0.10")
+    nf = NodeNetfilter(ruleset, ["192.168.0.10"], trace=False, conntrack_max=10 * n_conns,
+                       route=lambda dst: eth0, ipsets=rules.ipsets)
+    attach(nf, rules.ipvs, state.kube_proxy.ipvs)
+    return nf, time.perf_counter() - t0, [s.cluster_ip for s in state.services]
+
+
+def bench_ipvs(n_services: int, n_conns: int, repeats: int, lean: bool = False) -> dict:
+    rates, walks = [], []
+    load_s = 0.0
+    for rep in range(repeats):
+        nf, load_s, vips = ipvs_node(n_services, n_conns)
+        gc.collect()
+        gc.freeze()
+        rng = np.random.default_rng(rep)
+        targets = rng.integers(0, n_services, n_conns)
+        packets = [Packet("tcp", "10.128.250.9" if k % 2 else "192.168.0.50",
+                          vips[int(t)], 1024 + k % 60000, 80)
+                   for k, t in enumerate(targets)]
+        walk = 0
+        if lean:
+            run = nf.prerouting_verdict
+            start = time.process_time()
+            for k, p in enumerate(packets):
+                walk += run(p, k * 1e-6, rng, "eth0")[3]
+            elapsed = time.process_time() - start
+        else:
+            start = time.process_time()
+            for k, p in enumerate(packets):
+                walk += nf.prerouting(p, k * 1e-6, rng, "eth0").walk_length
+            elapsed = time.process_time() - start
+        gc.unfreeze()
+        rates.append(n_conns / elapsed)
+        walks.append(walk / n_conns)
+    return {"services": n_services, "conn_per_s": statistics.median(rates),
+            "walk": statistics.median(walks), "restore_s": load_s}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer connections and repeats")
     ap.add_argument("--linear", action="store_true", help="the linear reference walk")
+    ap.add_argument("--mode", choices=("iptables", "ipvs"), default="iptables",
+                    help="kube-proxy mode whose rules the node runs")
     args = ap.parse_args()
     n_conns, repeats = (5000, 3) if args.quick else (30000, 5)
+    if args.mode == "ipvs":
+        print(f"machine: {platform.machine()} {platform.processor() or ''} python "
+              f"{platform.python_version()}; {n_conns} connections x {repeats} repeats, "
+              "IPVS mode (rr)")
+        base = None
+        for n in (10, 1000, 10000):
+            r = bench_ipvs(n, n_conns, repeats)
+            lean = bench_ipvs(n, n_conns, repeats, lean=True)
+            per_pkt = 1 / r["conn_per_s"]
+            base = base or per_pkt
+            print(f"{n:>6} services: {r['conn_per_s']:>10,.0f} new conn/s with a Result, "
+                  f"{lean['conn_per_s']:>8,.0f} lean  cost x{per_pkt / base:.2f} vs 10  "
+                  f"kernel walk {r['walk']:.1f} rules  (compile+apply {r['restore_s']:.2f} s)")
+        return
     print(f"machine: {platform.machine()} {platform.processor() or ''} python "
           f"{platform.python_version()}; {n_conns} connections x {repeats} repeats, "
           f"{'linear' if args.linear else 'fast path'}")

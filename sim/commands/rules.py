@@ -36,12 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", help="scenario YAML file")
     parser.add_argument("--node", help="node name (default: the first node of the cluster)")
     add_mode_argument(parser)
-    parser.add_argument("--format", choices=("restore", "save", "nft", "commands"), default=None,
+    parser.add_argument("--format", choices=("restore", "save", "nft", "ipset", "ipvsadm", "commands"),
+                        default=None,
                         help="iptables mode: restore (kube-proxy's iptables-restore input, the "
                              "default) or save (what iptables-save shows after loading it); "
                              "nftables mode: nft (the nft -f transaction, the default); "
-                             "userspace mode: save (the default), restore or commands (the "
-                             "iptables invocations)")
+                             "ipvs mode: restore, save, ipset (what ipset save shows) or "
+                             "ipvsadm (what ipvsadm-save -n shows); userspace mode: save (the "
+                             "default), restore or commands (the iptables invocations)")
     parser.add_argument("--seed", type=int, default=None,
                         help="userspace mode: the run seed the proxy ports are drawn from "
                              "(default: spec.seed)")
@@ -89,9 +91,21 @@ def run(args: argparse.Namespace) -> int:
         print(rules_nft.run(state, node, args), end="")
         return 0
     fmt = args.format or "restore"
+    if state.kube_proxy.mode == "ipvs":
+        from sim.commands import rules_ipvs
+        from sim.kubeproxy.ipvs import compile_ipvs
+
+        if args.nfacct:
+            raise SimError("--nfacct: the IPVS proxier writes no nfacct rules (iptables mode only)")
+
+        ipvs_rules = compile_ipvs(state, node)
+        print(rules_ipvs.format_stats(ipvs_rules) if args.stats
+              else rules_ipvs.render(ipvs_rules, fmt), end="")
+        return 0
     if fmt not in ("restore", "save"):
+        only = " (ipset and ipvsadm: only in ipvs mode)" if fmt in ("ipset", "ipvsadm") else ""
         raise SimError(f'--format: Unsupported value: "{fmt}": supported values in iptables '
-                       'mode: "restore", "save"')
+                       f'mode: "restore", "save"{only}')
     payload = compile_rules(state, node, nfacct=args.nfacct)
     print(format_stats(payload) if args.stats else render(payload, fmt), end="")
     return 0

@@ -11,6 +11,10 @@ Rules come from the scenario (kube-proxy's bootstrap jump rules plus
 ``sim.kubeproxy.iptables.compile_rules`` for ``--node``), or from a real node's
 ``iptables-save`` file with ``--rules FILE`` (no scenario needed).
 
+A dump whose rules match ipsets (``-m set``, as Calico, Weave and kube-proxy's IPVS mode write
+them) takes the node's ``ipset save`` output with ``--ipsets FILE``; a set the rules name but
+that file does not hold is traced as empty, with a warning naming it and its first line.
+
 The node's addresses: with a scenario, its InternalIP/ExternalIP and the first address of its
 pod CIDR (the pod bridge); with ``--rules``, the ``--local-ip`` options, or else inferred:
 the ``--dst`` when it is not a Service address in the rules and ``--dport`` is a NodePort of
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -36,6 +41,7 @@ from sim.commands.trace_userspace import proxy_choice, render_proxy, userspace_r
 from sim.model.errors import SimError
 from sim.model.packet import Packet
 from sim.netfilter import Outcome, Route, trace_packet
+from sim.scenario.inputfile import MAX_RULES_BYTES, decode_text, read_input
 
 HELP = "trace a packet through a node's iptables rules, every branch with its probability"
 
@@ -51,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="trace a real node's iptables-save / iptables-restore file")
     parser.add_argument("--local-ip", action="append", default=[], metavar="IP",
                         help="an address of the node (repeatable; with --rules)")
+    parser.add_argument("--ipsets", metavar="FILE",
+                        help="the node's `ipset save` output, for rules that match ipsets "
+                             "(-m set; with --rules)")
     parser.add_argument("--src", help=f"source IP[:PORT] (port default {DEFAULT_SPORT})")
     parser.add_argument("--dst", required=True, help="destination IP")
     parser.add_argument("--dport", required=True, type=int, help="destination port")
@@ -60,6 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="the source is this pod ([NAMESPACE/]NAME; its IP unless --src)")
     who.add_argument("--external", action="store_true",
                      help=f"the source is outside the cluster: --src's address, else {EXTERNAL_CLIENT}")
+    parser.add_argument("--in-iface", metavar="IFACE",
+                        help="the interface the packet arrives on (default: cni0 for a pod of "
+                             "this node, else eth0; e.g. a pod's veth or a bridge for -m physdev)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--seed", type=int, default=None,
                         help="userspace mode: the run seed of the proxy ports and the load "
@@ -89,16 +101,20 @@ class _Setup:
     """Everything the trace needs besides the packet."""
 
     def __init__(self, ruleset: Ruleset, local: list[str], route, node: str,
-                 pod_ips: dict[str, tuple[str, bool]], note: str, proxy=None) -> None:
+                 pod_ips: dict[str, tuple[str, bool]], note: str, ipsets: tuple = (),
+                 warning: str = "", proxy=None) -> None:
         self.proxy = proxy  # userspace mode: (outcomes, client ip) -> the proxy's choices
         # A pod packet arrives on the bridge, whose address REDIRECT uses (the portal rules).
         self.iface_addresses = {"cni0": local[-1]} if len(local) > 1 and proxy else None
         self.ruleset = ruleset
+        self.ipsets = ipsets
+        self.warning = warning
         self.local = local
         self.route = route
         self.node = node
         self.pod_ips = pod_ips  # pod name -> (ip, on this node)
         self.note = note
+        self.ipvs: tuple | None = None  # IPVS mode: (state, ipsets, table); see trace_ipvs
 
 
 def _from_scenario(args: argparse.Namespace) -> _Setup:
@@ -120,12 +136,17 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
     require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
     require_engine_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
     proxy = None
+    ipvs = None
     if state.kube_proxy.mode == "userspace":
         seed = scenario.seed if args.seed is None else args.seed
         ruleset = userspace_ruleset(state, node_name, seed)
 
         def proxy(outcomes, client_ip):
             return proxy_choice(state, node_name, seed, outcomes, client_ip)
+    elif state.kube_proxy.mode == "ipvs":
+        from sim.commands import trace_ipvs
+        ruleset, _bound, ipsets, table = trace_ipvs.setup(state, node_name)
+        ipvs = (state, ipsets, table)
     else:
         base = apply_payload(bootstrap_payload(state.kube_proxy), noflush=True)
         ruleset = apply_payload(compile_rules(state, node_name), base, noflush=True)
@@ -147,21 +168,15 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
             on_node = p.node_name == node_name
             pods[p.name] = (p.pod_ip, on_node)
             pods[f"{p.namespace}/{p.name}"] = (p.pod_ip, on_node)
-    return _Setup(ruleset, local, route, node_name, pods, "", proxy)
+    out = _Setup(ruleset, local, route, node_name, pods, "", proxy=proxy)
+    out.ipvs = ipvs
+    return out
 
 
 def _from_rules(args: argparse.Namespace) -> _Setup:
     path = Path(args.rules)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SimError(f"--rules: cannot read {args.rules}: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise SimError(f"--rules: {args.rules}:{line}: not UTF-8 text: byte 0x{data[exc.start]:02x} "
-                       f"at offset {exc.start} (iptables-save writes UTF-8; re-encode the file)") from None
+    data = read_input(path, f"--rules: {args.rules}", MAX_RULES_BYTES)
+    text = decode_text(data, f"--rules: {args.rules}", "iptables-save writes UTF-8 text; re-encode the file")
     ruleset = apply_payload(parse_restore(text, str(path)))
     local = [_check_ip("--local-ip", ip) for ip in args.local_ip]
     note = ""
@@ -170,8 +185,29 @@ def _from_rules(args: argparse.Namespace) -> _Setup:
         note = ("node addresses inferred: " + (", ".join(local) if local else "none")
                 + " (give them with --local-ip)")
     primary = local[0] if local else "127.0.0.1"
+    ipsets, warning = _ipsets(args, ruleset)
     return _Setup(ruleset, local, lambda dst: Route("eth0", primary), args.node or "node", {},
-                  note)
+                  note, ipsets, warning)
+
+
+def _ipsets(args: argparse.Namespace, ruleset: Ruleset) -> tuple[tuple, str]:
+    """The sets of ``--ipsets`` and a warning naming the sets the rules match on but the file
+    does not hold (they are traced as empty: every ``-m set`` on them is "not a member")."""
+    from sim.ipset import parse_restore as parse_ipsets
+    from sim.netfilter.setmatch import missing_sets
+
+    sets: tuple = ()
+    if args.ipsets:
+        data = read_input(Path(args.ipsets), f"--ipsets: {args.ipsets}", MAX_RULES_BYTES)
+        text = decode_text(data, f"--ipsets: {args.ipsets}", "ipset save writes UTF-8 text; re-encode the file")
+        sets = parse_ipsets(text, args.ipsets)
+    missing = missing_sets(ruleset, (s.name for s in sets))
+    if not missing:
+        return sets, ""
+    where = ", ".join(f"{name} (line {uses[0][2]})" for name, uses in missing.items())
+    hint = "not in --ipsets" if args.ipsets else "give the node's `ipset save` output with --ipsets FILE"
+    return sets, (f"warning: the rules match ipsets that were not given, traced as empty: {where}; "
+                  + hint)
 
 
 def _infer_local(ruleset: Ruleset, dst: str, dport: int) -> list[str]:
@@ -233,6 +269,8 @@ def render_text(header: str, outcomes: list[Outcome]) -> str:
 def run(args: argparse.Namespace) -> int:
     if bool(args.rules) == bool(args.scenario):
         raise SimError("give either a SCENARIO or --rules FILE")
+    if args.ipsets and not args.rules:
+        raise SimError("--ipsets goes with --rules FILE (a scenario's ipsets come from its compiler)")
     setup = _from_rules(args) if args.rules else _from_scenario(args)
     dst = _check_ip("--dst", args.dst)
     if not 0 < args.dport < 65536:
@@ -264,14 +302,30 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise SimError("--src is required (or --from-pod NAME / --external)")
     local_out = src in setup.local or src.startswith("127.")
+    if args.in_iface is not None:
+        if local_out:
+            raise SimError(f'--in-iface: Invalid value: "{args.in_iface}": a packet from the '
+                           "node's own address is locally generated (OUTPUT), it arrives on no interface")
+        if not args.in_iface or len(args.in_iface) > 15 or "/" in args.in_iface or " " in args.in_iface:
+            raise SimError(f'--in-iface: Invalid value: "{args.in_iface}": an interface name '
+                           "of 1-15 characters")
+        in_iface = args.in_iface
     packet = Packet(args.proto, src, dst, sport, args.dport, "S" if args.proto == "tcp" else "",
                     in_iface="" if local_out else in_iface)
-    outcomes = trace_packet(setup.ruleset, setup.local, packet, local_out=local_out,
-                            in_iface=in_iface, route=setup.route,
-                            iface_addresses=setup.iface_addresses)
+    if setup.ipvs is not None:
+        from sim.commands import trace_ipvs
+        state, ipsets, table = setup.ipvs
+        outcomes = trace_ipvs.trace(state, setup.ruleset, setup.local, ipsets, table, packet,
+                                    local_out=local_out, in_iface=in_iface, route=setup.route)
+    else:
+        outcomes = trace_packet(setup.ruleset, setup.local, packet, local_out=local_out,
+                                in_iface=in_iface, route=setup.route, ipsets=setup.ipsets,
+                                iface_addresses=setup.iface_addresses)
     path = "OUTPUT (locally generated)" if local_out else f"PREROUTING (arriving on {in_iface})"
     choices = setup.proxy(outcomes, src) if setup.proxy is not None else None
     if args.json:
+        if setup.warning:
+            print(setup.warning, file=sys.stderr)
         doc = {
             "node": setup.node, "packet": {"proto": args.proto, "src": f"{src}:{sport}",
                                            "dst": f"{dst}:{args.dport}"},
@@ -285,6 +339,8 @@ def run(args: argparse.Namespace) -> int:
               f"{path}; node addresses {', '.join(setup.local) or 'none'}")
     if setup.note:
         header += f"\n{setup.note}"
+    if setup.warning:
+        header += f"\n{setup.warning}"
     print(render_text(header, outcomes), end="")
     if choices is not None:
         print(render_proxy(choices), end="")

@@ -16,10 +16,11 @@ Model
 
 Scope and limitations
     IPv4 ``iptables`` only (no ip6tables). Matches: tcp, udp, sctp, icmp, multiport, comment,
-    addrtype, mark, conntrack, state, statistic, recent, nfacct, limit, iprange, connmark.
+    addrtype, mark, conntrack, state, statistic, recent, nfacct, limit, iprange, connmark,
+    set (ipsets) and ipvs (:mod:`sim.iptables.setmatch`).
     Targets: ACCEPT, DROP, RETURN, user chains (jump and goto), REJECT, MARK, DNAT, SNAT,
-    MASQUERADE, REDIRECT, LOG, CONNMARK, NOTRACK and ``CT --notrack``. Anything else (ipset's
-    ``-m set``, ``physdev``, ``owner``...) is refused with an error naming the line (never
+    MASQUERADE, REDIRECT, LOG, CONNMARK, NOTRACK and ``CT --notrack``. Anything else (``owner``,
+    ``string``...) is refused with an error naming the line (never
     silently ignored). Port numbers
     must be numeric (service names depend on the host's /etc/services). The save form is that
     of iptables 1.8.9 with the nf_tables backend (the default ``iptables`` on current

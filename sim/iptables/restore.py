@@ -420,6 +420,12 @@ def _parse_chain_line(table: str, line: str, source: str, lineno: int) -> ChainD
     builtin = name in BUILTIN_CHAINS[table]
     if builtin and policy not in POLICIES + ("-",):
         raise RestoreError(f"Bad built-in chain policy `{policy}'", source, lineno)
+    if not builtin and policy != "-":
+        # iptables-legacy-restore refuses it with these words (libiptc iptc_set_policy);
+        # iptables-nft-restore 1.8.9 drops the policy without a word, and -P refuses it in
+        # both ("Bad built-in chain name"): refused here, never silently ignored.
+        raise RestoreError(f"Can't set policy `{policy}' on `{name}' line {lineno}: "
+                           "Bad built-in chain name", source, lineno)
     if not builtin and name in STANDARD_TARGETS + tuple(TARGETS):
         raise RestoreError(f"Invalid chain name `{name}'", source, lineno)
     return ChainDecl(name, policy, packets, bytes_)

@@ -10,6 +10,9 @@ Model
     masquerade mark / cluster CIDR / masquerade-all, terminating fallback, large-cluster mode,
     stale-chain deletion). Pure: no clock, RNG or I/O; services are visited in canonical order
     so equal input gives byte-identical text.
+    :func:`~sim.kubeproxy.ipvs.compile_ipvs` reproduces the IPVS proxier
+    (``pkg/proxy/ipvs/proxier.go``): its iptables payload, ipsets, ``kube-ipvs0`` addresses
+    and IPVS virtual/real servers, from the same endpoint categorisation.
     :func:`~sim.kubeproxy.nftables.compile_nft` / :func:`~sim.kubeproxy.nftables.sync_nft`
     reproduce the nftables proxier (``pkg/proxy/nftables/proxier.go``, table layout of the
     newest ``proxier_test.go``): the ``nft -f`` transaction of a full or partial sync, over the
@@ -22,7 +25,8 @@ Scope and limitations
     One sync's *full* payload: partial syncs (unchanged services omitted) are the sync loop's
     business (``sim.world``). Topology hints are not modelled. Local-traffic detection supports
     ``ClusterCIDR`` and ``NodeCIDR``. Whether nfacct counters exist is a parameter
-    (``nfacct``), not detected. nftables mode: partial syncs are modelled (only changed
+    (``nfacct``), not detected. The IPVS compiler's own limits are in its module. nftables
+    mode: partial syncs are modelled (only changed
     services' chains, element deltas, stale chains flushed then deleted a second later);
     ``--masquerade-all``'s rule text is inferred (see :mod:`sim.kubeproxy.nftables`).
 Validation
@@ -30,7 +34,9 @@ Validation
     ``sortIPTablesRules``, with upstream's expected dumps; property tests check structural
     invariants and exact 1/n probabilities on generated clusters; the kernel test loads the
     payload with the real ``iptables-restore`` in a network namespace and compares
-    ``iptables-save`` with our save rendering. nftables: ``tests/kubeproxy/test_nft_*``
+    ``iptables-save`` with our save rendering. IPVS mode: upstream's ``proxier_test.go`` cases
+    (``tests/kubeproxy/test_ipvs_upstream.py``) and the kernel tests of ``tests/ipset``.
+    nftables: ``tests/kubeproxy/test_nft_*``
     compare with upstream's ``TestOverallNFTablesRules`` and ``TestSyncProxyRulesRepeated``
     dumps through a knftables-Fake-like table and upstream's sort, check structural properties
     on generated clusters, and load every transaction with the real ``nft -f`` in a network

@@ -23,6 +23,8 @@ Model
         res.walk_length        # rules a kernel would have evaluated
         nf.load(new_ruleset)   # atomic swap; conntrack and recent lists survive
         other.adopt(nf.compiled)   # share one compilation (if nf.compiled.shareable)
+        nf = NodeNetfilter(ruleset, addrs, ipsets=sim.ipset.parse_restore(ipset_save_text))
+        nf.ipsets.load(new_sets)   # -m set membership changes without reloading the rules
         nf.flush_conntrack(); nf.conntrack_entries(now); nf.counters()  # Ruleset with counters
 
     Time (``now``, float seconds) and randomness (``rng``, a ``numpy.random.Generator``) are
@@ -37,6 +39,9 @@ Model
     products; ``None`` for "client already pinned" branches) and the engine ``Result``.
     A SYN on a connection in TIME_WAIT/CLOSE starts a new connection (new NAT), as the
     kernel's TCP tracker does.
+    In IPVS proxy mode a node also has an IPVS stage (:mod:`sim.netfilter.ipvs`, attached with
+    ``sim.netfilter.ipvs.attach``): virtual servers, the kernel's schedulers and its own
+    connection table at the hooks ``ip_vs_core.c`` uses (not kernel-verified: no IPVS here).
 Scope and limitations
     IPv4. No routing table beyond "local address or not" plus the caller's ``route``
     function; no fragments (``-f`` never matches), no TCP options, no ICMP error generation
@@ -62,7 +67,9 @@ Validation
     the oracle notes are pinned on a real-format node dump (``tests/netfilter``). The fast
     path (one generated function per chain, chain indexes) equals the linear reference walk
     on random raw/mangle/filter/nat rulesets and packet sequences with replies, ICMP errors
-    and the OUTPUT path (hypothesis, ``tests/netfilter/test_fast_path.py``).
+    and the OUTPUT path, with ``-m set`` lookups (hypothesis, ``tests/netfilter/test_fast_path.py``).
+    ``-m set`` per rule counters equal the kernel's over every modelled set type
+    (``tests/ipset/test_kernel_ipset.py``).
 """
 
 from sim.netfilter.compiled import CompiledRuleset, compile_ruleset

@@ -40,6 +40,7 @@ from sim.iptables.extensions import (
     limit_period,
     log_level,
     mark_xset,
+    nflog_group,
     parse_multiport,
     parse_nat_range,
     parse_network,
@@ -55,6 +56,8 @@ from sim.iptables.extensions import (
 )
 from sim.iptables.gcpause import gc_paused
 from sim.iptables.ruleset import BUILTIN_CHAINS, Match, Rule, Ruleset, Table
+from sim.netfilter.physdev import physdev_preds
+from sim.netfilter import setmatch
 from sim.iptables.save import render_rule
 from sim.netfilter.types import TraceStep
 
@@ -85,7 +88,7 @@ HOOK_TABLES = (("PREROUTING", "raw"), ("PREROUTING", "mangle"), ("PREROUTING", "
 TCP_BITS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20}
 # Matches with no side effect: rules whose port match comes only after these may be indexed.
 _PURE_MODULES = frozenset({"comment", "tcp", "udp", "sctp", "icmp", "multiport", "addrtype",
-                           "mark", "conntrack", "state"})
+                           "mark", "conntrack", "state", "set", "ipvs"})
 
 
 def tcp_flag_bits(flags: str) -> int:
@@ -376,6 +379,10 @@ def _module_preds(m: Match, eng_hooks: "_Hooks") -> list[Expr]:
         out.append((f"c.ct is not None and (c.ct.mark & __m) {op} __v", {"__m": mask, "__v": v}))
     elif mod == "nfacct":
         out.append(("c.nfacct(__s)", {"__s": o["--nfacct-name"].values[0]}))
+    elif mod == "physdev":
+        out.extend(physdev_preds(o))
+    elif mod in setmatch.MODULES:
+        out.extend(setmatch.preds(mod, o))
     else:  # pragma: no cover - the parser refuses unknown modules
         raise AssertionError(mod)
     return out
@@ -646,6 +653,12 @@ def _target(rule: Rule) -> tuple[int, Any]:
     if name == "LOG":
         prefix = o["--log-prefix"].values[0] if "--log-prefix" in o else ""
         return T_LOG, (prefix, log_level(o))
+    if name == "NFLOG":
+        # Recorded like LOG (no syslog level: None), with its netlink group.
+        prefix = o["--nflog-prefix"].values[0] if "--nflog-prefix" in o else ""
+        return T_LOG, (prefix, None, nflog_group(o))
+    if name == "CHECKSUM":
+        return T_NONE, None  # fills in a checksum: no effect on the verdict or the path
     return (T_GOTO if t.goto else T_JUMP), name
 
 

@@ -55,6 +55,7 @@ class Entry:
     fin_dir: CtDir | None = None
     masquerade: bool = False
     heap_at: float = 0.0  # the deadline of this entry's item in the expiry heap
+    ipvs: bool = False  # reply tuple altered by IPVS (ip_vs_update_conntrack), not DST_NAT
 
     @property
     def dnat(self) -> bool:
@@ -75,7 +76,7 @@ class Entry:
             status.add("SEEN_REPLY")
         if self.assured:
             status.add("ASSURED")
-        if self.dnat:
+        if self.dnat and not self.ipvs:
             status.add("DST_NAT")
         if self.snat:
             status.add("SRC_NAT")

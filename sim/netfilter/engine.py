@@ -57,6 +57,8 @@ from sim.netfilter.compiled import (
     OUT_RAW, OUT_MANGLE, OUT_NAT, OUT_FILTER, POST_MANGLE, POST_NAT,
     tcp_flag_bits,
 )
+from sim.ipset import IPSet
+from sim.netfilter.setmatch import NodeIPSets
 from sim.netfilter.conntrack import ConntrackTable
 from sim.netfilter.recent import RecentTables
 from sim.netfilter.types import (
@@ -135,7 +137,9 @@ class PacketContext:
                  "sbits",
                  # the trip through the hooks
                  "trail", "walk", "hooks", "new_entry", "local", "masq", "random_fully", "pk",
-                 "by", "reject", "cur_hook")
+                 "by", "reject", "cur_hook",
+                 # IPVS handled this packet (skb->ipvs_property; sim.netfilter.ipvs)
+                 "ipvs")
 
     @property
     def flags(self) -> int:
@@ -219,6 +223,8 @@ class PacketContext:
             if st[FWD_MANGLE] is not None:
                 self.table(_FWD, st[FWD_MANGLE])
             self.table(_FWD, st[FWD_FILTER])
+            if eng.ipvs is not None:
+                eng.ipvs.forward(self)  # ip_vs_reply4 at FORWARD, priority 100
             self.postrouting(st)
         self.confirm()
 
@@ -231,6 +237,8 @@ class PacketContext:
         self.table(_OUT, st[OUT_MANGLE])
         before = self.dst
         self.nat_dst(_OUT, st[OUT_NAT])
+        if self.eng.ipvs is not None:
+            self.eng.ipvs.local_out(self)  # ip_vs_local_reply4/_request4, after nat OUTPUT
         if self.dst != before:
             self.route()
         self.table(_OUT, st[OUT_FILTER])
@@ -255,6 +263,9 @@ class PacketContext:
         self.hooks.append(_IN)
         self.table(_IN, st[IN_MANGLE])
         self.table(_IN, st[IN_FILTER])
+        # IPVS at LOCAL_IN (priorities NAT_SRC-2/-1): may take the packet to its real server
+        if self.eng.ipvs is not None and self.eng.ipvs.local_in(self):
+            return
         self.nat_src(_IN, st[IN_NAT])
 
     def postrouting(self, st: tuple) -> None:
@@ -337,7 +348,10 @@ class PacketContext:
             self.table(hook, start)
             return
         # Established, reply or related: rewrite the destination from the entry (an ICMP
-        # error's own header has no ports).
+        # error's own header has no ports). An IPVS connection's reply tuple is IPVS's
+        # (ip_vs_update_conntrack): no DST_NAT, IPVS rewrites the original direction itself.
+        if e.ipvs and not c.is_reply:
+            return
         t = e.orig if c.is_reply else e.reply
         c.dst = ip_int(t[1])
         if not c.related:
@@ -352,6 +366,8 @@ class PacketContext:
             self.table(hook, start)
             self.bind_source()
             return
+        if e.ipvs and c.is_reply:
+            return  # IPVS gave the reply its virtual source (ip_vs_out)
         t = e.orig if c.is_reply else e.reply
         c.src = ip_int(t[3])
         if c.related:
@@ -422,7 +438,7 @@ class PacketContext:
     def log(self, cr: CRule) -> None:
         """LOG: the packet as it is at this rule."""
         self.logs += (LogRecord(cr.arg[0], cr.arg[1], cr.table, cr.chain, cr.number,
-                                self.packet()),)
+                                self.packet(), *cr.arg[2:]),)
 
     def walk_chain(self, start: CChain) -> None:
         """First-match walk from a built-in chain (``ipt_do_table``), with the jump stack:
@@ -659,6 +675,8 @@ class NodeNetfilter:
         :func:`~sim.netfilter.compiled.compile_ruleset`).
     trace
         Record the rule trail in each result.
+    ipsets
+        The node's ipsets for ``-m set`` (:attr:`ipsets`; reload with ``ipsets.load``).
     """
 
     def __init__(self, ruleset: Ruleset | None, local_addresses: Iterable[str], *,
@@ -667,7 +685,8 @@ class NodeNetfilter:
                  route: Callable[[str], Route] | None = None,
                  iface_addresses: dict[str, str] | None = None,
                  fast: bool = True, trace: bool = True,
-                 index: tuple[int, float] = (INDEX_MIN_RULES, INDEX_MIN_SHARE)) -> None:
+                 index: tuple[int, float] = (INDEX_MIN_RULES, INDEX_MIN_SHARE),
+                 ipsets: Iterable[IPSet] = ()) -> None:
         addrs = list(local_addresses)
         if not isinstance(local_addresses, (list, tuple)):
             addrs = sorted(addrs, key=ip_int)
@@ -682,12 +701,18 @@ class NodeNetfilter:
         self.iface_addresses = dict(iface_addresses or {})
         self.fast = fast
         self.index = index
+        # -m set / -m ipvs state (sim.netfilter.setmatch): the node's ipsets, and the IPVS
+        # stage's connection lookup (None: no IPVS on this node).
+        self.ipsets = NodeIPSets(ipsets)
+        self.ipvs_info: Callable[[PacketContext], tuple | None] | None = None
         self.trace = trace
         self.counters_packets: list[int] = []
         self.counters_bytes: list[int] = []
         self.policy_counters: dict[tuple[str, str], list[int]] = {}
         self._draws: list[float] = []
         self._draws_rng: np.random.Generator | None = None
+        # The node's IPVS stage (sim.netfilter.ipvs.IPVSStage) in IPVS proxy mode
+        self.ipvs = None
         self._compiled: CompiledRuleset
         self._hooks: _Hooks
         self.load(ruleset or Ruleset())
@@ -892,6 +917,7 @@ class NodeNetfilter:
         c.cur_hook = _PRE
         c.inner = p.inner
         c.related = False
+        c.ipvs = False
         return c
 
 

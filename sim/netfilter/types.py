@@ -80,14 +80,16 @@ class TraceStep:
 
 @dataclass(frozen=True, slots=True)
 class LogRecord:
-    """What a LOG target would have written to the kernel log."""
+    """What a LOG target would have written to the kernel log, or an NFLOG target sent to
+    its netlink group (``level`` None, ``group`` the ``--nflog-group``)."""
 
     prefix: str
-    level: int
+    level: int | None
     table: str
     chain: str
     rule_number: int
     packet: Packet
+    group: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

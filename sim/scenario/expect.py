@@ -118,6 +118,11 @@ def evaluate(spec: ExpectSpec, obs: Observed) -> ExpectResult:
         detail = (f"chi2={stat:.2f} dof={max(len(pods) - 1, 0)} p={pval:.4f} "
                   f"(need p >= {p['significance']:g}); counts " +
                   ", ".join(f"{k}={n}" for k, n in zip(pods, counts)))
+        if p.get("maxImbalance") is not None and counts:
+            # the most- minus the least-loaded pod (0: exactly even, as round robin gives)
+            imbalance = max(counts) - min(counts)
+            ok = ok and imbalance <= p["maxImbalance"]
+            detail += f"; imbalance {imbalance} (need <= {p['maxImbalance']:g})"
         if stray:
             detail += f"; answered by pods outside the selector: {', '.join(stray)}"
         return ExpectResult(spec.name, t, ok, detail)

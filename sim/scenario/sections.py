@@ -37,6 +37,7 @@ from typing import Any
 
 from sim.kubeproxy.modes import BUILT_MODES, unsupported_mode_message
 from sim.model.config import PROXY_MODES
+from sim.netfilter.ipvs import SCHEDULERS as IPVS_SCHEDULERS
 from sim.model.errors import FieldError, SimError
 from sim.scenario.spec import line_of, read_documents
 from sim.world.params import (
@@ -81,7 +82,7 @@ EXPECT_FIELDS: dict[str, tuple[str, ...]] = {
     "latency": ("flow", "percentile", "atLeast", "atMost", "window"),
     "balance": ("flow", "selector", "atLeast", "atMost", "window"),
     "failures": ("flow", "atLeast", "atMost", "window"),
-    "spread": ("flow", "significance", "selector", "window"),
+    "spread": ("flow", "significance", "maxImbalance", "selector", "window"),
     "affinity": ("flow", "timeoutSeconds", "minShare", "switchAfterTimeout", "window"),
     "sourceSeen": ("flow", "seen", "atLeast", "window"),
     "programmingLatency": ("p50", "p99", "node"),
@@ -455,6 +456,7 @@ def parse_expect(raw: Any, flow_names: tuple[str, ...], file: str = "",
                 raise c.fail(f"{ep}.selector", "Required value", None, "the pods the load should spread over")
         if typ == "spread":
             p["significance"] = c.fraction(em, "significance", ep, 0.01)
+            p["maxImbalance"] = c.number(em, "maxImbalance", ep, None)
         if typ == "rejected":
             p["withinSeconds"] = c.number(em, "withinSeconds", ep, None)
         if typ == "affinity":
@@ -533,6 +535,7 @@ def check_runnable(scenario, state=None) -> list[FieldError]:
     """What ``kube-netsim run`` refuses in a scenario that loads and validates: every error.
 
     * ``spec.kubeProxy.mode`` not in :data:`sim.kubeproxy.modes.BUILT_MODES`;
+    * in IPVS mode, a ``spec.kubeProxy.ipvs.scheduler`` the IPVS engine does not model (``mh``);
     * ``spec.seed`` outside ``[0, 2**63)``;
     * a flow ``to: {service: ns/name}`` naming a Service that neither exists at the start nor
       is created by an ``apply`` event of ``spec.events``, or a port that Service does not
@@ -557,6 +560,12 @@ def check_runnable(scenario, state=None) -> list[FieldError]:
         errors.append(FieldError("spec.kubeProxy.mode", "Unsupported value",
                                  unsupported_mode_message(mode),
                                  mode, True, file, at("spec.kubeProxy.mode")))
+    scheduler = scenario.kube_proxy.ipvs.scheduler or "rr"
+    if mode == "ipvs" and scheduler not in IPVS_SCHEDULERS:
+        errors.append(FieldError("spec.kubeProxy.ipvs.scheduler", "Unsupported value",
+                                 "the IPVS engine models " + ", ".join(
+                                     f'"{n}"' for n in IPVS_SCHEDULERS),
+                                 scheduler, True, file, at("spec.kubeProxy.ipvs.scheduler")))
     bad_seed = seed_error(scenario.seed, "spec.seed", file, at("spec.seed"))
     if bad_seed is not None:
         errors.append(bad_seed)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import math
 import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -35,6 +36,7 @@ from sim.model.cluster import ClusterState
 from sim.model.config import ClusterConfig, ConntrackConfig, IPVSConfig, KubeProxyConfig
 from sim.model.errors import FieldError, SimError, ValidationError
 from sim.model.frozen import FrozenDict
+from sim.scenario.inputfile import MAX_YAML_BYTES, read_input
 
 SCHEMA_PATH = Path(__file__).with_name("schema") / "scenario.schema.json"
 API_VERSION = "kube-netsim/v1"
@@ -43,6 +45,8 @@ _constructor = yaml.constructor.SafeConstructor()
 _STR_TAG = "tag:yaml.org,2002:str"
 _INT_TAG = "tag:yaml.org,2002:int"
 _NULL_TAG = "tag:yaml.org,2002:null"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[([^\]]*)\]")
@@ -54,6 +58,19 @@ Source = tuple[str, "int | None"]
 # First characters a plain scalar must start with for any of the safe loader's implicit
 # resolvers (bool, int, float, null, timestamp, merge, value) to apply.
 _IMPLICIT_FIRST = frozenset("0123456789-+.~nNtTfFyYoO<=")
+# go-yaml (what kubectl and the apiserver decode YAML with) reads any plain scalar that
+# strconv.ParseFloat accepts in this form as a float (yaml.v2 resolve.go, yamlStyleFloat):
+# "1e3" and "1.5e3" are numbers there, strings to PyYAML's YAML 1.1 resolver, which wants a
+# dot and a signed exponent. JSON reads "1e1" as a number too.
+_GO_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_EXPONENT = re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+")
+
+# Alias expansion is capped as go-yaml caps it since CVE-2019-11253 (yaml.v2 decode.go,
+# allowedAliasRatio): past 100 aliased and 1,000 decoded nodes, the share of nodes that come
+# from alias expansion may be at most 99 % up to 400,000 decoded nodes, falling linearly to
+# 10 % at 4,000,000.
+_ALIAS_RATIO_LOW = 400_000
+_ALIAS_RATIO_HIGH = 4_000_000
 
 try:
     from yaml._yaml import CParser as _Parser
@@ -94,7 +111,10 @@ class _Loader(_Parser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver)
     def resolve(self, kind, value, implicit):
         if kind is yaml.ScalarNode and (not implicit[0] or (value and value[0] not in _IMPLICIT_FIRST)):
             return _STR_TAG
-        return yaml.resolver.Resolver.resolve(self, kind, value, implicit)
+        tag = yaml.resolver.Resolver.resolve(self, kind, value, implicit)
+        if tag == _STR_TAG and kind is yaml.ScalarNode and implicit[0] and _GO_FLOAT.fullmatch(value):
+            return _FLOAT_TAG
+        return tag
 
 
 # ------------------------------------------------------------------ YAML with line numbers
@@ -114,14 +134,7 @@ def read_documents(path: Path, display: str | None = None,
         Missing or unreadable file, or malformed YAML (with line and column).
     """
     name = display or str(path)
-    try:
-        text = path.read_bytes()
-    except FileNotFoundError:
-        raise SimError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise SimError(f"{name}: is a directory, not a file") from None
-    except OSError as exc:
-        raise SimError(f"{name}: cannot read: {exc.strerror}") from None
+    text = read_input(path, name, MAX_YAML_BYTES)
     with gc_paused():
         return _documents(text, name, duplicates)
 
@@ -144,6 +157,9 @@ def _documents(text: bytes, name: str,
         raise SimError(f"{name}: malformed YAML: {exc}") from None
     out = []
     for node in nodes:
+        nonfinite = _check_document(node, name)
+        if nonfinite:
+            raise ValidationError(nonfinite)
         try:
             try:
                 data = construct(node)
@@ -159,6 +175,109 @@ def _documents(text: bytes, name: str,
             raise SimError(f"{where}: malformed YAML: {exc.problem}") from None
         out.append((data, node))
     return out
+
+
+def allowed_alias_ratio(decoded: int) -> float:
+    """The share of decoded nodes that may come from alias expansion (go-yaml's rule).
+
+    >>> allowed_alias_ratio(1_000), round(allowed_alias_ratio(2_200_000), 3), allowed_alias_ratio(10**7)
+    (0.99, 0.545, 0.1)
+    """
+    if decoded <= _ALIAS_RATIO_LOW:
+        return 0.99
+    if decoded >= _ALIAS_RATIO_HIGH:
+        return 0.10
+    return 0.99 - 0.89 * (decoded - _ALIAS_RATIO_LOW) / (_ALIAS_RATIO_HIGH - _ALIAS_RATIO_LOW)
+
+
+def _check_document(root: yaml.Node, file: str) -> list[FieldError]:
+    """Refuse a document whose aliases expand too far or refer to themselves, and return a
+    field error for every non-finite number (``.inf``, ``.nan``, ``1e999``).
+
+    One pass over the distinct nodes computes each node's size once aliases are expanded
+    (aliases share the node they name, so this is linear in the file), which is what any
+    consumer of the data (schema checks, the apiserver, a JSON dump) would walk.
+    """
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    bad: list[yaml.Node] = []
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if isinstance(node, yaml.ScalarNode):
+            if key not in size:
+                size[key] = 1
+                if node.tag == _FLOAT_TAG and not math.isfinite(_float(node)):
+                    bad.append(node)
+            continue
+        children = (node.value if isinstance(node, yaml.SequenceNode)
+                    else [c for kv in node.value for c in kv])
+        if done:
+            on_path.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise SimError(f"{file}:{node.start_mark.line + 1}: malformed YAML: an anchor's "
+                           "value contains an alias to itself (a recursive alias)")
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in reversed(children) if id(c) not in size)
+    decoded = size[id(root)]
+    aliased = decoded - len(size)
+    if aliased > 100 and decoded > 1000 and aliased / decoded > allowed_alias_ratio(decoded):
+        raise SimError(
+            f"{file}: document contains excessive aliasing: {decoded:,} nodes once aliases are "
+            f"expanded from {len(size):,} written, {aliased / decoded:.1%} from aliases "
+            f"(limit {allowed_alias_ratio(decoded):.0%}, as kubectl and the apiserver cap it "
+            "since CVE-2019-11253)")
+    return [_nonfinite_error(root, n, file) for n in bad]
+
+
+def _float(node: yaml.ScalarNode) -> float:
+    try:
+        return float(_constructor.construct_object(node))
+    except (ValueError, TypeError, OverflowError):
+        return math.nan
+
+
+def _nonfinite_error(root: yaml.Node, target: yaml.Node, file: str) -> FieldError:
+    path = _path_to(root, target)
+    detail = "must be a finite number (JSON, and so the apiserver, has no NaN or infinity)"
+    return replace(invalid(path, _Written(target.value), detail), file=file,
+                   line=target.start_mark.line + 1)
+
+
+def _path_to(root: yaml.Node, target: yaml.Node) -> str:
+    """The field path of ``target`` under ``root`` (first occurrence, depth first)."""
+    stack: list[tuple[yaml.Node, str]] = [(root, "")]
+    seen: set[int] = set()
+    while stack:
+        node, path = stack.pop()
+        if node is target:
+            return path
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((c, f"{path}[{i}]") for i, c in enumerate(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                name = k.value if isinstance(k, yaml.ScalarNode) else "?"
+                stack.append((v, f"{path}.{name}" if path else name))
+    return ""
+
+
+class _Written:
+    """A value shown in a message exactly as the file writes it (``.inf``, not ``"inf"``)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def _empty(node: yaml.Node | None) -> bool:
@@ -179,6 +298,11 @@ def construct(node: yaml.Node, _memo: dict[int, Any] | None = None) -> Any:
         v = node.value
         if node.tag == _INT_TAG and v.isdigit() and (v[0] != "0" or v == "0"):
             return int(v)  # plain decimal; octal, hex, signs and "_" go the general way
+        if node.tag == _FLOAT_TAG and _EXPONENT.fullmatch(v):
+            # "1e3": go-yaml's float64 1000 becomes the JSON number 1000 on the way to the
+            # apiserver (sigs.k8s.io/yaml), so an integral value is an integer.
+            f = float(v)
+            return int(f) if f.is_integer() and abs(f) < 2**53 else f
         return _constructor.construct_object(node)
     hit = memo.get(id(node))
     if hit is not None:
@@ -194,7 +318,20 @@ def construct(node: yaml.Node, _memo: dict[int, Any] | None = None) -> Any:
         return seq
     mapping: dict[Any, Any] = {}
     memo[id(node)] = mapping
-    for k, v in node.value:
+    pairs = node.value
+    if any(k.tag == _MERGE_TAG for k, _ in pairs):
+        merged, pairs = _merge(node, memo), [(k, v) for k, v in pairs if k.tag != _MERGE_TAG]
+        own = {}
+        for k, v in pairs:
+            key = construct(k, memo)
+            if key in own:
+                raise DuplicateKeyError(None, None, f"key {json.dumps(str(key))} already set in map",
+                                        k.start_mark)
+            own[key] = v
+        mapping.update(merged)
+        mapping.update((key, construct(v, memo)) for key, v in own.items())
+        return mapping
+    for k, v in pairs:
         key = construct(k, memo)
         if isinstance(key, list | dict):
             raise yaml.constructor.ConstructorError(
@@ -206,6 +343,25 @@ def construct(node: yaml.Node, _memo: dict[int, Any] | None = None) -> Any:
                                     k.start_mark)
         mapping[key] = construct(v, memo)
     return mapping
+
+
+def _merge(node: yaml.MappingNode, memo: dict[int, Any]) -> dict[Any, Any]:
+    """The keys a mapping's ``<<`` entries bring in, as ``yaml.safe_load`` merges them: a
+    mapping, or a sequence of mappings where an earlier one wins; the mapping's own keys
+    (applied by the caller) win over all of them."""
+    out: dict[Any, Any] = {}
+    for k, v in node.value:
+        if k.tag != _MERGE_TAG:
+            continue
+        sources = v.value if isinstance(v, yaml.SequenceNode) else [v]
+        for src in reversed(sources):
+            if not isinstance(src, yaml.MappingNode):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a merge key (<<) needs a mapping or a list of mappings",
+                    src.start_mark)
+            value = construct(src, memo)
+            out.update(value)
+    return out
 
 
 class DuplicateKeyError(yaml.constructor.ConstructorError):
@@ -458,7 +614,7 @@ def _load(path: Path, problems: list[FieldError | str]) -> Scenario | None:
 
     manifests: list[tuple[dict, Source]] = []
     nodes: list[yaml.Node] = []
-    digest = hashlib.sha256(path.read_bytes())
+    digest = hashlib.sha256(read_input(path))
     obj_nodes = _child(_child(root, "spec"), "objects")
     objects = spec.get("objects") if isinstance(spec.get("objects"), list) else []
     for i, obj in enumerate(objects):
@@ -482,7 +638,7 @@ def _load(path: Path, problems: list[FieldError | str]) -> Scenario | None:
             else:
                 problems.append(f"{display}:{line}: spec.manifests[{i}]: {exc}")
             continue
-        digest.update(b"\x00" + rel.encode() + b"\x00" + mpath.read_bytes())
+        digest.update(b"\x00" + rel.encode() + b"\x00" + read_input(mpath, shown))
         for obj, node in mdocs:
             _add_manifest(obj, node, shown, manifests, nodes, problems)
 

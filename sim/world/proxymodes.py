@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from sim.model.config import KubeProxyConfig
 from sim.model.errors import SimError
+from sim.world.ipvs_backend import IPVSBackend
 from sim.world.kubeproxy import RulesCache
 from sim.world.userspace import UserspaceBackend
 
 BACKENDS = {
     "iptables": RulesCache,
+    "ipvs": IPVSBackend,
     "userspace": UserspaceBackend,
 }
 

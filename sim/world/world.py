@@ -58,7 +58,10 @@ class World:
         self.config = self.state.kube_proxy
         self.restore_model = load_restore_model(params.restore_backend)
         self.rules = proxy_backend(self.config)
-        self.rules.attach(self)
+        if hasattr(self.rules, "bind"):
+            self.rules.bind(self.env)  # a backend with timers of its own (IPVS)
+        if hasattr(self.rules, "attach"):
+            self.rules.attach(self)  # a backend with processes of its own (userspace)
         self.pod_hosts: dict[str, PodHost] = {}
         self.pod_labels: dict[str, dict[str, str]] = {}  # every pod that ever ran
         self.kube_proxies: dict[str, KubeProxy] = {}
@@ -192,6 +195,8 @@ class World:
         self.kube_proxies[name].stop()
         if flush:
             self.net.nodes[name].datapath.load(None)
+            if hasattr(self.rules, "cleanup"):  # a mode with state beyond the ruleset (IPVS)
+                self.rules.cleanup(self.net.nodes[name])
 
     def kube_proxy_start(self, name: str) -> None:
         self.kube_proxies[name].start()

@@ -117,10 +117,10 @@ def test_error_reports_tables_committed_before_the_failing_block() -> None:
 
 
 def test_unsupported_match_error_names_the_line_and_module() -> None:
-    """An unsupported module such as ``set`` is an error naming line and module."""
-    err = _our_error("*filter\n\n# c\n-A INPUT -m set --match-set X src -j ACCEPT\nCOMMIT\n")
+    """An unsupported module such as ``string`` is an error naming line and module."""
+    err = _our_error("*filter\n\n# c\n-A INPUT -m string --string x --algo bm -j ACCEPT\nCOMMIT\n")
     assert err.line == 4
-    assert "`set'" in str(err)
+    assert "`string'" in str(err)
 
 
 UNREACHABLE_LOOP = "*nat\n:KUBE-X - [0:0]\n-A KUBE-X -p tcp -j KUBE-X\nCOMMIT\n"

@@ -2,7 +2,7 @@
 reference walk gives: verdicts, NAT, marks, traces, walk lengths, logs, hooks, rule counters,
 nfacct counters, recent lists and conntrack, on random rulesets (raw, mangle, filter and nat)
 and packet sequences with replies, ICMP errors, resets, the OUTPUT path, expiry gaps and a
-small conntrack table (hypothesis)."""
+small conntrack table, with ``-m set`` lookups into the node's ipsets (hypothesis)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sim.iptables import render_save
+from sim.ipset import parse_restore as parse_ipsets
 from sim.model.packet import Packet
 
 from tests.netfilter.conftest import engine
@@ -36,7 +37,27 @@ MODULES = [
     "-m limit --limit 1/sec --limit-burst 2",
     "-m iprange --src-range 10.1.0.1-10.1.0.1",
     "-m connmark --mark 0x1/0x1",
+    "-m set --match-set SVC dst,dst",
+    "-m set ! --match-set SVC dst,dst",
+    "-m set --match-set LOOP dst,dst,src",
+    "-m set --match-set PORTS dst",
+    "-m set --match-set NETS src",
 ]
+# The ipsets the set matches above look up (ipset restore text).
+IPSETS = """create SVC hash:ip,port family inet hashsize 1024 maxelem 65536
+add SVC 10.0.0.1,tcp:80
+add SVC 10.0.0.2,udp:53
+add SVC 10.0.9.9,tcp:80
+create LOOP hash:ip,port,ip family inet hashsize 1024 maxelem 65536
+add LOOP 10.0.9.9,tcp:8080,10.0.9.9
+add LOOP 10.0.0.3,tcp:443,10.1.0.1
+create PORTS bitmap:port range 0-65535
+add PORTS 443
+add PORTS 8080
+create NETS hash:net family inet hashsize 1024 maxelem 65536
+add NETS 10.1.0.2
+add NETS 192.168.0.0/24
+"""
 
 
 @st.composite
@@ -136,8 +157,9 @@ def test_fast_path_equals_linear_walk(index: tuple[int, float], text: str, steps
                                       ct_max: int) -> None:
     """Same observable behaviour, packet by packet and in the final state, whether every
     chain runs over its index or every chain is one generated function, traced or not."""
-    fast = engine(text, fast=True, index=index, trace=trace, conntrack_max=ct_max)
-    slow = engine(text, fast=False, trace=trace, conntrack_max=ct_max)
+    sets = parse_ipsets(IPSETS)
+    fast = engine(text, fast=True, index=index, trace=trace, conntrack_max=ct_max, ipsets=sets)
+    slow = engine(text, fast=False, trace=trace, conntrack_max=ct_max, ipsets=sets)
     forward = fast._compiled.tables["filter"].chains["FORWARD"]
     assert (forward.dst_index is not None) == (index[0] == 1)
     assert slow._compiled.tables["filter"].chains["FORWARD"].run is None

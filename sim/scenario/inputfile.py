@@ -1,0 +1,107 @@
+"""Reading an input file a user names, bounded in time and memory.
+
+Every file the command line reads (a scenario, its manifest files, a sweep file, a node's
+``iptables-save`` dump for ``trace --rules``) goes through :func:`read_input`: it must be a
+regular file (a directory, a FIFO, a device such as ``/dev/zero``, a socket or a symbolic
+link loop each get one clear line instead of a hang or an exhausted memory), and at most a
+documented size:
+
+``MAX_YAML_BYTES`` (64 MiB)
+    scenarios, manifest files and sweep files. The apiserver takes at most 3 MiB per request
+    body; a scenario bundles a whole cluster, and 100,000 Services with their pods written as
+    ``kubectl get -o yaml`` prints them fit in about 40 MiB.
+``MAX_RULES_BYTES`` (1 GiB)
+    ``trace --rules`` dumps. The largest published node dump (kubernetes#96018, about 700,000
+    lines) and a 1,000,000-rule ``iptables-save`` of kube-proxy's rules (about 190 MiB) fit
+    well under it.
+
+A file that grows while it is read (``/proc`` files report size 0) is still cut at the
+limit: the reader never holds more than the limit plus one byte.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+from sim.model.errors import SimError
+
+MAX_YAML_BYTES = 64 * 2**20
+MAX_RULES_BYTES = 2**30
+
+_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
+
+
+def size_text(n: int) -> str:
+    """A byte count as a person reads it.
+
+    >>> size_text(64 * 2**20), size_text(2**30), size_text(1500)
+    ('64 MiB', '1 GiB', '1500 bytes')
+    """
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale} {unit}"
+    return f"{n} bytes"
+
+
+def read_input(path: str | Path, name: str | None = None, limit: int = MAX_YAML_BYTES) -> bytes:
+    """The bytes of the regular file ``path``, refusing anything else with one line.
+
+    ``name`` is how the file is shown in messages (default: ``path`` as given).
+
+    Raises
+    ------
+    SimError
+        Missing file, not a regular file, symbolic link loop, no permission, or larger than
+        ``limit`` bytes.
+    """
+    shown = name or str(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise SimError(f"{shown}: no such file") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SimError(f"{shown}: cannot read: a symbolic link loop "
+                           "(too many levels of symbolic links)") from None
+        raise SimError(f"{shown}: cannot read: {exc.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise SimError(f"{shown}: is a directory, not a file")
+    for test, kind in _KINDS:
+        if test(st.st_mode):
+            raise SimError(f"{shown}: is {kind}, not a regular file (save the input to a file first)")
+    too_big = SimError(f"{shown}: larger than the {size_text(limit)} input limit "
+                       f"(see sim/scenario/inputfile.py)")
+    if st.st_size > limit:
+        raise too_big
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise SimError(f"{shown}: cannot read: {exc.strerror}") from None
+    if len(data) > limit:
+        raise too_big
+    return data
+
+
+def decode_text(data: bytes, name: str, what: str) -> str:
+    """``data`` as UTF-8 text, or one line naming the line and byte that is not.
+
+    >>> decode_text(b"a\\n\\xff", "f", "iptables-save writes UTF-8")
+    Traceback (most recent call last):
+    ...
+    sim.model.errors.SimError: f:2: not UTF-8 text: byte 0xff at offset 2 (iptables-save writes UTF-8)
+    """
+    nul = data.find(b"\0")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise SimError(f"{name}:{line}: a binary file, not text: NUL byte at offset {nul} ({what})")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SimError(f"{name}:{line}: not UTF-8 text: byte 0x{data[exc.start]:02x} at offset "
+                       f"{exc.start} ({what})") from None
