@@ -23,7 +23,7 @@ from sim.kubeproxy.userspace import (
 from sim.model.config import ClusterConfig, KubeProxyConfig
 from sim.model.errors import SimError
 from sim.scenario.spec import load_scenario
-from tests.kubeproxy.test_goldens import GOLDEN, _compare
+from tests.kubeproxy.test_goldens import _compare
 
 
 def _state(*services):
@@ -181,6 +181,7 @@ def test_allocated_ports_are_distinct_and_in_range(n, lo, extra, seed):
 
 USERSPACE_SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios" / "userspace")
                              .glob("*.yaml"))
+GOLDEN_USERSPACE = Path(__file__).resolve().parent / "golden_userspace"
 
 
 @pytest.mark.parametrize("path", USERSPACE_SCENARIOS, ids=[p.stem for p in USERSPACE_SCENARIOS])
@@ -191,4 +192,11 @@ def test_userspace_mode_rules_match_golden(path):
     state = sc.state()
     for node in state.nodes:
         text = userspace_rules(state, node.name, sc.seed, "save", False)
-        _compare(GOLDEN / f"userspace-mode__{path.stem}__{node.name}.save", text)
+        _compare(GOLDEN_USERSPACE / f"{path.stem}__{node.name}.save", text)
+
+
+def test_every_userspace_golden_belongs_to_a_scenario():
+    """No userspace-mode golden is left over from a renamed scenario or node."""
+    expected = {f"{p.stem}__{n.name}.save" for p in USERSPACE_SCENARIOS
+                for n in load_scenario(p).state().nodes}
+    assert sorted(p.name for p in GOLDEN_USERSPACE.iterdir()) == sorted(expected)
