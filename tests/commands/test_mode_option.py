@@ -34,7 +34,11 @@ def test_every_rule_compiling_command_takes_mode(command, capsys):
     assert "--mode {" + ",".join(PROXY_MODES) + "}" in out
 
 
-@pytest.mark.parametrize("mode", [m for m in PROXY_MODES if m not in BUILT_MODES])
+UNBUILT = [m for m in PROXY_MODES if m not in BUILT_MODES] or [
+    pytest.param("", marks=pytest.mark.skip(reason="every proxy mode has a compiler now"))]
+
+
+@pytest.mark.parametrize("mode", UNBUILT)
 def test_rules_refuses_a_mode_with_no_compiler(mode, capsys):
     """A mode whose compiler is not built is refused with exit 1, naming the option."""
     assert main(["rules", str(SCENARIO), "--mode", mode]) == 1
