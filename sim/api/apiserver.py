@@ -40,7 +40,8 @@ from sim.api.defaults import (
     default_pod_spec,
     default_service,
 )
-from sim.api.fielderrors import invalid, not_found, required
+from sim.api.fielderrors import duplicate, invalid, not_found, required
+from sim.api.kinds import no_match_detail, skipped_summary
 from sim.api.validation import (
     GoValue,
     validate_endpoint_slice,
@@ -53,7 +54,7 @@ from sim.api.validation import (
 )
 from sim.model.cluster import ClusterState
 from sim.model.config import ClusterConfig, KubeProxyConfig
-from sim.model.errors import FieldError, SimError, ValidationError
+from sim.model.errors import FieldError, SimError, ValidationError, quote
 from sim.model.frozen import EMPTY, FrozenDict
 from sim.model.ip import parse_cidr
 from sim.model.objects import (
@@ -124,12 +125,13 @@ class ApiServer:
     def __init__(self, cluster: ClusterConfig, kube_proxy: KubeProxyConfig, seed: int) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             # numpy's SeedSequence takes non-negative integers only (spec.seed's schema agrees).
-            raise SimError(f"seed: Invalid value: {seed!r}: must be an integer greater than or equal to 0")
+            raise SimError(f"seed: Invalid value: {quote(seed)}: must be an integer greater than or equal to 0")
         self.cluster = cluster
         self.kube_proxy = kube_proxy
         self.seed = seed
         self.version = 0
-        self.warnings: list[str] = []
+        self._warnings: list[str] = []
+        self._skipped: dict[str, int] = {}  # "Kind (apiVersion)" -> objects skipped
         self._ip_allocs: dict[str, ClusterIPAllocator] = {}
         for cidr in cluster.service_cidrs:
             alloc = ClusterIPAllocator(parse_cidr(cidr), component_rng(seed, f"api.clusterip.{cidr}"))
@@ -150,6 +152,7 @@ class ApiServer:
         self._workloads: dict[tuple[str, str, str], Workload] = {}
         self._current_rs: dict[tuple[str, str, str], str] = {}  # workload -> "ReplicaSet/<name>"
         self._pod_ips: dict[str, set[str]] = {}  # node name -> pod IPs taken on that node
+        self._ip_owner: dict[str, Key] = {}  # pod IP -> the pod (not hostNetwork, not finished)
         self._ns_pods: dict[str, set[Key]] = {}
         self._node_pods: dict[str, set[Key]] = {}
         self._owned: dict[str, set[Key]] = {}  # "ReplicaSet/<name>" -> pods
@@ -168,6 +171,13 @@ class ApiServer:
         self._view_nodes_version = -1
         self._nodes_version = 0
         self._snapshot: ClusterState | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        """Every warning so far; objects of kinds not modelled are summed up in one line."""
+        if not self._skipped:
+            return self._warnings
+        return self._warnings + [skipped_summary(self._skipped)]
 
     # ------------------------------------------------------------------ apply
 
@@ -189,12 +199,16 @@ class ApiServer:
             raise ValidationError([replace(e, file=file, line=line) for e in missing])
         spec = schema.KINDS.get((str(api_version), str(kind)))
         name = (manifest.get("metadata") or {}).get("name", "") if isinstance(manifest.get("metadata"), dict) else ""
-        if spec is None:
-            where = f"{file}:{line}: " if file and line else (f"{file}: " if file else "")
-            self.warnings.append(f'{where}{kind} "{name}" ({api_version}): unknown kind, skipped')
-            return
         ref = f"{kind} {name}" if kind in ("Namespace", "Node", "List") else \
             f"{kind} {(manifest.get('metadata') or {}).get('namespace') or 'default'}/{name}"
+        if spec is None:
+            detail = no_match_detail(str(api_version), str(kind), set(schema.KINDS))
+            if detail is not None:
+                # kubectl: resource mapping not found ... no matches for kind "K" in version "V".
+                self._fail([FieldError("kind", "Invalid value", detail, str(kind), True)], file, line, ref)
+            label = f"{kind} ({api_version})"
+            self._skipped[label] = self._skipped.get(label, 0) + 1
+            return
         errs = schema.check(manifest, spec)
         if errs:
             self._fail(errs, file, line, ref)
@@ -248,6 +262,9 @@ class ApiServer:
         for cond in status.get("conditions") or []:
             if cond.get("type") == "Ready":
                 ready = cond.get("status") == "True"
+        errs = self._impossible_node(meta["name"], cidrs, spec, status)
+        if errs:
+            return errs
         node = Node(
             name=meta["name"],
             addresses=tuple(NodeAddress(a.get("type") or "", a.get("address") or "")
@@ -264,6 +281,71 @@ class ApiServer:
             self._unschedulable.discard(node.name)
         self._nodes_version += 1
         return []
+
+    def _impossible_node(self, name: str, cidrs: tuple[str, ...], spec: dict,
+                         status: dict) -> list[FieldError]:
+        """A node that cannot exist beside the others: its podCIDR overlaps another node's
+        (node IPAM hands each node its own range) or the service CIDR, or one of its
+        addresses is inside the service CIDR (packets to it would be taken for a Service)."""
+        errs: list[FieldError] = []
+        path = "spec.podCIDRs" if spec.get("podCIDRs") else "spec.podCIDR"
+        services = [(c, ipaddress.ip_network(c, strict=False)) for c in self.cluster.service_cidrs]
+        for i, cidr in enumerate(cidrs):
+            p = f"{path}[{i}]" if path == "spec.podCIDRs" else path
+            try:
+                net = ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                continue  # validate_node reported it
+            for other in sorted(self._nodes.values(), key=lambda n: n.name):
+                if other.name == name:
+                    continue
+                for oc in other.pod_cidrs or ((other.pod_cidr,) if other.pod_cidr else ()):
+                    onet = ipaddress.ip_network(oc, strict=False)
+                    if onet.version == net.version and net.overlaps(onet):
+                        errs.append(invalid(p, cidr, f'overlaps podCIDR "{oc}" of node "{other.name}": '
+                                            "node IPAM gives every node a range of its own"))
+            for sc, snet in services:
+                if snet.version == net.version and net.overlaps(snet):
+                    errs.append(invalid(p, cidr, f'overlaps the service CIDR "{sc}" '
+                                        "(spec.cluster.serviceCIDR): pod and Service addresses would collide"))
+        for i, a in enumerate(status.get("addresses") or []):
+            try:
+                addr = ipaddress.ip_address(a.get("address") or "")
+            except ValueError:
+                continue  # a hostname, or validate_node reported it
+            for sc, snet in services:
+                if addr in snet:
+                    errs.append(invalid(f"status.addresses[{i}].address", str(addr),
+                                        f'is inside the service CIDR "{sc}" (spec.cluster.serviceCIDR): '
+                                        "packets to the node would be taken for a Service"))
+        return errs
+
+    def _impossible_pod_ips(self, key: Key, ips: tuple[str, ...], status: dict, node_name: str,
+                            host_network: bool, phase: str) -> list[FieldError]:
+        """Pod IPs that cannot be: another live pod's IP, or outside its node's podCIDRs."""
+        if host_network or phase in ("Succeeded", "Failed"):
+            return []
+        errs: list[FieldError] = []
+        listed = bool(status.get("podIPs"))
+        node = self._nodes.get(node_name)
+        nets = [ipaddress.ip_network(c, strict=False)
+                for c in (node.pod_cidrs or ((node.pod_cidr,) if node.pod_cidr else ()))] if node else []
+        for i, ip in enumerate(ips):
+            path = f"status.podIPs[{i}].ip" if listed else "status.podIP"
+            owner = self._ip_owner.get(ip)
+            if owner is not None and owner != key:
+                errs.append(replace(duplicate(path, ip),
+                                    detail=f'already the IP of pod "{owner[0]}/{owner[1]}"'))
+            try:
+                addr = ipaddress.ip_address(ip)
+            except ValueError:
+                continue
+            same_family = [n for n in nets if n.version == addr.version]
+            if same_family and not any(addr in n for n in same_family):
+                shown = ", ".join(f'"{n}"' for n in same_family)
+                errs.append(invalid(path, ip, f'is outside podCIDR {shown} of node "{node_name}" '
+                                    "(only hostNetwork pods use other addresses)"))
+        return errs
 
     # -- Service
 
@@ -501,7 +583,7 @@ class ApiServer:
                 else:
                     # A real cloud controller that cannot provision leaves status.loadBalancer
                     # empty (EXTERNAL-IP <pending>) and kube-proxy writes no LB rules for it.
-                    self.warnings.append(
+                    self._warnings.append(
                         f'Service {meta["namespace"]}/{meta["name"]}: the simulated load-balancer '
                         f"pool is exhausted ({', '.join(self.cluster.load_balancer_pool)}, "
                         "spec.cluster.loadBalancerPool): no ingress address, EXTERNAL-IP <pending>")
@@ -639,6 +721,10 @@ class ApiServer:
         phase = status.get("phase") or "Running"
         if ready is None:
             ready = phase == "Running"
+        node_name = spec.get("nodeName") or (old.node_name if old else "")
+        errs = self._impossible_pod_ips(key, ips, status, node_name, bool(spec.get("hostNetwork")), phase)
+        if errs:
+            return errs
         template = _template_from_spec(meta.get("labels") or {}, spec)
         if old is not None:
             self._remove_pod(key)
@@ -791,6 +877,9 @@ class ApiServer:
         self._pods[key] = pod
         if pod.node_name and not pod.host_network:
             self._pod_ips.setdefault(pod.node_name, set()).update(pod.pod_ips or ((pod.pod_ip,) if pod.pod_ip else ()))
+        if not pod.host_network and pod.phase not in ("Succeeded", "Failed"):
+            for ip in pod.pod_ips or ((pod.pod_ip,) if pod.pod_ip else ()):
+                self._ip_owner[ip] = key
         self._ns_pods.setdefault(pod.namespace, set()).add(key)
         on_node = self._node_pods.setdefault(pod.node_name, set())
         on_node.add(key)
@@ -808,6 +897,9 @@ class ApiServer:
             return None
         if pod.node_name and not pod.host_network:
             self._pod_ips.get(pod.node_name, set()).difference_update(pod.pod_ips or (pod.pod_ip,))
+        for ip in pod.pod_ips or (pod.pod_ip,):
+            if self._ip_owner.get(ip) == key:
+                del self._ip_owner[ip]
         self._ns_pods.get(pod.namespace, set()).discard(key)
         on_node = self._node_pods.get(pod.node_name, set())
         on_node.discard(key)

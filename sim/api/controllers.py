@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 
+from sim.model.cluster import ClusterState
 from sim.model.frozen import FrozenDict
 from sim.model.ip import parse_ip
 from sim.model.objects import (
@@ -190,3 +191,22 @@ def mirror_endpoints(endpoints: Endpoints, service: Service) -> tuple[EndpointSl
                 managed_by=MIRROR_CONTROLLER_NAME,
             ))
     return tuple(slices)
+
+
+def services_without_endpoints(state: ClusterState) -> list[str]:
+    """A warning for each Service whose selector matches no pod of its namespace: the
+    EndpointSlice controller gives it no endpoints, so kube-proxy rejects connections to it
+    (a typo in a label is the usual cause).
+
+    ExternalName Services and Services without a selector (manual Endpoints) are left out.
+    """
+    out = []
+    for svc in state.services:
+        if not svc.selector or svc.type.value == "ExternalName":
+            continue
+        if any(sl.endpoints for sl in state.slices_for(svc)):
+            continue
+        sel = ",".join(f"{k}={v}" for k, v in svc.selector.items())
+        out.append(f"Service {svc.namespace}/{svc.name}: selector {sel} matches no pod in "
+                   f'namespace "{svc.namespace}": it has no endpoints (connections to it are rejected)')
+    return out

@@ -141,7 +141,26 @@ def validate_object_meta(meta: dict, namespaced: bool, name_fn, path: str = "met
     elif meta.get("namespace"):
         errs.append(forbidden(f"{path}.namespace", "not allowed on this type"))
     errs.extend(validate_labels(meta.get("labels"), f"{path}.labels"))
+    errs.extend(validate_annotations_size(meta.get("annotations"), f"{path}.annotations"))
     return errs
+
+
+# apimachinery ValidateAnnotationsSize: keys and values together at most 256 KiB.
+TOTAL_ANNOTATION_SIZE_LIMIT_B = 256 * 1024
+
+
+def validate_annotations_size(annotations: object, path: str) -> list[FieldError]:
+    """``ValidateAnnotationsSize``: the summed length of every key and value.
+
+    >>> [e.message() for e in validate_annotations_size({"a": "x" * 262144}, "metadata.annotations")]
+    ['metadata.annotations: Too long: may not be more than 262144 bytes']
+    """
+    if not isinstance(annotations, dict):
+        return []
+    total = sum(len(str(k).encode()) + len(str(v).encode()) for k, v in annotations.items())
+    if total > TOTAL_ANNOTATION_SIZE_LIMIT_B:
+        return [FieldError(path, "Too long", f"may not be more than {TOTAL_ANNOTATION_SIZE_LIMIT_B} bytes")]
+    return []
 
 
 def _port_num_or_name(value: object, path: str) -> list[FieldError]:
@@ -407,6 +426,9 @@ def validate_endpoints(m: dict, cluster: ClusterConfig) -> list[FieldError]:
     return errs
 
 
+MAX_SLICE_ENDPOINTS = 1000
+
+
 def validate_endpoint_slice(m: dict, cluster: ClusterConfig) -> list[FieldError]:
     """discovery ``ValidateEndpointSlice``."""
     errs = validate_object_meta(m.get("metadata") or {}, True, names.is_dns1123_subdomain)
@@ -415,7 +437,12 @@ def validate_endpoint_slice(m: dict, cluster: ClusterConfig) -> list[FieldError]
         errs.append(required("addressType"))
     elif atype not in ADDRESS_TYPES:
         errs.append(not_supported("addressType", atype, ADDRESS_TYPES))
-    for i, ep in enumerate(m.get("endpoints") or []):
+    endpoints = m.get("endpoints") or []
+    if len(endpoints) > MAX_SLICE_ENDPOINTS:
+        # discovery validation: maxEndpoints, field.TooMany.
+        errs.append(FieldError("endpoints", "Too many", f"must have at most {MAX_SLICE_ENDPOINTS} items",
+                               len(endpoints), True))
+    for i, ep in enumerate(endpoints):
         path = f"endpoints[{i}]"
         addrs = ep.get("addresses") or []
         if not addrs:

@@ -14,7 +14,9 @@ Prints what kube-proxy (iptables mode) writes on a node of the scenario's cluste
 node where kube-proxy's nfacct counters exist.
 
 In nftables mode (``spec.kubeProxy.mode: nftables`` or ``--mode nftables``) the command prints
-the ``nft -f`` transaction instead (``--format nft``; :mod:`sim.commands.rules_nft`).
+the ``nft -f`` transaction instead (``--format nft``; :mod:`sim.commands.rules_nft`). In IPVS
+mode the IPVS proxier's payload, ``ipset save`` or ``ipvsadm-save -n`` text
+(:mod:`sim.commands.rules_ipvs`).
 """
 
 from __future__ import annotations
@@ -25,16 +27,20 @@ from sim.iptables import apply_payload, render_save
 from sim.kubeproxy.iptables import bootstrap_payload, compile_rules, rule_stats
 from sim.commands.options import add_mode_argument, require_built_mode, with_mode
 from sim.commands.rules_userspace import userspace_rules
-from sim.model.errors import SimError
+from sim.model.errors import SimError, quote
 from sim.scenario.spec import load_scenario
 
 HELP = ("print the rules kube-proxy writes on a node (iptables: restore payload or "
-        "iptables-save form; nftables: the nft -f transaction)")
+        "iptables-save form; nftables: the nft -f transaction; ipvs: payload, ipset save, "
+        "ipvsadm-save -n)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", help="scenario YAML file")
     parser.add_argument("--node", help="node name (default: the first node of the cluster)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="override spec.seed (the ClusterIPs and NodePorts allocated, as in show "
+                             "and run; in userspace mode also the proxy ports)")
     add_mode_argument(parser)
     parser.add_argument("--format", choices=("restore", "save", "nft", "ipset", "ipvsadm", "commands"),
                         default=None,
@@ -44,9 +50,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "ipvs mode: restore, save, ipset (what ipset save shows) or "
                              "ipvsadm (what ipvsadm-save -n shows); userspace mode: save (the "
                              "default), restore or commands (the iptables invocations)")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="userspace mode: the run seed the proxy ports are drawn from "
-                             "(default: spec.seed)")
     parser.add_argument("--stats", action="store_true", help="print rule and chain counts per table")
     parser.add_argument("--nfacct", action="store_true",
                         help="the node has kube-proxy's nfacct counters (adds -m nfacct to the "
@@ -74,13 +77,13 @@ def run(args: argparse.Namespace) -> int:
     if args.node == "":
         raise SimError('--node: Required value: an empty node name (omit --node for the first node)')
     scenario = with_mode(load_scenario(args.scenario), args.mode)
-    state = scenario.state()
+    state = scenario.state(args.seed)
     names = [n.name for n in state.nodes]
     if not names:
         raise SimError(f"{args.scenario}: the cluster has no nodes")
     node = args.node or names[0]
     if state.node(node) is None:
-        raise SimError(f"--node: Not found: {node!r}: the cluster's nodes are {', '.join(names)}")
+        raise SimError(f"--node: Not found: {quote(node)}: the cluster's nodes are {', '.join(names)}")
     require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
     if state.kube_proxy.mode == "userspace":
         seed = scenario.seed if args.seed is None else args.seed
@@ -97,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
 
         if args.nfacct:
             raise SimError("--nfacct: the IPVS proxier writes no nfacct rules (iptables mode only)")
-
+        if args.format not in (None, *rules_ipvs.FORMATS):
+            raise SimError(f'--format: Unsupported value: "{args.format}": supported values in '
+                           "ipvs mode: " + ", ".join(f'"{f}"' for f in rules_ipvs.FORMATS))
         ipvs_rules = compile_ipvs(state, node)
         print(rules_ipvs.format_stats(ipvs_rules) if args.stats
               else rules_ipvs.render(ipvs_rules, fmt), end="")

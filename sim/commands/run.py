@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
-from sim.scenario.report import render
+from sim.scenario.report import render, to_json
 from sim.scenario.results import check_writable, write_results
 from sim.scenario.runner import run as run_scenario
 from sim.commands.options import add_mode_argument, with_mode
@@ -22,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_mode_argument(parser)
     parser.add_argument("--out", default="results", help="results directory (default: results)")
     parser.add_argument("--no-progress", action="store_true", help="do not print progress")
+    parser.add_argument("--json", action="store_true",
+                        help="print the report as one JSON object (results are written as usual)")
 
 
 def progress_printer(stream=sys.stderr):
@@ -44,7 +47,10 @@ def run(args: argparse.Namespace) -> int:
     check_writable(Path(args.out))
     result = run_scenario(scenario, args.seed,
                           progress=None if args.no_progress else progress_printer(), freeze_gc=True)
-    print(render(result))
     out = write_results(result, Path(args.out))
-    print(f"results: {out}")
+    if args.json:
+        print(json.dumps({**to_json(result), "results": str(out)}, indent=2))
+    else:
+        print(render(result))
+        print(f"results: {out}")
     return 0 if result.passed else 1

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
+from sim.api.controllers import services_without_endpoints
 from sim.model.cluster import ClusterState
 from sim.model.objects import EndpointSlice, Service, ServiceType
 from sim.commands.options import add_mode_argument, with_mode
@@ -18,15 +20,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
     parser.add_argument("--seed", type=int, default=None, help="override spec.seed")
     add_mode_argument(parser)
+    parser.add_argument("--json", action="store_true",
+                        help="print Services, EndpointSlices and endpoints as one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
     scenario = with_mode(load_scenario(args.scenario), args.mode)
     api = scenario.api(args.seed)
-    for w in api.warnings:
+    state = api.snapshot()
+    for w in api.warnings + services_without_endpoints(state):
         print(f"warning: {w}", file=sys.stderr)
-    print(render(api.snapshot()), end="")
+    if args.json:
+        print(json.dumps(to_json(state), indent=2))
+    else:
+        print(render(state), end="")
     return 0
+
+
+def to_json(state: ClusterState) -> dict:
+    """The cluster as ``show --json`` prints it (field names as the Kubernetes API's)."""
+    def svc(s: Service) -> dict:
+        no_eps = bool(s.selector) and s.type != ServiceType.EXTERNAL_NAME and not any(
+            sl.endpoints for sl in state.slices_for(s))
+        return {"namespace": s.namespace, "name": s.name, "type": s.type.value,
+                "clusterIP": s.cluster_ip or None,
+                "externalIP": None if external_ip(s) == "<none>" else external_ip(s),
+                "ports": [{"name": p.name, "protocol": p.protocol.value, "port": p.port,
+                           "nodePort": p.node_port or None} for p in s.ports],
+                "selector": dict(s.selector) if s.selector else None,
+                "hasEndpoints": not no_eps if s.selector else None}
+
+    def sl(x: EndpointSlice) -> dict:
+        return {"namespace": x.namespace, "name": x.name, "service": x.service_name or None,
+                "addressType": x.address_type,
+                "ports": [p.port for p in x.ports] if x.ports else None,
+                "endpoints": [{"addresses": list(ep.addresses), "ready": ep.ready,
+                               "serving": ep.serving, "terminating": ep.terminating,
+                               "nodeName": ep.node_name or None, "zone": ep.zone or None,
+                               "hostname": ep.hostname or None,
+                               "targetRef": (f"{ep.target_ref.kind}/{ep.target_ref.name}"
+                                             if ep.target_ref else None)} for ep in x.endpoints]}
+    return {"services": [svc(s) for s in state.services],
+            "endpointSlices": [sl(x) for x in state.endpoint_slices]}
 
 
 def render(state: ClusterState) -> str:
@@ -37,6 +72,12 @@ def render(state: ClusterState) -> str:
     eps_rows = [("NAMESPACE", "NAME", "SERVICE", "ADDRESSTYPE", "PORTS", "ENDPOINTS")]
     eps_rows += [(sl.namespace, f"endpointslice.discovery.k8s.io/{sl.name}", sl.service_name or "<none>",
                   sl.address_type, slice_ports(sl), slice_endpoints(sl)) for sl in state.endpoint_slices]
+    # A Service whose selector matches no pod has no endpoints: one row says so, where
+    # kubectl would show its empty placeholder slice.
+    eps_rows += [(s.namespace, "<none>", s.name, "<none>", "<unset>", "<none> (selector matches no pod)")
+                 for s in state.services
+                 if s.selector and s.type != ServiceType.EXTERNAL_NAME
+                 and not any(sl.endpoints for sl in state.slices_for(s))]
     ep_rows = [("NAMESPACE", "ENDPOINTSLICE", "ADDRESS", "READY", "SERVING", "TERMINATING",
                 "NODE", "ZONE", "HOSTNAME", "TARGET")]
     for sl in state.endpoint_slices:

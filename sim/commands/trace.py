@@ -38,7 +38,7 @@ from sim.iptables import apply_payload, parse_restore
 from sim.iptables.ruleset import Ruleset
 from sim.commands.options import add_mode_argument, require_built_mode, require_engine_mode, with_mode
 from sim.commands.trace_userspace import proxy_choice, render_proxy, userspace_ruleset
-from sim.model.errors import SimError
+from sim.model.errors import SimError, quote
 from sim.model.packet import Packet
 from sim.netfilter import Outcome, Route, trace_packet
 from sim.scenario.inputfile import MAX_RULES_BYTES, decode_text, read_input
@@ -52,11 +52,18 @@ EXTERNAL_CLIENT = "203.0.113.10"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", nargs="?", help="scenario YAML file (not with --rules)")
     parser.add_argument("--node", help="node name (default: the first node of the cluster)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="override spec.seed (the ClusterIPs and NodePorts allocated, as in show "
+                             "and run; in userspace mode also the proxy ports and the load "
+                             "balancer's shuffle)")
     add_mode_argument(parser)
     parser.add_argument("--rules", metavar="FILE",
                         help="trace a real node's iptables-save / iptables-restore file")
     parser.add_argument("--local-ip", action="append", default=[], metavar="IP",
                         help="an address of the node (repeatable; with --rules)")
+    parser.add_argument("--route", action="append", default=[], metavar="CIDR=IFACE",
+                        help="with --rules: packets to CIDR leave on IFACE (repeatable; the "
+                             "most specific wins; default eth0), e.g. 172.17.0.0/16=docker0")
     parser.add_argument("--ipsets", metavar="FILE",
                         help="the node's `ipset save` output, for rules that match ipsets "
                              "(-m set; with --rules)")
@@ -73,9 +80,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the interface the packet arrives on (default: cni0 for a pod of "
                              "this node, else eth0; e.g. a pod's veth or a bridge for -m physdev)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="userspace mode: the run seed of the proxy ports and the load "
-                             "balancer's shuffle (default: spec.seed)")
 
 
 def _split_src(text: str) -> tuple[str, int]:
@@ -84,9 +88,9 @@ def _split_src(text: str) -> tuple[str, int]:
         ipaddress.IPv4Address(ip)
         sport = int(port) if port else DEFAULT_SPORT
     except ValueError:
-        raise SimError(f"--src: Invalid value: {text!r}: expected IPv4[:PORT]") from None
+        raise SimError(f"--src: Invalid value: {quote(text)}: expected IPv4[:PORT]") from None
     if not 0 < sport < 65536:
-        raise SimError(f"--src: Invalid value: {text!r}: port must be 1-65535")
+        raise SimError(f"--src: Invalid value: {quote(text)}: port must be 1-65535")
     return ip, sport
 
 
@@ -94,7 +98,7 @@ def _check_ip(flag: str, text: str) -> str:
     try:
         return str(ipaddress.IPv4Address(text))
     except ValueError:
-        raise SimError(f"{flag}: Invalid value: {text!r}: expected an IPv4 address") from None
+        raise SimError(f"{flag}: Invalid value: {quote(text)}: expected an IPv4 address") from None
 
 
 class _Setup:
@@ -124,14 +128,14 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
     if args.node == "":
         raise SimError('--node: Required value: an empty node name (omit --node for the first node)')
     scenario = with_mode(load_scenario(args.scenario), args.mode)
-    state = scenario.state()
+    state = scenario.state(args.seed)
     names = [n.name for n in state.nodes]
     if not names:
         raise SimError(f"{args.scenario}: the cluster has no nodes")
     node_name = args.node or names[0]
     node = state.node(node_name)
     if node is None:
-        raise SimError(f"--node: Not found: {node_name!r}: the cluster's nodes are "
+        raise SimError(f"--node: Not found: {quote(node_name)}: the cluster's nodes are "
                        f"{', '.join(names)}")
     require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
     require_engine_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
@@ -185,9 +189,25 @@ def _from_rules(args: argparse.Namespace) -> _Setup:
         note = ("node addresses inferred: " + (", ".join(local) if local else "none")
                 + " (give them with --local-ip)")
     primary = local[0] if local else "127.0.0.1"
+    routes = sorted((_parse_route(r) for r in args.route), key=lambda nr: -nr[0].prefixlen)
+
+    def route(dst: str) -> Route:
+        addr = ipaddress.IPv4Address(dst)
+        iface = next((i for net, i in routes if addr in net), "eth0")
+        return Route(iface, primary)
     ipsets, warning = _ipsets(args, ruleset)
-    return _Setup(ruleset, local, lambda dst: Route("eth0", primary), args.node or "node", {},
-                  note, ipsets, warning)
+    return _Setup(ruleset, local, route, args.node or "node", {}, note, ipsets, warning)
+
+
+def _parse_route(text: str) -> tuple[ipaddress.IPv4Network, str]:
+    cidr, sep, iface = text.partition("=")
+    try:
+        net = ipaddress.IPv4Network(cidr, strict=False)
+    except ValueError:
+        net = None
+    if not sep or net is None or not iface or len(iface) > 15:
+        raise SimError(f'--route: Invalid value: "{text}": expected CIDR=IFACE, e.g. 172.17.0.0/16=docker0')
+    return net, iface
 
 
 def _ipsets(args: argparse.Namespace, ruleset: Ruleset) -> tuple[tuple, str]:
@@ -269,6 +289,8 @@ def render_text(header: str, outcomes: list[Outcome]) -> str:
 def run(args: argparse.Namespace) -> int:
     if bool(args.rules) == bool(args.scenario):
         raise SimError("give either a SCENARIO or --rules FILE")
+    if args.rules and args.seed is not None:
+        raise SimError("--seed: a real node's rules are fixed; --seed only goes with a SCENARIO")
     if args.ipsets and not args.rules:
         raise SimError("--ipsets goes with --rules FILE (a scenario's ipsets come from its compiler)")
     setup = _from_rules(args) if args.rules else _from_scenario(args)
@@ -279,7 +301,7 @@ def run(args: argparse.Namespace) -> int:
     if args.from_pod:
         if args.from_pod not in setup.pod_ips:
             known = sorted(k for k in setup.pod_ips if "/" in k)
-            raise SimError(f"--from-pod: Not found: {args.from_pod!r}"
+            raise SimError(f"--from-pod: Not found: {quote(args.from_pod)}"
                            + (f": pods are {', '.join(known)}" if known else
                               ": no pods (use --src)"))
         ip, on_node = setup.pod_ips[args.from_pod]

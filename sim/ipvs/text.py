@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import ipaddress
 
+# sim.ipvs defines the types before it imports this module.
+from sim.ipvs import PROTOCOL_OPTIONS, IPVSTable, RealServer, VirtualServer
 from sim.model.errors import SimError
 
 _FORWARD = {"-m": "m", "--masquerading": "m", "-g": "g", "--gatewaying": "g", "-i": "i",
@@ -33,11 +35,9 @@ def _sort_key(address: str) -> tuple[int, int]:
     return (ip.version, int(ip))
 
 
-def canonical_order(table):
+def canonical_order(table: IPVSTable) -> IPVSTable:
     """``table`` with services by (protocol, address, port) and real servers by (address,
     port): the order :func:`render_save` prints."""
-    from sim.ipvs import IPVSTable, VirtualServer
-
     vss = []
     for vs in sorted(table.virtual_servers, key=lambda v: (v.protocol, _sort_key(v.address), v.port)):
         rs = tuple(sorted(vs.real_servers, key=lambda r: (_sort_key(r.address), r.port)))
@@ -46,10 +46,8 @@ def canonical_order(table):
     return IPVSTable(tuple(vss))
 
 
-def render_save(table) -> str:
+def render_save(table: IPVSTable) -> str:
     """What ``ipvsadm-save -n`` prints for ``table`` (services in the table's order)."""
-    from sim.ipvs import PROTOCOL_OPTIONS
-
     lines: list[str] = []
     for vs in table.virtual_servers:
         head = f"{PROTOCOL_OPTIONS[vs.protocol]} {_endpoint(vs.address, vs.port)}"
@@ -74,11 +72,9 @@ def _split_endpoint(text: str) -> tuple[str, int]:
     return str(ipaddress.ip_address(addr)), int(port)
 
 
-def parse_save(text: str, source: str = "<ipvsadm>"):
+def parse_save(text: str, source: str = "<ipvsadm>") -> IPVSTable:
     """Read ``ipvsadm-save -n`` (or ``ipvsadm-restore``) text into an IPVSTable, in the
     order written. Errors name the line."""
-    from sim.ipvs import IPVSTable, RealServer, VirtualServer
-
     services: dict[tuple[str, str, int], dict] = {}
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()

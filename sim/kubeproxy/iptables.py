@@ -32,7 +32,7 @@ from sim.kubeproxy.hashing import (
     port_proto_hash,
 )
 from sim.model import ClusterState, KubeProxyConfig
-from sim.model.errors import SimError
+from sim.model.errors import SimError, quote
 from sim.model.ip import ip_in_cidr, parse_cidr, parse_ip
 
 KUBE_SERVICES = "KUBE-SERVICES"
@@ -118,13 +118,13 @@ def _local_detector(cfg: KubeProxyConfig, state: ClusterState, node_name: str, f
         node = state.node(node_name)
         cidrs = list(node.pod_cidrs or ((node.pod_cidr,) if node.pod_cidr else ())) if node else []
     else:
-        raise SimError(f"kubeProxy.detectLocalMode: Unsupported value: {mode!r}: the simulator "
+        raise SimError(f"kubeProxy.detectLocalMode: Unsupported value: {quote(mode)}: the simulator "
                        "models ClusterCIDR and NodeCIDR")
     for cidr in cidrs:
         try:
             fam = _family_of_cidr(cidr)
         except ValueError as exc:
-            raise SimError(f"kubeProxy.clusterCIDR: Invalid value: {cidr!r}: {exc}") from None
+            raise SimError(f"kubeProxy.clusterCIDR: Invalid value: {quote(cidr)}: {exc}") from None
         if fam == family:
             return _Detector(f"-s {cidr}", f"! -s {cidr}")
     return _Detector()
@@ -155,7 +155,7 @@ def _nodeport_addresses(cfg: KubeProxyConfig, state: ClusterState, node_name: st
             if _family_of_cidr(raw) == family:
                 cidrs.append(raw.strip())
         except ValueError:
-            raise SimError(f"kubeProxy.nodePortAddresses: Invalid value: {raw!r}") from None
+            raise SimError(f"kubeProxy.nodePortAddresses: Invalid value: {quote(raw)}") from None
     if not cidrs:
         cidrs = ["0.0.0.0/0" if family == "IPv4" else "::/0"]
     contains_loopback = False

@@ -39,9 +39,25 @@ class FieldError:
         return f"{where}{ref}{self.message()}"
 
 
+def quote(value: object) -> str:
+    """A value in a message as kubectl and the apiserver show it: strings in double quotes
+    (Go's ``%q``), numbers and booleans bare, lists and maps as JSON.
+
+    >>> quote("node-9"), quote(80), quote(True), quote(["a", 1])
+    ('"node-9"', '80', 'true', '["a",1]')
+    """
+    if isinstance(value, list | tuple | dict):
+        import json
+
+        return json.dumps(value, separators=(",", ":"), default=str)
+    return _render_value(value)
+
+
 def _render_value(value: object) -> str:
     if isinstance(value, str):
-        return f'"{value}"'
+        import json
+
+        return json.dumps(value, ensure_ascii=False)
     if value is None:
         return "null"
     if isinstance(value, bool):

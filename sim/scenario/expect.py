@@ -12,12 +12,11 @@ Each expectation reads the recorded connections of one flow (a flow expanded ove
                       connection it accepted but could not forward) >= ``atLeast``
 ``latency``           the ``percentile`` (default 50) of answered connections' time to the
                       answer, in seconds, within [``atLeast``, ``atMost``]
-``balance``           answered connections over the pods matching ``selector``: the busiest
-                      pod's count minus the idlest's within [``atLeast``, ``atMost``] (round
-                      robin gives at most 1 per full cycle; random choice more)
 ``failures``          count of connections not answered within [``atLeast``, ``atMost``]
 ``spread``            answered connections spread uniformly over the pods matching ``selector``:
-                      Pearson chi-square p-value >= ``significance``
+                      Pearson chi-square p-value >= ``significance``; the busiest pod's
+                      count minus the idlest's <= ``maxImbalance`` and >= ``minImbalance``
+                      when given (round robin: 0 or 1; random choice scatters more)
 ``affinity``          connections grouped into sessions (a gap longer than ``timeoutSeconds``
                       ends one, as ``-m recent --rcheck --seconds`` forgets the client): in each
                       session the share served by its first pod >= ``minShare``; with
@@ -118,11 +117,18 @@ def evaluate(spec: ExpectSpec, obs: Observed) -> ExpectResult:
         detail = (f"chi2={stat:.2f} dof={max(len(pods) - 1, 0)} p={pval:.4f} "
                   f"(need p >= {p['significance']:g}); counts " +
                   ", ".join(f"{k}={n}" for k, n in zip(pods, counts)))
-        if p.get("maxImbalance") is not None and counts:
-            # the most- minus the least-loaded pod (0: exactly even, as round robin gives)
+        if (p.get("maxImbalance") is not None or p.get("minImbalance") is not None) and counts:
+            # the most- minus the least-loaded pod (0: exactly even, as round robin gives;
+            # random choice scatters)
             imbalance = max(counts) - min(counts)
-            ok = ok and imbalance <= p["maxImbalance"]
-            detail += f"; imbalance {imbalance} (need <= {p['maxImbalance']:g})"
+            need = []
+            if p.get("maxImbalance") is not None:
+                ok = ok and imbalance <= p["maxImbalance"]
+                need.append(f"<= {p['maxImbalance']:g}")
+            if p.get("minImbalance") is not None:
+                ok = ok and imbalance >= p["minImbalance"]
+                need.append(f">= {p['minImbalance']:g}")
+            detail += f"; imbalance {imbalance} (need {' and '.join(need)})"
         if stray:
             detail += f"; answered by pods outside the selector: {', '.join(stray)}"
         return ExpectResult(spec.name, t, ok, detail)
@@ -136,15 +142,6 @@ def evaluate(spec: ExpectSpec, obs: Observed) -> ExpectResult:
         return ExpectResult(spec.name, t, _within(value, p),
                             f"p{p['percentile']:g} {value * 1000:.3f} ms, need {_bounds(p, 1000, 'ms')}"
                             + _others(conns))
-    if t == "balance":
-        sel = p["selector"]
-        pods = sorted(k for k, labels in obs.pod_labels.items() if _matches(sel, labels))
-        served = Counter(c.server for c in conns if c.outcome == "ok")
-        counts = [served.get(k, 0) for k in pods]
-        gap = max(counts) - min(counts) if counts else 0
-        return ExpectResult(spec.name, t, bool(counts) and _within(gap, p),
-                            f"busiest - idlest = {gap}, need {_bounds(p, 1, '')}; counts "
-                            + ", ".join(f"{k}={n}" for k, n in zip(pods, counts)))
     if t == "sourceSeen":
         answered = [c for c in conns if c.outcome == "ok"]
         if p["seen"] == "client":

@@ -7,13 +7,16 @@ link loop each get one clear line instead of a hang or an exhausted memory), and
 documented size:
 
 ``MAX_YAML_BYTES`` (64 MiB)
-    scenarios, manifest files and sweep files. The apiserver takes at most 3 MiB per request
-    body; a scenario bundles a whole cluster, and 100,000 Services with their pods written as
-    ``kubectl get -o yaml`` prints them fit in about 40 MiB.
+    scenarios, manifest files and sweep files, each. The apiserver takes at most 3 MiB per
+    request body; a scenario bundles a whole cluster: 100,000 Services as
+    ``benchmarks/load_bench.py`` writes them are 30 MiB, and a bigger cluster can be split
+    over several ``spec.manifests`` files. Loading holds about 60 times a file's size in
+    nodes and data (measured: 170 MiB for the 3 MiB of 10,000 Services), so 64 MiB bounds
+    it to about 4 GiB.
 ``MAX_RULES_BYTES`` (1 GiB)
     ``trace --rules`` dumps. The largest published node dump (kubernetes#96018, about 700,000
-    lines) and a 1,000,000-rule ``iptables-save`` of kube-proxy's rules (about 190 MiB) fit
-    well under it.
+    lines) and a 1,000,000-rule ``iptables-save`` of kube-proxy's rules (about 103 bytes a
+    rule: 100 MiB) fit well under it.
 
 A file that grows while it is read (``/proc`` files report size 0) is still cut at the
 limit: the reader never holds more than the limit plus one byte.

@@ -96,3 +96,46 @@ def _cell(cell: tuple[str, str] | None) -> str:
         return "-"
     want, seen = cell
     return seen if want == seen else f"{seen} [{want}]"
+
+
+def to_json(result: RunResult) -> dict:
+    """The report as one JSON-ready object (``run --json``): the same figures as
+    :func:`render`, with times in seconds."""
+    rec = result.recorder
+    by_flow: dict[str, list] = {}
+    for c in rec.connections:
+        by_flow.setdefault(c.flow, []).append(c)
+    flows = []
+    for f in result.plan.flows:
+        cs = by_flow.get(f.name, [])
+        n = Counter(c.outcome for c in cs)
+        ok = [c.elapsed_s for c in cs if c.outcome == "ok"]
+        servers = Counter(c.server for c in cs if c.outcome == "ok")
+        flows.append({"name": f.name, "client": f"{f.client_kind}:{f.client}",
+                      "target": f.target.label, "protocol": f.proto.upper(),
+                      "connections": len(cs), "ok": n["ok"], "refused": n["refused"],
+                      "timeout": n["timeout"], "unresolved": n["unresolved"], "error": n["error"],
+                      "ttfb_p50_s": percentile(ok, 50) if ok else None,
+                      "answered_by": dict(sorted(servers.items()))})
+    syncs: dict[str, list] = {}
+    for sy in rec.syncs:
+        syncs.setdefault(sy.node, []).append(sy)
+    prog: dict[str, list[float]] = {}
+    for pr in rec.programming:
+        prog.setdefault(pr.node, []).append(pr.latency_s)
+    nodes = []
+    for node in result.node_names:
+        ss, pl = syncs.get(node, []), prog.get(node, [])
+        nodes.append({"node": node, "syncs": len(ss), "full_syncs": sum(1 for x in ss if x.full),
+                      "mean_sync_s": sum(x.duration_s for x in ss) / len(ss) if ss else None,
+                      "rules": ss[-1].rules if ss else None,
+                      "programming_p50_s": percentile(pl, 50) if pl else None,
+                      "programming_p99_s": percentile(pl, 99) if pl else None})
+    expectations = [{"name": e.name, "type": e.type, "passed": e.passed, "detail": e.detail,
+                     **({"matrix": {n: {"expected": w, "seen": s} for n, (w, s) in sorted(e.matrix.items())}}
+                        if e.matrix else {})} for e in result.expectations]
+    failed = sum(1 for e in result.expectations if not e.passed)
+    return {"scenario": result.scenario.name, "seed": result.seed,
+            "simulated_s": result.plan.duration_s, "connections": len(rec.connections),
+            "flows": flows, "kube_proxy": nodes, "expectations": expectations,
+            "passed": len(result.expectations) - failed, "failed": failed}

@@ -13,7 +13,7 @@ from pathlib import Path
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from sim.model.errors import SimError, ValidationError
+from sim.model.errors import SimError, ValidationError, quote
 from sim.scenario.expect import ExpectResult, Observed, evaluate
 from sim.scenario.sections import RunPlan, check_runnable, parse_plan, seed_error
 from sim.scenario.spec import read_documents
@@ -72,7 +72,7 @@ def build_world(scenario, seed: int, plan: RunPlan | None = None) -> tuple[World
         dns = install_cluster_dns(world, scenario.dns, seed, str(scenario.path))
     for flow in plan.flows:
         if flow.client_kind == "pod" and flow.client not in world.pod_hosts:
-            raise SimError(f"{scenario.path}: spec.traffic.flows: Not found: {flow.client!r}: "
+            raise SimError(f"{scenario.path}: spec.traffic.flows: Not found: {quote(flow.client)}: "
                            f"flow {flow.name}: no running pod of that name (needs nodeName and podIP)")
         spec = replace(flow, stop_s=min(flow.stop_s, plan.duration_s))
         rng = component_rng(seed, f"client/{flow.name}")

@@ -38,7 +38,7 @@ from typing import Any
 from sim.kubeproxy.modes import BUILT_MODES, unsupported_mode_message
 from sim.model.config import PROXY_MODES
 from sim.netfilter.ipvs import SCHEDULERS as IPVS_SCHEDULERS
-from sim.model.errors import FieldError, SimError
+from sim.model.errors import FieldError, SimError, quote
 from sim.scenario.spec import line_of, read_documents
 from sim.world.params import (
     ControlPlaneParams,
@@ -50,7 +50,7 @@ from sim.world.params import (
 )
 from sim.world.dns import DNS_TARGET_FIELDS, dns_target
 from sim.world.events import EventSpec
-from sim.world.workload import AddressTarget, FlowSpec, ServiceTarget
+from sim.world.workload import AddressTarget, FlowSpec, ServiceTarget, constant_arrivals
 
 VIAS = ("clusterIP", "nodePort", "externalIP", "loadBalancer")
 # The longest simulated time a run accepts (durationSeconds, event times): a week. Every node's
@@ -80,9 +80,8 @@ EXPECT_FIELDS: dict[str, tuple[str, ...]] = {
     "dropped": ("flow", "atLeast", "window"),
     "reset": ("flow", "atLeast", "window"),
     "latency": ("flow", "percentile", "atLeast", "atMost", "window"),
-    "balance": ("flow", "selector", "atLeast", "atMost", "window"),
     "failures": ("flow", "atLeast", "atMost", "window"),
-    "spread": ("flow", "significance", "maxImbalance", "selector", "window"),
+    "spread": ("flow", "significance", "maxImbalance", "minImbalance", "selector", "window"),
     "affinity": ("flow", "timeoutSeconds", "minShare", "switchAfterTimeout", "window"),
     "sourceSeen": ("flow", "seen", "atLeast", "window"),
     "programmingLatency": ("p50", "p99", "node"),
@@ -122,7 +121,7 @@ class _Checker:
     def fail(self, path: str, kind: str, value: Any = None, detail: str = "") -> SimError:
         line = line_of(self.root, path) if self.root is not None else None
         where = f"{self.file}:{line}: " if self.file and line else (f"{self.file}: " if self.file else "")
-        shown = f": {value!r}" if value is not None else ""
+        shown = f": {quote(value)}" if value is not None else ""
         more = f": {detail}" if detail else ""
         return SimError(f"{where}{path}: {kind}{shown}{more}")
 
@@ -351,9 +350,9 @@ def parse_traffic(raw: Any, node_names: tuple[str, ...], file: str = "",
 
 
 def _planned_connections(f: FlowSpec, duration: float) -> float:
-    """Connections a flow opens: ``count``, or fewer when rate x active time is less."""
-    active = max(0.0, min(f.stop_s, duration) - f.start_s)
-    by_rate = f.rate_per_s * active
+    """Connections a flow opens: ``count``, or fewer when rate x active time is less (the
+    arrival semantics of :func:`sim.world.workload.constant_arrivals`)."""
+    by_rate = float(constant_arrivals(f.rate_per_s, f.start_s, min(f.stop_s, duration)))
     return by_rate if f.count is None else min(float(f.count), by_rate)
 
 
@@ -434,7 +433,7 @@ def parse_expect(raw: Any, flow_names: tuple[str, ...], file: str = "",
             p["window"] = (float(w[0]), float(w[1]))
         if typ in ("reachable", "rejected", "dropped", "reset", "sourceSeen"):
             p["atLeast"] = c.fraction(em, "atLeast", ep, 1.0)
-        if typ in ("latency", "balance"):
+        if typ == "latency":
             p["atLeast"] = c.number(em, "atLeast", ep, None)
             p["atMost"] = c.number(em, "atMost", ep, None)
             if p["atLeast"] is None and p["atMost"] is None:
@@ -446,17 +445,18 @@ def parse_expect(raw: Any, flow_names: tuple[str, ...], file: str = "",
         if typ == "failures":
             p["atLeast"] = int(c.number(em, "atLeast", ep, 0))
             p["atMost"] = c.number(em, "atMost", ep, None)
-        if typ in ("reachable", "spread", "balance") and "selector" in em:
+        if typ in ("reachable", "spread") and "selector" in em:
             sel = em["selector"]
             if not isinstance(sel, dict) or not all(isinstance(v, str) for v in sel.values()):
                 raise c.fail(f"{ep}.selector", "Invalid value", _short(sel), "labels as a mapping")
             p["selector"] = dict(sel)
-        if typ in ("spread", "balance"):
+        if typ == "spread":
             if "selector" not in p:
                 raise c.fail(f"{ep}.selector", "Required value", None, "the pods the load should spread over")
         if typ == "spread":
             p["significance"] = c.fraction(em, "significance", ep, 0.01)
             p["maxImbalance"] = c.number(em, "maxImbalance", ep, None)
+            p["minImbalance"] = c.number(em, "minImbalance", ep, None)
         if typ == "rejected":
             p["withinSeconds"] = c.number(em, "withinSeconds", ep, None)
         if typ == "affinity":

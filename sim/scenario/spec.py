@@ -63,7 +63,6 @@ _IMPLICIT_FIRST = frozenset("0123456789-+.~nNtTfFyYoO<=")
 # "1e3" and "1.5e3" are numbers there, strings to PyYAML's YAML 1.1 resolver, which wants a
 # dot and a signed exponent. JSON reads "1e1" as a number too.
 _GO_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
-_EXPONENT = re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+")
 
 # Alias expansion is capped as go-yaml caps it since CVE-2019-11253 (yaml.v2 decode.go,
 # allowedAliasRatio): past 100 aliased and 1,000 decoded nodes, the share of nodes that come
@@ -298,10 +297,12 @@ def construct(node: yaml.Node, _memo: dict[int, Any] | None = None) -> Any:
         v = node.value
         if node.tag == _INT_TAG and v.isdigit() and (v[0] != "0" or v == "0"):
             return int(v)  # plain decimal; octal, hex, signs and "_" go the general way
-        if node.tag == _FLOAT_TAG and _EXPONENT.fullmatch(v):
-            # "1e3": go-yaml's float64 1000 becomes the JSON number 1000 on the way to the
-            # apiserver (sigs.k8s.io/yaml), so an integral value is an integer.
-            f = float(v)
+        if node.tag == _FLOAT_TAG:
+            # "1e3", "443.0": go-yaml's float64 becomes a JSON number on the way to the
+            # apiserver (sigs.k8s.io/yaml; kubectl's unstructured JSON likewise), and Go
+            # prints an integral float64 without a fraction: 1000, 443. So an integral value
+            # is an integer, as an int field of the API accepts it.
+            f = float(_constructor.construct_object(node))
             return int(f) if f.is_integer() and abs(f) < 2**53 else f
         return _constructor.construct_object(node)
     hit = memo.get(id(node))
@@ -477,13 +478,17 @@ class Scenario:
         """The cluster state after applying every manifest."""
         return self.api(seed).snapshot()
 
-    def check(self) -> tuple[list[FieldError], list[str]]:
+    def check(self, progress=None) -> tuple[list[FieldError], list[str]]:
         """Apply every manifest, collecting every error (a refused object is skipped, as
-        ``kubectl apply`` carries on with the next) and every warning."""
+        ``kubectl apply`` carries on with the next) and every warning. ``progress(text)`` is
+        told every 1,000 objects."""
         api = ApiServer(self.cluster, self.kube_proxy, self.seed)
         errors: list[FieldError] = []
+        total = len(self.manifests)
         with gc_paused():
             for i, (manifest, source) in enumerate(self.manifests):
+                if progress is not None and i % 1000 == 999:
+                    progress(f"applied {i + 1:,}/{total:,} objects")
                 try:
                     api.apply(manifest, source)
                 except ValidationError as exc:
@@ -533,7 +538,7 @@ class CheckResult:
     scenario: Scenario | None
 
 
-def check_scenario(path: str | Path) -> CheckResult:
+def check_scenario(path: str | Path, progress=None) -> CheckResult:
     """Check a scenario as ``validate`` does: every problem at once.
 
     Schema and strict-decoding errors are collected; the objects that decoded are then applied
@@ -544,14 +549,14 @@ def check_scenario(path: str | Path) -> CheckResult:
     problems: list[FieldError | str] = []
     with gc_paused():
         try:
-            scenario = _load(Path(path), problems)
+            scenario = _load(Path(path), problems, progress)
         except SimError as exc:
             return CheckResult(problems + _as_problems(exc), [], None)
     warnings: list[str] = []
     if scenario is None:
         return CheckResult(problems, warnings, None)
     if scenario._config_ok:
-        errors, warnings = scenario.check()
+        errors, warnings = scenario.check(progress)
         problems.extend(errors)
     elif scenario.manifests:
         warnings.append(f"{path}: objects not checked by the apiserver until spec.cluster is valid")
@@ -564,7 +569,7 @@ def _as_problems(exc: SimError) -> list[FieldError | str]:
     return [str(exc)]
 
 
-def _load(path: Path, problems: list[FieldError | str]) -> Scenario | None:
+def _load(path: Path, problems: list[FieldError | str], progress=None) -> Scenario | None:
     """Load ``path``, appending every problem to ``problems``; ``None`` when nothing past the
     top level could be read. Raises :class:`SimError` only when the file itself is unusable."""
     duplicates: list[FieldError] = []
@@ -572,12 +577,29 @@ def _load(path: Path, problems: list[FieldError | str]) -> Scenario | None:
     problems.extend(duplicates)
     duplicates.clear()
     display = str(path)
+    if docs and all(_is_manifest(d) for d, _ in docs) and not (
+            len(docs) == 1 and _is_list(docs[0][0])):
+        first = docs[0][0]
+        what = (f"a Kubernetes {first.get('kind')} manifest" if len(docs) == 1
+                else f"{len(docs)} Kubernetes manifests")
+        raise SimError(
+            f"{display}: {what}, not a scenario: list the file in a scenario's spec.manifests "
+            f"(apiVersion: kube-netsim/v1, kind: Scenario, metadata: {{name: NAME}}, "
+            f"spec: {{manifests: [{path.name}]}}), or give it as one kind: List "
+            "(what kubectl get -o yaml prints), which is read as a scenario on a default cluster")
     if len(docs) != 1:
         raise SimError(f"{display}: expected exactly one YAML document, found {len(docs)}")
     data, root = docs[0]
     if not isinstance(data, dict):
         raise SimError(f"{display}:{root.start_mark.line + 1}: a scenario must be a mapping "
                        "with apiVersion, kind, metadata and spec")
+    items_root = None
+    if _is_list(data):
+        # kubectl get -o yaml output given where a scenario is expected: its items are the
+        # scenario's objects, on a default cluster (spec.cluster and spec.kubeProxy defaults).
+        items_root = _child(root, "items")
+        data = {"apiVersion": API_VERSION, "kind": "Scenario", "metadata": {"name": path.stem},
+                "spec": {"objects": data.get("items") or []}}
     schema_errors = _schema_errors(data, root, display)
     problems.extend(schema_errors)
     spec = data.get("spec")
@@ -606,6 +628,9 @@ def _load(path: Path, problems: list[FieldError | str]) -> Scenario | None:
         else:
             kube_proxy = value
 
+    if config_ok and not broken("spec.kubeProxy"):
+        problems.extend(_overlap_errors(cluster, kube_proxy, root, display))
+
     if isinstance(spec.get("dns"), dict) and not broken("spec.dns"):
         try:
             parse_dns_options(spec["dns"], display)
@@ -615,7 +640,7 @@ def _load(path: Path, problems: list[FieldError | str]) -> Scenario | None:
     manifests: list[tuple[dict, Source]] = []
     nodes: list[yaml.Node] = []
     digest = hashlib.sha256(read_input(path))
-    obj_nodes = _child(_child(root, "spec"), "objects")
+    obj_nodes = items_root if items_root is not None else _child(_child(root, "spec"), "objects")
     objects = spec.get("objects") if isinstance(spec.get("objects"), list) else []
     for i, obj in enumerate(objects):
         node = obj_nodes.value[i] if obj_nodes is not None else None
@@ -641,6 +666,8 @@ def _load(path: Path, problems: list[FieldError | str]) -> Scenario | None:
         digest.update(b"\x00" + rel.encode() + b"\x00" + read_input(mpath, shown))
         for obj, node in mdocs:
             _add_manifest(obj, node, shown, manifests, nodes, problems)
+        if progress is not None:
+            progress(f"read {shown}: {len(mdocs):,} documents")
 
     metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
     return Scenario(
@@ -659,6 +686,37 @@ def _load(path: Path, problems: list[FieldError | str]) -> Scenario | None:
         _nodes=tuple(nodes),
         _config_ok=config_ok,
     )
+
+
+def _is_list(data: Any) -> bool:
+    """``kind: List`` (``apiVersion: v1``), as ``kubectl get -o yaml`` prints several objects."""
+    return (isinstance(data, dict) and data.get("kind") == "List" and data.get("apiVersion") == "v1"
+            and isinstance(data.get("items"), list | None))
+
+
+def _is_manifest(data: Any) -> bool:
+    """A Kubernetes object (an apiVersion other than kube-netsim's, and a kind)."""
+    return (isinstance(data, dict) and isinstance(data.get("apiVersion"), str)
+            and data.get("apiVersion") != API_VERSION and isinstance(data.get("kind"), str)
+            and data.get("kind") != "Scenario")
+
+
+def _overlap_errors(cluster: ClusterConfig, kube_proxy: KubeProxyConfig, root: yaml.Node,
+                    file: str) -> list[FieldError]:
+    """kube-proxy's clusterCIDR (the pod network) overlapping the service CIDR: a cluster that
+    cannot exist (pod and Service addresses would collide)."""
+    out = []
+    services = [ipaddress.ip_network(c, strict=False) for c in cluster.service_cidrs]
+    for part in filter(None, (p.strip() for p in kube_proxy.cluster_cidr.split(","))):
+        net = ipaddress.ip_network(part, strict=False)
+        for sc, snet in zip(cluster.service_cidrs, services):
+            if snet.version == net.version and net.overlaps(snet):
+                path = "spec.kubeProxy.clusterCIDR"
+                out.append(replace(invalid(path, kube_proxy.cluster_cidr,
+                                           f'overlaps the service CIDR "{sc}" (spec.cluster.serviceCIDR): '
+                                           "pod and Service addresses would collide"),
+                                   file=file, line=line_of(root, path)))
+    return out
 
 
 def _section(spec: dict, name: str, kind: type, bad: set[str]) -> Any:

@@ -45,7 +45,7 @@ from sim.dns.config import DNSOptions, parse_dns_options
 from sim.dns.records import Answer, ClusterDNS
 from sim.dns.resolver import Lookup, StubResolver
 from sim.kubelet.hosts import pod_hosts_entries
-from sim.model.errors import SimError
+from sim.model.errors import SimError, quote
 from sim.model.packet import Packet
 from sim.world.network import Host
 from sim.world.rng import component_rng
@@ -235,7 +235,7 @@ class ClusterDNSService:
         """The stub resolver of a pod: resolv.conf per its dnsPolicy, and its /etc/hosts."""
         pod = self.world.state.pods_by_key.get(pod_key)
         if pod is None:
-            raise SimError(f"spec.traffic.flows: Not found: {pod_key!r}: DNS clients must be pods")
+            raise SimError(f"spec.traffic.flows: Not found: {quote(pod_key)}: DNS clients must be pods")
         # The kubelet builds the pod's resolv.conf from the node's (spec.dns.nodeResolvConf):
         # ClusterFirst pods get the node's search domains after the cluster ones.
         rc = self.options.pod_resolv_conf(pod, [self.service_ip], self.zone)

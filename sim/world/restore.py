@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim.model.errors import SimError
+from sim.model.errors import SimError, quote
 
 CALIBRATION = Path(__file__).resolve().parent / "calibration" / "restore_model.json"
 
@@ -53,7 +53,7 @@ def load_restore_model(backend: str = "legacy", path: Path = CALIBRATION) -> Res
     """The restore model for ``backend``: the calibration's ``<backend>/noflush`` fit when the
     file has one, else the documented fallback."""
     if backend not in _FALLBACK:
-        raise SimError(f"spec.network.restoreBackend: Unsupported value: {backend!r}: "
+        raise SimError(f"spec.network.restoreBackend: Unsupported value: {quote(backend)}: "
                        f"supported values: {', '.join(sorted(_FALLBACK))}")
     if path.exists():
         fit = json.loads(path.read_text()).get("fits", {}).get(f"{backend}/noflush")

@@ -15,6 +15,8 @@ in simulated time, then open the same :class:`Connection`.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -103,6 +105,25 @@ class FlowSpec:
     connect_timeout_s: float = 1.0
 
 
+def constant_arrivals(rate_per_s: float, start_s: float, stop_s: float) -> float:
+    """Connections a constant flow opens: one at each ``start + k / rate`` (k = 0, 1, ...)
+    strictly before ``stop`` (the active interval is half-open, ``[start, stop)``), so
+    ``rate x (stop - start)`` when that is a whole number, rounded up otherwise.
+
+    >>> constant_arrivals(10, 0, 5), constant_arrivals(20, 0, 5), constant_arrivals(7, 0, 5)
+    (50, 100, 35)
+    >>> constant_arrivals(3, 1, 2.5), constant_arrivals(10, 0, float("inf"))
+    (5, inf)
+    """
+    if stop_s == float("inf"):
+        return float("inf")
+    x = (stop_s - start_s) * rate_per_s
+    if x <= 0:
+        return 0
+    # A relative tolerance of 1e-9 absorbs the rounding of rates such as 0.0666666667/s.
+    return math.ceil(x - 1e-9 * x)
+
+
 class Arrivals:
     """A flow's arrival process: waits until ``spec.start_s``, then calls ``open_one(env)``
     at a constant rate or with exponential gaps (``arrival: poisson``) until ``spec.stop_s``
@@ -117,7 +138,7 @@ class Arrivals:
     of SimPy's heap), a Poisson one a ``Network.call_later``.
     """
 
-    __slots__ = ("env", "net", "spec", "rng", "open_one", "opened", "mean_gap", "done")
+    __slots__ = ("env", "net", "spec", "rng", "open_one", "opened", "mean_gap", "done", "limit")
 
     def __init__(self, world, spec: FlowSpec, rng, open_one: Callable[[Any], None]) -> None:
         self.env, self.net = world.env, world.net
@@ -125,6 +146,12 @@ class Arrivals:
         self.opened = 0
         self.mean_gap = 1.0 / spec.rate_per_s  # > 0: the scenario loader checks it
         self.done = False  # no gap is pending once the flow has ended
+        # How many connections may open: count, and for constant arrivals the number of
+        # instants start + k/rate inside [start, stop) (see constant_arrivals).
+        limit = float("inf") if spec.count is None else spec.count
+        if spec.arrival != "poisson":
+            limit = min(limit, constant_arrivals(spec.rate_per_s, spec.start_s, spec.stop_s))
+        self.limit = limit
 
     def start(self) -> None:
         self.net.call_later(0.0, self._begin, URGENT)
@@ -138,7 +165,9 @@ class Arrivals:
 
     def _next(self, _ev=None) -> None:
         spec = self.spec
-        if self.env._now < spec.stop_s and (spec.count is None or self.opened < spec.count):
+        # Constant arrivals stop by their number (the gaps add up with float rounding, so the
+        # clock alone would let a 51st connection in at 4.9999999 s of a 10/s, 5 s flow).
+        if self.opened < self.limit and (spec.arrival != "poisson" or self.env._now < spec.stop_s):
             self.opened += 1
             self.open_one(self.env)
             if spec.arrival == "poisson":

@@ -8,20 +8,38 @@ from sim.model.errors import SimError, ValidationError
 from tests.api.helpers import deployment, node, pod, refused, server, service, two_node_cluster
 
 
-def test_unknown_kind_is_a_warning_and_skipped():
-    """An unsupported kind is skipped with a warning naming file and line."""
+def test_unmodelled_kind_is_skipped_with_one_summary_line():
+    """Kinds that exist but are not modelled (Ingress, ConfigMap, custom resources) are
+    skipped, all summed up in one warning line."""
     api = server()
     api.apply({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "web"}},
               ("x.yaml", 3))
-    assert api.warnings == ['x.yaml:3: Ingress "web" (networking.k8s.io/v1): unknown kind, skipped']
+    for name in ("a", "b"):
+        api.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}})
+    api.apply({"apiVersion": "crd.projectcalico.org/v1", "kind": "IPPool", "metadata": {"name": "p"}})
+    assert api.warnings == ["skipped 4 objects whose kinds kube-netsim does not model: "
+                            "ConfigMap (v1) x2, IPPool (crd.projectcalico.org/v1) x1, "
+                            "Ingress (networking.k8s.io/v1) x1"]
     assert api.version == 0
 
 
-def test_known_kind_in_unknown_version_is_a_warning():
-    """extensions/v1beta1 Deployment is not apps/v1 and is skipped."""
-    api = server()
-    api.apply({"apiVersion": "extensions/v1beta1", "kind": "Deployment", "metadata": {"name": "web"}})
-    assert len(api.warnings) == 1 and api.snapshot().workloads == ()
+def test_removed_api_is_refused_naming_the_replacement():
+    """extensions/v1beta1 Deployment is refused as kubectl refuses it, naming apps/v1."""
+    assert refused(server(), {"apiVersion": "extensions/v1beta1", "kind": "Deployment",
+                              "metadata": {"name": "web"}}) == [
+        'kind: Invalid value: "Deployment": no matches for kind "Deployment" in version '
+        '"extensions/v1beta1": removed in Kubernetes 1.16, use apiVersion: apps/v1']
+
+
+@pytest.mark.parametrize("api_version,kind,hint", [
+    ("v1", "Pdo", 'did you mean "Pod"?'),
+    ("v2", "Pod", "Pod is served as apiVersion: v1"),
+    ("apps/v1", "Deploymnet", 'did you mean "Deployment"?'),
+])
+def test_unknown_kind_or_version_in_a_core_group_is_refused(api_version, kind, hint):
+    """A kind or version that Kubernetes does not serve in its own groups is an error."""
+    (msg,) = refused(server(), {"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}})
+    assert f'no matches for kind "{kind}" in version "{api_version}"' in msg and hint in msg
 
 
 def test_unknown_field_is_an_error():

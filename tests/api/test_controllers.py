@@ -116,7 +116,7 @@ def test_slices_hold_at_most_100_endpoints():
     """250 pods make slices of 100, 100 and 50."""
     api = two_node_cluster(server())
     for i in range(250):
-        api.apply(pod(f"p{i:03d}", f"10.244.{1 + i // 200}.{2 + i % 200}"))
+        api.apply(pod(f"p{i:03d}", f"10.244.{1 + i // 200}.{2 + i % 200}", node_name=f"node-{1 + i // 200}"))
     api.apply(service(selector={"app": "MyApp"}))
     assert sorted(len(s.endpoints) for s in slices(api)) == [50, 100, 100]
 

@@ -20,7 +20,7 @@ SCENARIO = textwrap.dedent("""\
       - apiVersion: v1
         kind: Node
         metadata: {name: node-1}
-        spec: {podCIDR: 10.244.1.0/24}
+        spec: {podCIDR: 172.16.1.0/24}
         status: {addresses: [{type: InternalIP, address: 192.168.49.2}]}
       - apiVersion: v1
         kind: Service
@@ -49,7 +49,7 @@ SCENARIO = textwrap.dedent("""\
           nodeName: node-1
           containers: [{name: c, image: busybox}]
         status:
-          podIP: 10.244.1.5
+          podIP: 172.16.1.5
           conditions: [{type: Ready, status: "True"}]
       - apiVersion: v1
         kind: Pod
@@ -59,7 +59,7 @@ SCENARIO = textwrap.dedent("""\
           enableServiceLinks: false
           containers: [{name: c, image: busybox}]
         status:
-          podIP: 10.244.1.6
+          podIP: 172.16.1.6
           conditions: [{type: Ready, status: "True"}]
       - apiVersion: v1
         kind: Service
@@ -120,9 +120,17 @@ def test_env_unknown_pod_is_a_user_error(scenario):
 
 
 def test_env_bad_pod_argument(scenario):
-    """--pod must be NAMESPACE/NAME."""
-    with pytest.raises(SimError, match="NAMESPACE/NAME"):
-        run([scenario, "--pod", "client"])
+    """--pod must be [NAMESPACE/]NAME."""
+    with pytest.raises(SimError, match=r"\[NAMESPACE/\]NAME"):
+        run([scenario, "--pod", "default/"])
+
+
+def test_env_bare_pod_name_is_in_the_default_namespace(scenario, capsys):
+    """--pod NAME means default/NAME, as trace --from-pod takes it."""
+    run([scenario, "--pod", "nolinks"])
+    bare = capsys.readouterr().out
+    run([scenario, "--pod", "default/nolinks"])
+    assert bare == capsys.readouterr().out and bare
 
 
 def test_env_through_the_cli_dispatcher(scenario, capsys):
@@ -133,3 +141,28 @@ def test_env_through_the_cli_dispatcher(scenario, capsys):
     assert capsys.readouterr().out.startswith("KUBERNETES_SERVICE_HOST=10.96.0.1\n")
     assert main(["env", scenario, "--pod", "default/ghost"]) == 1
     assert 'pod "default/ghost" not found' in capsys.readouterr().err
+
+
+def test_env_says_so_when_no_service_precedes_the_pod(tmp_path, capsys):
+    """A pod created before every Service gets no variables, and env says why on stderr."""
+    p = tmp_path / "s.yaml"
+    p.write_text(textwrap.dedent("""\
+        apiVersion: kube-netsim/v1
+        kind: Scenario
+        metadata: {name: early}
+        spec:
+          objects:
+          - apiVersion: v1
+            kind: Pod
+            metadata: {name: first}
+            spec: {containers: [{name: c}]}
+          - apiVersion: v1
+            kind: Service
+            metadata: {name: web}
+            spec: {ports: [{port: 80}]}
+        """))
+    run([str(p), "--pod", "first"])
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert 'pod "default/first" gets no service environment variables' in out.err
+    assert "(web) were created after it" in out.err

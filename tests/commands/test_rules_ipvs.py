@@ -47,9 +47,12 @@ def test_stats_count_sets_and_servers(capsys) -> None:
 
 
 def test_ipvs_formats_refused_in_iptables_mode(capsys) -> None:
-    """--format ipset in iptables mode is a user error naming the mode."""
+    """--format ipset in iptables mode, or nft in ipvs mode, is a user error naming the mode."""
     assert main(["rules", SCENARIO, "--mode", "iptables", "--format", "ipset"]) == 1
-    assert "only in ipvs mode" in capsys.readouterr().err
+    assert 'Unsupported value: "ipset": supported values in iptables mode' in capsys.readouterr().err
+    assert main(["rules", SCENARIO, "--mode", "ipvs", "--format", "nft"]) == 1
+    assert 'Unsupported value: "nft": supported values in ipvs mode: "restore", "save", "ipset"' in (
+        capsys.readouterr().err)
 
 
 def test_nfacct_refused_in_ipvs_mode(capsys) -> None:

@@ -51,7 +51,7 @@ def test_run_reports_bad_traffic_as_a_message_with_file_line_and_field(tmp_path,
     code = main(["run", str(path), "--out", str(tmp_path / "r"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 1
-    assert f"{path}:{line}: spec.traffic.flows[0].rate: Invalid value: 'fast': must be a number" in err
+    assert f"{path}:{line}: spec.traffic.flows[0].rate: Invalid value: \"fast\": must be a number" in err
     assert "Traceback" not in err
 
 

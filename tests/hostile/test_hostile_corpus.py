@@ -53,7 +53,7 @@ def _run(argv: list[str], capsys) -> tuple[int, str, float]:
 
 def _argv(path: Path, command: str) -> list[str]:
     words = shlex.split(command)
-    if words[0] == "trace" and path.suffix in (".rules", ".txt", ""):
+    if words[0] == "trace":
         return ["trace", "--rules", str(path), *words[1:]]
     return [words[0], *words[1:], str(path)]
 

@@ -64,4 +64,4 @@ def test_cli_dispatch_prints_error_and_exits_1(capsys):
     from sim.cli import main
     assert main(["rules", str(SCENARIO), "--node", "nope"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: --node: Not found: 'nope'") and "Traceback" not in err
+    assert err.startswith("error: --node: Not found: \"nope\"") and "Traceback" not in err

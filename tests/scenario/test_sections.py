@@ -73,11 +73,11 @@ def test_loader_tuple_form_of_traffic_is_accepted():
 
 @pytest.mark.parametrize("section,message", [
     (_flow(rate=-1), "x.yaml: spec.traffic.flows[0].rate: Invalid value: -1: must be > 0"),
-    (_flow(protocol="ICMP"), "spec.traffic.flows[0].protocol: Unsupported value: 'ICMP'"),
-    (_flow(to={"address": "10.0.0.1"}), "spec.traffic.flows[0].to.address: Invalid value: '10.0.0.1': must be ip:port"),
+    (_flow(protocol="ICMP"), "spec.traffic.flows[0].protocol: Unsupported value: \"ICMP\""),
+    (_flow(to={"address": "10.0.0.1"}), "spec.traffic.flows[0].to.address: Invalid value: \"10.0.0.1\": must be ip:port"),
     (_flow(frm=1), "spec.traffic.flows[0].frm: Unsupported value: unknown field"),
     (_flow(to={"service": "web", "port": 80, "via": "nodePort", "node": "n9"}),
-     "spec.traffic.flows[0].to.node: Not found: 'n9'"),
+     "spec.traffic.flows[0].to.node: Not found: \"n9\""),
     ({"flows": [{"name": "f", "from": {"pod": "c"}, "to": {"address": "1.2.3.4:1"}}]},
      "spec.traffic.durationSeconds: Required value"),
 ])
@@ -97,11 +97,11 @@ def test_events_are_sorted_by_time_and_checked():
 
 
 @pytest.mark.parametrize("events,message", [
-    ([{"at": 1, "action": "explode"}], "spec.events[0].action: Unsupported value: 'explode'"),
+    ([{"at": 1, "action": "explode"}], "spec.events[0].action: Unsupported value: \"explode\""),
     ([{"action": "nodeDown", "node": "n1"}], "spec.events[0].at: Required value"),
     ([{"at": 1, "action": "nodeDown"}], "spec.events[0].node: Required value"),
     ([{"at": 1, "action": "setPodReady", "pod": "p", "ready": "yes"}],
-     "spec.events[0].ready: Invalid value: 'yes': must be true or false"),
+     "spec.events[0].ready: Invalid value: \"yes\": must be true or false"),
 ])
 def test_event_errors_name_the_field(events, message):
     """Bad events are SimErrors naming the field path."""
@@ -112,7 +112,7 @@ def test_event_errors_name_the_field(events, message):
 
 def test_expectation_must_name_a_known_flow():
     """An expectation about a flow that does not exist is refused."""
-    with pytest.raises(SimError, match=r"spec.expect\[0\].flow: Not found: 'nope'"):
+    with pytest.raises(SimError, match=r"spec.expect\[0\].flow: Not found: \"nope\""):
         parse_expect([{"type": "reachable", "flow": "nope"}], ("f",))
 
 
@@ -129,14 +129,14 @@ def test_node_port_matrix_accepts_expanded_flows_and_checks_outcomes():
     (e,) = parse_expect([{"type": "nodePortMatrix", "flow": "np", "expect": {"*": "reachable"}}],
                         ("np@n1", "np@n2"))
     assert e.params["expect"] == {"*": "reachable"}
-    with pytest.raises(SimError, match=r"expect.n1: Unsupported value: 'open'"):
+    with pytest.raises(SimError, match=r"expect.n1: Unsupported value: \"open\""):
         parse_expect([{"type": "nodePortMatrix", "flow": "np", "expect": {"n1": "open"}}],
                      ("np@n1",))
 
 
 def test_plan_checks_routes_and_external_clients_against_the_cluster():
     """A route via an unknown node, or a flow from an unknown outside host, is refused."""
-    with pytest.raises(SimError, match=r"spec.network.routes\[0\].via: Not found: 'n7'"):
+    with pytest.raises(SimError, match=r"spec.network.routes\[0\].via: Not found: \"n7\""):
         parse_plan({"routes": [{"cidr": "1.2.3.0/24", "via": "n7"}]}, None, None, None, NODES)
     with pytest.raises(SimError, match="no external host of that name"):
         parse_plan(None, _flow(**{"from": {"external": "ext"}}), None, None, NODES)
@@ -144,7 +144,7 @@ def test_plan_checks_routes_and_external_clients_against_the_cluster():
 
 def test_events_must_name_known_nodes():
     """nodeDown on a node that does not exist is refused before the run."""
-    with pytest.raises(SimError, match=r"spec.events\[0\].node: Not found: 'n9'"):
+    with pytest.raises(SimError, match=r"spec.events\[0\].node: Not found: \"n9\""):
         parse_plan(None, None, [{"at": 1, "action": "nodeDown", "node": "n9"}], None, NODES)
 
 

@@ -10,7 +10,7 @@ import simpy
 from sim.world.network import Network
 from sim.world.params import NetworkParams
 from sim.world.rng import component_rng
-from sim.world.workload import AddressTarget, Arrivals, FlowSpec
+from sim.world.workload import AddressTarget, Arrivals, FlowSpec, constant_arrivals
 
 
 def _process_arrivals(env, spec, rng, open_one):
@@ -19,7 +19,10 @@ def _process_arrivals(env, spec, rng, open_one):
         yield env.timeout(spec.start_s - env.now)
     mean_gap = 1.0 / spec.rate_per_s
     opened = 0
-    while env.now < spec.stop_s and (spec.count is None or opened < spec.count):
+    limit = float("inf") if spec.count is None else spec.count
+    if spec.arrival != "poisson":
+        limit = min(limit, constant_arrivals(spec.rate_per_s, spec.start_s, spec.stop_s))
+    while opened < limit and (spec.arrival != "poisson" or env.now < spec.stop_s):
         opened += 1
         open_one(env)
         yield env.timeout(rng.exponential(mean_gap) if spec.arrival == "poisson" else mean_gap)
@@ -66,3 +69,25 @@ def test_arrivals_open_at_the_same_instants_and_in_the_same_order_as_a_process(k
     expected = _log(spec, callbacks=False)
     assert sum(1 for kind, _ in expected if kind == "open") > 3
     assert _log(spec, callbacks=True) == expected
+
+
+def _opened(rate: float, start: float, stop: float) -> list[float]:
+    env = simpy.Environment()
+    times: list[float] = []
+    rng = component_rng(5, "flow")
+    world = SimpleNamespace(env=env, net=Network(env, NetworkParams(), rng))
+    spec = FlowSpec("f", "pod", "default/c", AddressTarget("10.0.0.1", 80), rate_per_s=rate,
+                    start_s=start, stop_s=stop)
+    Arrivals(world, spec, rng, lambda e: times.append(e.now)).start()
+    env.run(until=stop + 10)
+    return times
+
+
+@pytest.mark.parametrize("rate,seconds,expected", [(10, 5, 50), (20, 5, 100), (7, 5, 35),
+                                                   (3, 1.5, 5), (0.5, 10, 5)])
+def test_constant_rate_times_duration_gives_the_expected_count(rate, seconds, expected):
+    """rate x duration connections from a constant flow over [start, stop): 10/s for 5 s
+    opens 50 (the float sum of the gaps must not let a 51st in just before stop)."""
+    times = _opened(rate, 2.0, 2.0 + seconds)
+    assert len(times) == expected
+    assert times[0] == 2.0 and times[-1] < 2.0 + seconds
