@@ -108,9 +108,9 @@ def run(args: argparse.Namespace) -> int:
               else rules_ipvs.render(ipvs_rules, fmt), end="")
         return 0
     if fmt not in ("restore", "save"):
-        only = " (ipset and ipvsadm: only in ipvs mode)" if fmt in ("ipset", "ipvsadm") else ""
+        only = {"nft": "nftables", "ipset": "ipvs", "ipvsadm": "ipvs"}[fmt]
         raise SimError(f'--format: Unsupported value: "{fmt}": supported values in iptables '
-                       f'mode: "restore", "save"{only}')
+                       f'mode: "restore", "save" ("{fmt}" is only in {only} mode: --mode {only})')
     payload = compile_rules(state, node, nfacct=args.nfacct)
     print(format_stats(payload) if args.stats else render(payload, fmt), end="")
     return 0

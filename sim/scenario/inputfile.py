@@ -1,7 +1,8 @@
 """Reading an input file a user names, bounded in time and memory.
 
 Every file the command line reads (a scenario, its manifest files, a sweep file, a node's
-``iptables-save`` dump for ``trace --rules``) goes through :func:`read_input`: it must be a
+``iptables-save`` dump for ``trace --rules``) goes through :func:`read_input` (or
+:func:`open_input` to stream its lines, as a million-line dump is best read): it must be a
 regular file (a directory, a FIFO, a device such as ``/dev/zero``, a socket or a symbolic
 link loop each get one clear line instead of a hang or an exhausted memory), and at most a
 documented size:
@@ -50,10 +51,9 @@ def size_text(n: int) -> str:
     return f"{n} bytes"
 
 
-def read_input(path: str | Path, name: str | None = None, limit: int = MAX_YAML_BYTES) -> bytes:
-    """The bytes of the regular file ``path``, refusing anything else with one line.
-
-    ``name`` is how the file is shown in messages (default: ``path`` as given).
+def check_input(path: str | Path, name: str | None = None, limit: int = MAX_YAML_BYTES) -> None:
+    """Refuse, with one line, anything but a regular file of at most ``limit`` bytes (before
+    it is opened: opening a FIFO would block, reading ``/dev/zero`` would never end).
 
     Raises
     ------
@@ -76,18 +76,60 @@ def read_input(path: str | Path, name: str | None = None, limit: int = MAX_YAML_
     for test, kind in _KINDS:
         if test(st.st_mode):
             raise SimError(f"{shown}: is {kind}, not a regular file (save the input to a file first)")
-    too_big = SimError(f"{shown}: larger than the {size_text(limit)} input limit "
-                       f"(see sim/scenario/inputfile.py)")
     if st.st_size > limit:
-        raise too_big
+        raise _too_big(shown, limit)
+
+
+def _too_big(shown: str, limit: int) -> SimError:
+    return SimError(f"{shown}: larger than the {size_text(limit)} input limit "
+                    f"(see sim/scenario/inputfile.py)")
+
+
+def read_input(path: str | Path, name: str | None = None, limit: int = MAX_YAML_BYTES) -> bytes:
+    """The bytes of the regular file ``path`` (:func:`check_input` first); ``name`` is how the
+    file is shown in messages (default: ``path`` as given)."""
+    shown = name or str(path)
+    check_input(path, shown, limit)
     try:
         with open(path, "rb") as fh:
             data = fh.read(limit + 1)
     except OSError as exc:
         raise SimError(f"{shown}: cannot read: {exc.strerror}") from None
     if len(data) > limit:
-        raise too_big
+        raise _too_big(shown, limit)
     return data
+
+
+class _Bounded:
+    """A binary file read line by line that stops with :class:`SimError` past ``limit``."""
+
+    def __init__(self, fh, shown: str, limit: int) -> None:
+        self._fh, self._shown, self._limit, self._read = fh, shown, limit, 0
+
+    def __enter__(self) -> "_Bounded":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._fh.close()
+
+    def __iter__(self):
+        for line in self._fh:
+            self._read += len(line)
+            if self._read > self._limit:
+                raise _too_big(self._shown, self._limit)
+            yield line
+
+
+def open_input(path: str | Path, name: str | None = None, limit: int = MAX_RULES_BYTES) -> _Bounded:
+    """The regular file ``path`` (:func:`check_input` first), open for streaming its lines
+    (``with open_input(...) as f: for raw in f: ...``), never more than ``limit`` bytes."""
+    shown = name or str(path)
+    check_input(path, shown, limit)
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise SimError(f"{shown}: cannot read: {exc.strerror}") from None
+    return _Bounded(fh, shown, limit)
 
 
 def decode_text(data: bytes, name: str, what: str) -> str:

@@ -197,24 +197,23 @@ def _check_document(root: yaml.Node, file: str) -> list[FieldError]:
     (aliases share the node they name, so this is linear in the file), which is what any
     consumer of the data (schema checks, the apiserver, a JSON dump) would walk.
     """
-    size: dict[int, int] = {}
+    # Scalars are counted where their parent is expanded (most nodes are scalars, so they
+    # never go through the stack); a collection is pushed twice: to expand, then to sum.
+    scalar, seq = yaml.ScalarNode, yaml.SequenceNode
+    size: dict[int, int] = {}  # collection id -> expanded size
+    scalars: set[int] = set()  # distinct scalar nodes
     on_path: set[int] = set()
     bad: list[yaml.Node] = []
+    if type(root) is scalar:
+        return [_nonfinite_error(root, root, file)] if _nonfinite(root) else []
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, done = stack.pop()
         key = id(node)
-        if isinstance(node, yaml.ScalarNode):
-            if key not in size:
-                size[key] = 1
-                if node.tag == _FLOAT_TAG and not math.isfinite(_float(node)):
-                    bad.append(node)
-            continue
-        children = (node.value if isinstance(node, yaml.SequenceNode)
-                    else [c for kv in node.value for c in kv])
+        children = node.value if type(node) is seq else [c for kv in node.value for c in kv]
         if done:
             on_path.discard(key)
-            size[key] = 1 + sum(size[id(c)] for c in children)
+            size[key] = 1 + sum(1 if type(c) is scalar else size[id(c)] for c in children)
             continue
         if key in size:
             continue
@@ -223,23 +222,35 @@ def _check_document(root: yaml.Node, file: str) -> list[FieldError]:
                            "value contains an alias to itself (a recursive alias)")
         on_path.add(key)
         stack.append((node, True))
-        stack.extend((c, False) for c in reversed(children) if id(c) not in size)
+        for c in reversed(children):
+            if type(c) is scalar:
+                ck = id(c)
+                if ck not in scalars:
+                    scalars.add(ck)
+                    if c.tag == _FLOAT_TAG and _nonfinite(c):
+                        bad.append(c)
+            elif id(c) not in size:
+                stack.append((c, False))
     decoded = size[id(root)]
-    aliased = decoded - len(size)
+    written = len(size) + len(scalars)
+    aliased = decoded - written
     if aliased > 100 and decoded > 1000 and aliased / decoded > allowed_alias_ratio(decoded):
         raise SimError(
             f"{file}: document contains excessive aliasing: {decoded:,} nodes once aliases are "
-            f"expanded from {len(size):,} written, {aliased / decoded:.1%} from aliases "
+            f"expanded from {written:,} written, {aliased / decoded:.1%} from aliases "
             f"(limit {allowed_alias_ratio(decoded):.0%}, as kubectl and the apiserver cap it "
             "since CVE-2019-11253)")
     return [_nonfinite_error(root, n, file) for n in bad]
 
 
-def _float(node: yaml.ScalarNode) -> float:
+def _nonfinite(node: yaml.ScalarNode) -> bool:
+    """A float scalar that is NaN or infinite (``.inf``, ``.nan``, ``1e999``)."""
+    if node.tag != _FLOAT_TAG:
+        return False
     try:
-        return float(_constructor.construct_object(node))
+        return not math.isfinite(float(_constructor.construct_object(node)))
     except (ValueError, TypeError, OverflowError):
-        return math.nan
+        return True
 
 
 def _nonfinite_error(root: yaml.Node, target: yaml.Node, file: str) -> FieldError:

@@ -149,3 +149,29 @@ def test_sparse_huge_rules_file_is_refused(tmp_path, capsys):
     code, output, took = _run(["trace", "--rules", str(p), "--src", "10.0.0.1",
                                "--dst", "10.96.0.1", "--dport", "443"], capsys)
     assert code == 1 and "larger than the 1 GiB input limit" in output and took < SECONDS
+
+
+@pytest.mark.parametrize("kind", SPECIAL)
+def test_streamed_input_refuses_special_files(tmp_path, kind):
+    """open_input (streaming a big dump line by line) refuses the same files read_input does."""
+    from sim.model.errors import SimError
+    from sim.scenario.inputfile import open_input
+
+    path, words = _special(tmp_path, kind)
+    with pytest.raises(SimError, match=re.escape(words)):
+        open_input(path)
+
+
+def test_streamed_input_stops_at_the_limit(tmp_path):
+    """A file that grows past the limit while streamed (a /proc file reports size 0) stops."""
+    from sim.model.errors import SimError
+    from sim.scenario.inputfile import open_input
+
+    p = tmp_path / "r.rules"
+    p.write_bytes(b"x\n" * 1000)
+    with pytest.raises(SimError, match="larger than the 1 KiB input limit"):
+        with open_input(p, limit=1024) as f:
+            for _ in f:
+                pass
+    with open_input(p, limit=4096) as f:
+        assert sum(1 for _ in f) == 1000
