@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
               else rules_ipvs.render(ipvs_rules, fmt), end="")
         return 0
     if fmt not in ("restore", "save"):
-        only = {"nft": "nftables", "ipset": "ipvs", "ipvsadm": "ipvs"}[fmt]
+        only = {"nft": "nftables", "ipset": "ipvs", "ipvsadm": "ipvs", "commands": "userspace"}[fmt]
         raise SimError(f'--format: Unsupported value: "{fmt}": supported values in iptables '
                        f'mode: "restore", "save" ("{fmt}" is only in {only} mode: --mode {only})')
     payload = compile_rules(state, node, nfacct=args.nfacct)
