@@ -10,13 +10,18 @@ repeats) through ``prerouting`` (a full Result per packet, as the tracer uses) a
 ``prerouting_verdict`` ("lean": the verdict's fields, what the simulated world calls), the
 cost per packet relative to N = 10, and the mean walk length a kernel would have had.
 
+``--mode nftables`` runs kube-proxy's nftables table instead (``sim.kubeproxy.nftables``'s
+first, full sync for the same N ClusterIP services of three endpoints, applied like ``nft
+-f``): the walk counts rules and set/map lookups. ``--mode all`` runs iptables and nftables in
+one run, so their costs compare as ratios measured together.
+
 ``--mode ipvs``: the same N services x 3 endpoints compiled by the IPVS compiler
 (``sim.kubeproxy.ipvs.compile_ipvs``: iptables payload with ipset matches, the ipsets, the
 IPVS table) on an engine with the IPVS stage: each new connection goes PREROUTING, INPUT, the
 IPVS stage (virtual-server lookup, rr, new IPVS connection), OUTPUT, POSTROUTING. The IPVS
 figures print the cost of a new connection at N relative to N = 10 (goal <= 1.1 at 10,000).
 
-Run: ``.venv/bin/python benchmarks/engine_bench.py [--quick] [--mode iptables|ipvs]``
+Run: ``.venv/bin/python benchmarks/engine_bench.py [--quick] [--mode iptables|nftables|all|ipvs]``
 """
 
 from __future__ import annotations
@@ -32,8 +37,12 @@ import time
 import numpy as np
 
 from sim.iptables import apply_payload, parse_restore
+from sim.kubeproxy.nftables import compile_nft
+from sim.model import (ClusterState, Endpoint, EndpointPort, EndpointSlice, KubeProxyConfig,
+                       Node, NodeAddress, Service, ServicePort)
 from sim.model.packet import Packet
 from sim.netfilter import NodeNetfilter, Route
+from sim.nftables import apply_nft
 
 MARK = "0x00004000"
 CLUSTER_CIDR = "10.244.0.0/16"
@@ -115,16 +124,39 @@ def rules_text(n_services: int) -> str:
     return "\n".join(filt + ["*nat"] + nat_chains + nat + ["COMMIT", ""])
 
 
+def cluster(n_services: int) -> ClusterState:
+    """The same N ClusterIP services x 3 endpoints as :func:`rules_text`, as a cluster."""
+    services, slices = [], []
+    for i in range(n_services):
+        services.append(Service(namespace="default", name=f"svc{i}", cluster_ip=cluster_ip(i),
+                                cluster_ips=(cluster_ip(i),),
+                                ports=(ServicePort(port=80, name="p80", target_port=8080),),
+                                creation_index=i))
+        eps = tuple(Endpoint(addresses=(endpoint_ip(i, k),), node_name="other")
+                    for k in range(3))
+        slices.append(EndpointSlice(namespace="default", name=f"svc{i}-x",
+                                    service_name=f"svc{i}", endpoints=eps,
+                                    ports=(EndpointPort(8080, name="p80"),)))
+    node = Node("node", addresses=(NodeAddress("InternalIP", "192.168.0.11"),),
+                pod_cidr="10.244.0.0/24")
+    return ClusterState(kube_proxy=KubeProxyConfig(cluster_cidr=CLUSTER_CIDR), nodes=(node,),
+                        services=tuple(services), endpoint_slices=tuple(slices))
+
+
 def bench(n_services: int, n_conns: int, repeats: int, fast: bool = True,
-          lean: bool = False) -> dict:
+          lean: bool = False, mode: str = "iptables") -> dict:
     t0 = time.perf_counter()
-    ruleset = apply_payload(parse_restore(rules_text(n_services)))
+    if mode == "nftables":
+        ruleset, nft = None, apply_nft(compile_nft(cluster(n_services), "node"))
+    else:
+        ruleset, nft = apply_payload(parse_restore(rules_text(n_services))), None
     load_s = time.perf_counter() - t0
     rates, walks = [], []
     eth0 = Route("eth0", "192.168.0.11")  # one route object, as the world's route cache has
     for rep in range(repeats):
         nf = NodeNetfilter(ruleset, ["192.168.0.11", "10.244.0.1"], fast=fast, trace=False,
-                           conntrack_max=10 * n_conns, route=lambda dst: eth0)
+                           conntrack_max=10 * n_conns, route=lambda dst: eth0,
+                           nft=nft.copy() if nft is not None else None)
         # The loaded rules live as long as the node: keep them out of the cyclic GC's full
         # collections (which conntrack entries trigger), as a long-running simulation would.
         gc.collect()
@@ -208,8 +240,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer connections and repeats")
     ap.add_argument("--linear", action="store_true", help="the linear reference walk")
-    ap.add_argument("--mode", choices=("iptables", "ipvs"), default="iptables",
-                    help="kube-proxy mode whose rules the node runs")
+    ap.add_argument("--mode", choices=("iptables", "nftables", "all", "ipvs"), default="iptables",
+                    help="kube-proxy mode whose rules the node runs (all: iptables and nftables)")
     args = ap.parse_args()
     n_conns, repeats = (5000, 3) if args.quick else (30000, 5)
     if args.mode == "ipvs":
@@ -229,15 +261,24 @@ def main() -> None:
     print(f"machine: {platform.machine()} {platform.processor() or ''} python "
           f"{platform.python_version()}; {n_conns} connections x {repeats} repeats, "
           f"{'linear' if args.linear else 'fast path'}")
-    base = None
-    for n in (10, 1000, 10000):
-        r = bench(n, n_conns, repeats, fast=not args.linear)
-        lean = bench(n, n_conns, repeats, fast=not args.linear, lean=True)
-        per_pkt = 1 / r["conn_per_s"]
-        base = base or per_pkt
-        print(f"{n:>6} services: {r['conn_per_s']:>10,.0f} new conn/s with a Result, "
-              f"{lean['conn_per_s']:>8,.0f} lean  cost x{per_pkt / base:.2f} vs 10  "
-              f"kernel walk {r['walk']:.1f} rules  (parse+apply {r['restore_s']:.2f} s)")
+    modes = ("iptables", "nftables") if args.mode == "all" else (args.mode,)
+    at_10k = {}
+    for mode in modes:
+        base = None
+        print(f"{mode} mode:")
+        for n in (10, 1000, 10000):
+            r = bench(n, n_conns, repeats, fast=not args.linear, mode=mode)
+            lean = bench(n, n_conns, repeats, fast=not args.linear, lean=True, mode=mode)
+            per_pkt = 1 / r["conn_per_s"]
+            base = base or per_pkt
+            at_10k[mode] = r["conn_per_s"]
+            unit = "rules and lookups" if mode == "nftables" else "rules"
+            print(f"{n:>6} services: {r['conn_per_s']:>10,.0f} new conn/s with a Result, "
+                  f"{lean['conn_per_s']:>8,.0f} lean  cost x{per_pkt / base:.2f} vs 10  "
+                  f"kernel walk {r['walk']:.1f} {unit}  (parse+apply {r['restore_s']:.2f} s)")
+    if len(at_10k) == 2:
+        print(f"nftables vs iptables at 10,000 services: "
+              f"x{at_10k['nftables'] / at_10k['iptables']:.2f} the connection rate")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,13 @@ where ``recent`` (ClientIP affinity) would branch, the outcomes for a client alr
 list are printed too, with their condition and no probability.
 
 Rules come from the scenario (kube-proxy's bootstrap jump rules plus
-``sim.kubeproxy.iptables.compile_rules`` for ``--node``), or from a real node's
-``iptables-save`` file with ``--rules FILE`` (no scenario needed).
+``sim.kubeproxy.iptables.compile_rules`` for ``--node``; in nftables mode the table
+``sim.kubeproxy.nftables.compile_nft`` programs, see :mod:`sim.commands.trace_nft`), or from
+a real node's ``iptables-save`` file or ``nft list ruleset`` dump with ``--rules FILE``
+(recognised by its first statement; no scenario needed). In nftables mode each rule hit is
+named by table (``ip kube-proxy``), chain and position and printed as ``nft list`` prints it;
+``numgen`` branches carry the kernel's exact probabilities and affinity-set lookups the
+"client already in set" condition.
 
 A dump whose rules match ipsets (``-m set``, as Calico, Weave and kube-proxy's IPVS mode write
 them) takes the node's ``ipset save`` output with ``--ipsets FILE``; a set the rules name but
@@ -28,22 +33,33 @@ or a pod's address), else 203.0.113.10.
 from __future__ import annotations
 
 import argparse
+import gc
 import ipaddress
+import itertools
 import json
 import sys
 from fractions import Fraction
 from pathlib import Path
 
-from sim.iptables import apply_payload, parse_restore
-from sim.iptables.ruleset import Ruleset
+from sim.commands import trace_nft
 from sim.commands.options import add_mode_argument, require_built_mode, require_engine_mode, with_mode
+from sim.iptables import SourcedPayload, apply_payload, parse_restore_lines
+from sim.iptables.ruleset import Ruleset
 from sim.commands.trace_userspace import proxy_choice, render_proxy, userspace_ruleset
 from sim.model.errors import SimError, quote
 from sim.model.packet import Packet
 from sim.netfilter import Outcome, Route, trace_packet
-from sim.scenario.inputfile import MAX_RULES_BYTES, decode_text, read_input
+from sim.nftables.ruleset import NftRuleset
+from sim.scenario.inputfile import (
+    MAX_RULES_BYTES,
+    decode_text,
+    open_input,
+    read_input,
+    text_lines,
+)
 
-HELP = "trace a packet through a node's iptables rules, every branch with its probability"
+HELP = ("trace a packet through a node's iptables or nftables rules, every branch with its "
+        "probability")
 
 DEFAULT_SPORT = 40000
 EXTERNAL_CLIENT = "203.0.113.10"
@@ -58,7 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "balancer's shuffle)")
     add_mode_argument(parser)
     parser.add_argument("--rules", metavar="FILE",
-                        help="trace a real node's iptables-save / iptables-restore file")
+                        help="trace a real node's iptables-save / iptables-restore file or "
+                             "nft list ruleset dump")
     parser.add_argument("--local-ip", action="append", default=[], metavar="IP",
                         help="an address of the node (repeatable; with --rules)")
     parser.add_argument("--route", action="append", default=[], metavar="CIDR=IFACE",
@@ -106,13 +123,15 @@ class _Setup:
 
     def __init__(self, ruleset: Ruleset, local: list[str], route, node: str,
                  pod_ips: dict[str, tuple[str, bool]], note: str, ipsets: tuple = (),
-                 warning: str = "", proxy=None) -> None:
+                 warning: str = "", nft=None, proxy=None) -> None:
         self.proxy = proxy  # userspace mode: (outcomes, client ip) -> the proxy's choices
         # A pod packet arrives on the bridge, whose address REDIRECT uses (the portal rules).
         self.iface_addresses = {"cni0": local[-1]} if len(local) > 1 and proxy else None
         self.ruleset = ruleset
         self.ipsets = ipsets
         self.warning = warning
+        self.nft = nft  # an NftRuleset in nftables mode
+        self.ipvs = None
         self.local = local
         self.route = route
         self.node = node
@@ -141,6 +160,7 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
     require_engine_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
     proxy = None
     ipvs = None
+    nft = None
     if state.kube_proxy.mode == "userspace":
         seed = scenario.seed if args.seed is None else args.seed
         ruleset = userspace_ruleset(state, node_name, seed)
@@ -151,6 +171,8 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
         from sim.commands import trace_ipvs
         ruleset, _bound, ipsets, table = trace_ipvs.setup(state, node_name)
         ipvs = (state, ipsets, table)
+    elif state.kube_proxy.mode == "nftables":
+        ruleset, nft = Ruleset(), trace_nft.scenario_rules(state, node_name)
     else:
         base = apply_payload(bootstrap_payload(state.kube_proxy), noflush=True)
         ruleset = apply_payload(compile_rules(state, node_name), base, noflush=True)
@@ -172,20 +194,50 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
             on_node = p.node_name == node_name
             pods[p.name] = (p.pod_ip, on_node)
             pods[f"{p.namespace}/{p.name}"] = (p.pod_ip, on_node)
-    out = _Setup(ruleset, local, route, node_name, pods, "", proxy=proxy)
+    out = _Setup(ruleset, local, route, node_name, pods, "", nft=nft, proxy=proxy)
     out.ipvs = ipvs
     return out
 
 
+RULES_TEXT = "iptables-save and nft write UTF-8 text; re-encode the file"
+
+
+def read_rules_file(name: str) -> SourcedPayload | NftRuleset:
+    """The ``--rules`` file (checked as :func:`~sim.scenario.inputfile.read_input` checks
+    it): the parsed iptables-save payload, or the applied nft ruleset when the file is nft
+    text (recognised by its first statement). iptables-save text is streamed line by line into
+    :func:`~sim.iptables.parse_restore_lines`: a real node's dump can have a million lines,
+    and its text is never held whole."""
+    shown = f"--rules: {name}"
+    with open_input(name, shown, MAX_RULES_BYTES) as raw:
+        try:
+            lines = text_lines(raw, shown, RULES_TEXT)
+            head: list[str] = []
+            for line in lines:
+                head.append(line)
+                if line.strip() and not line.lstrip().startswith("#"):
+                    break
+            if trace_nft.is_nft_text("\n".join(head)):
+                text = "\n".join(itertools.chain(head, lines)) + "\n"
+                return trace_nft.rules_from_file(text, str(Path(name)))
+            return parse_restore_lines(itertools.chain(head, lines), str(Path(name)))
+        except OSError as exc:
+            raise SimError(f"{shown}: cannot read: {exc.strerror}") from None
+
+
 def _from_rules(args: argparse.Namespace) -> _Setup:
-    path = Path(args.rules)
-    data = read_input(path, f"--rules: {args.rules}", MAX_RULES_BYTES)
-    text = decode_text(data, f"--rules: {args.rules}", "iptables-save writes UTF-8 text; re-encode the file")
-    ruleset = apply_payload(parse_restore(text, str(path)))
+    rules = read_rules_file(args.rules)
+    nft = rules if isinstance(rules, NftRuleset) else None
+    ruleset = Ruleset() if nft is not None else apply_payload(rules)
+    del rules
+    # The ruleset lives until the command ends and holds no cycles: keep the cyclic
+    # collector from scanning its millions of objects again at every later collection.
+    gc.freeze()
     local = [_check_ip("--local-ip", ip) for ip in args.local_ip]
     note = ""
     if not local:
-        local = _infer_local(ruleset, args.dst, args.dport)
+        local = (trace_nft.infer_local(nft, _check_ip("--dst", args.dst), args.dport)
+                 if nft is not None else _infer_local(ruleset, args.dst, args.dport))
         note = ("node addresses inferred: " + (", ".join(local) if local else "none")
                 + " (give them with --local-ip)")
     primary = local[0] if local else "127.0.0.1"
@@ -196,7 +248,8 @@ def _from_rules(args: argparse.Namespace) -> _Setup:
         iface = next((i for net, i in routes if addr in net), "eth0")
         return Route(iface, primary)
     ipsets, warning = _ipsets(args, ruleset)
-    return _Setup(ruleset, local, route, args.node or "node", {}, note, ipsets, warning)
+    return _Setup(ruleset, local, route, args.node or "node", {}, note, ipsets, warning,
+                  nft)
 
 
 def _parse_route(text: str) -> tuple[ipaddress.IPv4Network, str]:
@@ -266,15 +319,15 @@ def _describe(o: Outcome) -> str:
     return text
 
 
-def render_text(header: str, outcomes: list[Outcome]) -> str:
-    """The human-readable trace."""
+def render_text(header: str, outcomes: list[Outcome], walk: str = "rules") -> str:
+    """The human-readable trace (``walk``: what a walk length counts)."""
     lines = [header]
     for i, o in enumerate(outcomes, 1):
         cond = f"  if {'; '.join(o.conditions)}" if o.conditions else ""
         lines.append(f"branch {i}: {_probability(o.probability)}{cond}")
         for step in o.trail:
             lines.append(f"  {step.render()}")
-        lines.append(f"  => {_describe(o)}  (kernel walk {o.walk_length} rules)")
+        lines.append(f"  => {_describe(o)}  (kernel walk {o.walk_length} {walk})")
     lines.append("outcomes:")
     for o in outcomes:
         where = o.destination or (o.reject_with or o.verdict.value)
@@ -342,7 +395,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         outcomes = trace_packet(setup.ruleset, setup.local, packet, local_out=local_out,
                                 in_iface=in_iface, route=setup.route, ipsets=setup.ipsets,
-                                iface_addresses=setup.iface_addresses)
+                                nft=setup.nft, iface_addresses=setup.iface_addresses)
     path = "OUTPUT (locally generated)" if local_out else f"PREROUTING (arriving on {in_iface})"
     choices = setup.proxy(outcomes, src) if setup.proxy is not None else None
     if args.json:
@@ -363,7 +416,8 @@ def run(args: argparse.Namespace) -> int:
         header += f"\n{setup.note}"
     if setup.warning:
         header += f"\n{setup.warning}"
-    print(render_text(header, outcomes), end="")
+    walk = "rules and lookups" if setup.nft is not None else "rules"
+    print(render_text(header, outcomes, walk), end="")
     if choices is not None:
         print(render_proxy(choices), end="")
     return 0

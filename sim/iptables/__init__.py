@@ -44,6 +44,7 @@ from sim.iptables.restore import (
     apply_payload,
     canonicalise,
     parse_restore,
+    parse_restore_lines,
     parse_rule,
     tokenize,
 )
@@ -66,6 +67,6 @@ from sim.iptables.save import render_rule, render_save, rule_tokens, strip_save_
 __all__ = [
     "BUILTIN_CHAINS", "MAX_CHAIN_NAME", "Chain", "ChainDecl", "Match", "Option", "Payload",
     "RestoreError", "Rule", "Ruleset", "SourcedPayload", "Table", "TablePayload", "Target",
-    "apply_payload", "canonicalise", "parse_restore", "parse_rule", "render_rule",
+    "apply_payload", "canonicalise", "parse_restore", "parse_restore_lines", "parse_rule", "render_rule",
     "render_save", "rule_tokens", "strip_save_noise", "tokenize",
 ]

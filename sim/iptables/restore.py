@@ -14,6 +14,14 @@ target used outside its table or built-in chain (``DNAT`` outside nat PREROUTING
 ``-i``/``-o`` on a hook without that interface. Each error is a :class:`RestoreError` naming the
 source and line.
 
+Large payloads (more rule lines than the parse cache holds, e.g. a real node's dump of a
+million rules) are parsed through shape plans (:class:`_Plan`: a rule whose tokens differ from
+an earlier rule's only in values is built from that rule's structure, every value checked
+again; anything else takes the full parser) and equal options, matches, targets and chain
+names of different rules are one object. The result and every error are the same as on the
+cached path (``tests/iptables/test_large_restore.py``); a file can be streamed with
+:func:`parse_restore_lines`.
+
 Atomicity: the caller's ``Ruleset`` is never modified (it is immutable); an error raises and
 returns nothing. The kernel commits each ``*table`` block at its ``COMMIT``, so tables that
 came *before* the failing block are applied on a real node: ``RestoreError.committed`` holds
@@ -24,6 +32,8 @@ iptables-nft-restore and iptables-legacy-restore).
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -36,7 +46,7 @@ from sim.iptables.extensions import (
     Extension,
     ExtensionError,
     RuleContext,
-    parse_network,
+    check_network,
     proto_number,
 )
 from sim.iptables.gcpause import gc_paused
@@ -150,14 +160,34 @@ def parse_rule(chain: str, text: str, line: int = 0, *, table: str = "filter",
                 rule.bytes)
 
 
-@lru_cache(maxsize=1 << 18)
+_CACHED_RULES = 1 << 18
+
+
+@lru_cache(maxsize=_CACHED_RULES)
 def _parse_rule_cached(chain: str, text: str, table: str) -> Rule:
     # kube-proxy rewrites mostly the same lines on every sync: parse each distinct line once.
     return _parse_rule(chain, text, 0, table)
 
 
-def _parse_rule(chain: str, text: str, line: int, table: str) -> Rule:
-    tokens = tokenize(text)
+def _shared(share: dict | None, key: tuple, make: type, *args: object):
+    """``make(*args)``, or the equal object made before under ``key`` in ``share``."""
+    if share is None:
+        return make(*args)
+    obj = share.get(key)
+    if obj is None:
+        obj = share[key] = make(*args)
+    return obj
+
+
+def _parse_rule(chain: str, text: str, line: int, table: str,
+                share: dict | None = None, tokens: list[str] | None = None,
+                spans: dict[tuple, int] | None = None) -> Rule:
+    """Parse one rule. ``share`` (one restore's): equal strings, options, matches and
+    targets of different rules become one object (a million-rule dump repeats most of
+    them: protocols, ports, comments, jump targets). ``tokens``: the text already split.
+    ``spans``: filled with where each value was taken from (for :class:`_Plan`)."""
+    if tokens is None:
+        tokens = tokenize(text)
     builtins: dict[str, Match] = {}
     matches: list[tuple[str, list[Option]]] = []  # module ("" = built-in) and its options
     target_name: str | None = None
@@ -189,9 +219,11 @@ def _parse_rule(chain: str, text: str, line: int, table: str) -> Rule:
             key = _BUILTIN_OPTS[tok]
             if key in builtins:
                 raise ExtensionError(f"multiple {key} flags not allowed")
+            if spans is not None:
+                spans["m", len(matches), 0] = i
             (value,) = take(1, tok)
             _check_builtin(key, value)
-            opt = Option(key, (value,), negate)
+            opt = _shared(share, (key, value, negate), Option, key, (value,), negate)
             builtins[key] = Match("", (opt,))
             matches.append(("", [opt]))
             negate = False
@@ -218,6 +250,8 @@ def _parse_rule(chain: str, text: str, line: int, table: str) -> Rule:
                 raise ExtensionError(f"cannot have ! before {tok}")
             if target_name is not None:
                 raise ExtensionError("multiple -j flags not allowed")
+            if spans is not None:
+                spans["j",] = i
             (target_name,) = take(1, tok)
             target_goto = tok in ("-g", "--goto")
             target_ext = TARGETS.get(target_name)
@@ -225,6 +259,8 @@ def _parse_rule(chain: str, text: str, line: int, table: str) -> Rule:
                 raise ExtensionError(f"goto '{target_name}' is not a chain")
             continue
         if tok in ("-c", "--set-counters"):
+            if spans is not None:
+                spans["c",] = i
             p, b = take(2, tok)
             if not (p.isdigit() and b.isdigit()):
                 raise ExtensionError("-c packet counter not numeric")
@@ -240,10 +276,13 @@ def _parse_rule(chain: str, text: str, line: int, table: str) -> Rule:
                 raise ExtensionError(f"{ext.name}: option \"{spec.name}\" cannot be inverted.")
             if any(o.name == spec.name for o in opts):
                 raise ExtensionError(f"Only one `{spec.name}' allowed")
+            if spans is not None:
+                spans[_owner_key(opts, matches, target_opts) + (len(opts),)] = i
             values = take(spec.nargs, tok)
             if spec.check is not None:
                 spec.check(values)
-            opts.append(Option(spec.name, values, negate))
+            opts.append(_shared(share, (spec.name, values, negate), Option, spec.name, values,
+                                negate))
             negate = False
             continue
         raise ExtensionError(f"Bad argument `{tok}'")
@@ -260,7 +299,7 @@ def _parse_rule(chain: str, text: str, line: int, table: str) -> Rule:
     built: list[Match] = []
     for module, opts in matches:
         if module == "":
-            built.append(Match("", tuple(opts)))
+            built.append(_shared(share, ("", id(opts[0])), Match, "", tuple(opts)))
             continue
         ext = MATCHES[module]
         if module in IMPLICIT_PROTO_MATCHES and (ctx.proto != module or ctx.proto_negated):
@@ -268,7 +307,7 @@ def _parse_rule(chain: str, text: str, line: int, table: str) -> Rule:
                                  f"{proto_number(module)} (needs -p {module})")
         if ext.check is not None:
             ext.check({o.name: o for o in opts}, ctx)
-        built.append(Match(module, tuple(opts)))
+        built.append(_shared(share, (module, *map(id, opts)), Match, module, tuple(opts)))
     if chain in BUILTIN_CHAINS.get(table, ()):
         if chain in _NO_IN_IFACE and "-i" in builtins:
             raise ExtensionError(f"Can't use -i with {chain}")
@@ -287,16 +326,211 @@ def _parse_rule(chain: str, text: str, line: int, table: str) -> Rule:
                 raise ExtensionError(f"{target_name} target is not valid in chain {chain}")
         elif target_opts:
             raise ExtensionError(f'unknown option "{target_opts[0].name}"')
-        target = Target(target_name, tuple(target_opts), target_goto)
+        target = _shared(share, (target_name, target_goto, *map(id, target_opts)), Target,
+                         target_name, tuple(target_opts), target_goto)
         if target_ext is None and target_name not in STANDARD_TARGETS:
             _check_chain_name(target_name)
-    return Rule(chain, tuple(built), target, line, text, packets, bytes_)
+    matched = (tuple(built) if share is None
+               else _shared(share, tuple(map(id, built)), tuple, built))
+    return Rule(chain, matched, target, line, text, packets, bytes_)
+
+
+def _owner_key(opts: list[Option], matches: list[tuple[str, list[Option]]],
+               target_opts: list[Option]) -> tuple:
+    if opts is target_opts:
+        return ("t",)
+    return ("m", next(k for k, (_, o) in enumerate(matches) if o is opts))
+
+
+class _Plan:
+    """How a parsed rule was built from its tokens, to build the next rule whose tokens
+    differ only in values (addresses, ports, comments, jump targets...) without parsing it.
+
+    A million-rule dump has a few dozen rule shapes. :meth:`replay` requires every token
+    that is not a value to be the template's, takes the values from the same positions and
+    runs every check of a value again (option checks, the match and target checks, the
+    chain name of a jump); it returns ``None`` (parse normally, for the exact error) when
+    anything differs or fails. ``-p``'s protocol, ``-m`` names and an extension target's
+    name are not values: they decide how the rest is parsed.
+    """
+
+    __slots__ = ("table", "n", "fixed", "matches", "target", "target_fixed", "jump_pos",
+                 "counters_pos",
+                 "proto", "proto_negated", "packets", "bytes")
+
+    def __init__(self, rule: Rule, table: str, tokens: list[str],
+                 spans: dict[tuple, int]) -> None:
+        self.table = table
+        self.n = len(tokens)
+        values: set[int] = set()
+        self.matches = []
+        for k, m in enumerate(rule.matches):
+            ext = MATCHES.get(m.module) if m.module else None
+            ops = []
+            for j, o in enumerate(m.options):
+                start = spans.get(("m", k, j), -1)
+                if o.name == "-p" and not m.module:
+                    start = -1  # decides the implicit protocol match: structure
+                if start >= 0:
+                    values.update(range(start, start + len(o.values)))
+                check = ext.by_name[o.name].check if ext is not None else None
+                ops.append((o, start, check))
+            # A match without values is the template's (its checks gave the same answer).
+            fixed = m if all(start < 0 for _, start, _ in ops) else None
+            self.matches.append((m.module, ext, ops, fixed))
+        t = rule.target
+        self.target = None
+        self.target_fixed: Target | None = None
+        self.jump_pos = -1
+        if t is not None:
+            ext = TARGETS.get(t.name)
+            ops = []
+            for j, o in enumerate(t.options):
+                start = spans.get(("t", j), -1)
+                if start >= 0:
+                    values.update(range(start, start + len(o.values)))
+                check = ext.by_name[o.name].check if ext is not None else None
+                ops.append((o, start, check))
+            self.target = (t, ext, ops)
+            if ext is None and t.name not in STANDARD_TARGETS:
+                self.jump_pos = spans["j",]
+                values.add(self.jump_pos)
+            elif all(start < 0 for _, start, _ in ops):
+                self.target_fixed = t  # ACCEPT, MASQUERADE...: the template's
+
+        self.counters_pos = spans.get(("c",), -1)
+        if self.counters_pos >= 0:
+            values.update((self.counters_pos, self.counters_pos + 1))
+        self.packets, self.bytes = rule.packets, rule.bytes
+        self.fixed = tuple((i, tokens[i]) for i in range(len(tokens)) if i not in values)
+        proto_m = next((m for m in rule.matches if not m.module and m.options[0].name == "-p"),
+                       None)
+        self.proto = ""
+        self.proto_negated = False
+        if proto_m is not None:
+            num = proto_number(proto_m.options[0].values[0])
+            proto = PROTOCOL_NAMES.get(num, str(num))
+            self.proto = "" if proto == "all" else proto
+            self.proto_negated = proto_m.options[0].negated
+
+    def replay(self, chain: str, tokens: list[str], text: str, line: int,
+               share: dict) -> Rule | None:
+        if len(tokens) != self.n:
+            return None
+        for i, tok in self.fixed:
+            if tokens[i] != tok:
+                return None
+        try:
+            return self._build(chain, tokens, text, line, share)
+        except ExtensionError:
+            return None
+
+    def _build(self, chain: str, tokens: list[str], text: str, line: int,
+               share: dict) -> Rule | None:
+        ctx = None
+        built = []
+        for module, ext, ops, fixed in self.matches:
+            if fixed is not None:
+                built.append(fixed)
+                continue
+            opts = []
+            for o, start, check in ops:
+                if start < 0:
+                    opts.append(o)
+                elif not module:
+                    value = tokens[start]
+                    _check_builtin(o.name, value)
+                    key = (o.name, value, o.negated)
+                    opt = share.get(key)
+                    if opt is None:
+                        opt = share[key] = Option(o.name, (value,), o.negated)
+                    opts.append(opt)
+                else:
+                    values = tuple(tokens[start:start + len(o.values)])
+                    if check is not None:
+                        check(values)
+                    key = (o.name, values, o.negated)
+                    opt = share.get(key)
+                    if opt is None:
+                        opt = share[key] = Option(o.name, values, o.negated)
+                    opts.append(opt)
+            if not module:
+                built.append(_shared(share, ("", id(opts[0])), Match, "", tuple(opts)))
+                continue
+            if ext.check is not None:
+                ctx = ctx or RuleContext(self.table, chain, self.proto, self.proto_negated)
+                ext.check({o.name: o for o in opts}, ctx)
+            built.append(_shared(share, (module, *map(id, opts)), Match, module, tuple(opts)))
+        target = self.target_fixed
+        if self.target is not None and target is None:
+            t, ext, ops = self.target
+            name = t.name
+            if self.jump_pos >= 0:
+                name = tokens[self.jump_pos]
+                if name == t.name:
+                    target = t  # the template's jump (a user chain target has no options)
+                elif name in TARGETS or name in STANDARD_TARGETS:
+                    return None
+                else:
+                    _check_chain_name(name)
+            opts = []
+            for o, start, check in ops:
+                if start < 0:
+                    opts.append(o)
+                    continue
+                values = tuple(tokens[start:start + len(o.values)])
+                if check is not None:
+                    check(values)
+                opts.append(_shared(share, (o.name, values, o.negated), Option, o.name,
+                                    values, o.negated))
+            if ext is not None and ext.check is not None:
+                ctx = ctx or RuleContext(self.table, chain, self.proto, self.proto_negated)
+                ext.check({o.name: o for o in opts}, ctx)
+            if target is None:
+                target = _shared(share, (name, t.goto, *map(id, opts)), Target, name,
+                                 tuple(opts), t.goto)
+        packets, bytes_ = self.packets, self.bytes
+        if self.counters_pos >= 0:
+            p, b = tokens[self.counters_pos], tokens[self.counters_pos + 1]
+            if not (p.isdigit() and b.isdigit()):
+                return None
+            packets, bytes_ = int(p), int(b)
+        matched = _shared(share, tuple(map(id, built)), tuple, built)
+        return Rule(chain, matched, target, line, text, packets, bytes_)
+
+
+_PLANS_PER_SHAPE = 8
+_PLANS = ("plans",)  # the key of a restore's plans in its share dict (no token is a tuple)
+
+
+def _parse_rule_planned(chain: str, text: str, line: int, table: str, share: dict,
+                        plans: dict[tuple, list[_Plan]]) -> Rule:
+    """:func:`_parse_rule` through the :class:`_Plan` of an earlier rule of the same shape
+    when one fits (``plans``: one restore's, by table, built-in chain, token count and the
+    option tokens)."""
+    # Tokens are not interned: the values kept are in options shared by value.
+    tokens = tokenize(text)
+    key = (table, chain if chain in BUILTIN_CHAINS.get(table, ()) else "", len(tokens),
+           *[t for t in tokens if t[:1] in "-!"])
+    candidates = plans.get(key)
+    if candidates is not None:
+        for plan in candidates:
+            rule = plan.replay(chain, tokens, text, line, share)
+            if rule is not None:
+                return rule
+    spans: dict[tuple, int] = {}
+    rule = _parse_rule(chain, text, line, table, share, tokens, spans)
+    if candidates is None:
+        candidates = plans[key] = []
+    if len(candidates) < _PLANS_PER_SHAPE:
+        candidates.append(_Plan(rule, table, tokens, spans))
+    return rule
 
 
 def _check_builtin(key: str, value: str) -> None:
     if key in ("-s", "-d"):
         for part in value.split(","):
-            parse_network(part)
+            check_network(part)
         if "," in value:
             raise ExtensionError("multiple addresses per -s/-d are not supported by kube-netsim")
     elif key == "-p":
@@ -344,6 +578,13 @@ def parse_restore(text: str, source: str = "") -> SourcedPayload:
     >>> p.tables[0].name, p.tables[0].chains[0].name, p.tables[0].lines
     ('nat', 'KUBE-SERVICES', ('-A OUTPUT -j KUBE-SERVICES',))
     """
+    return parse_restore_lines(text.splitlines(), source)
+
+
+def parse_restore_lines(lines: Iterable[str], source: str = "") -> SourcedPayload:
+    """:func:`parse_restore` over the lines of the text (``str.splitlines`` semantics; each
+    without its line break), read one at a time: a file can be streamed instead of held
+    in memory whole."""
     tables: list[TablePayload] = []
     table_lines: list[int] = []
     chain_lines: list[tuple[int, ...]] = []
@@ -355,7 +596,7 @@ def parse_restore(text: str, source: str = "") -> SourcedPayload:
     cmds: list[str] = []
     cmdlines: list[int] = []
     lineno = 0
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -470,6 +711,10 @@ def apply_payload(payload: Payload, current: Ruleset | None = None, noflush: boo
     ['INPUT', 'FORWARD', 'OUTPUT', 'X']
     """
     tables: dict[str, Table] = dict(current.tables) if current is not None else {}
+    # More lines than the parse cache holds never hit it (an LRU over a longer sequence):
+    # parse them directly, sharing equal parts between rules instead.
+    share: dict | None = ({} if sum(len(t.lines) for t in payload.tables) > _CACHED_RULES
+                          else None)
     sourced = isinstance(payload, SourcedPayload)
     source = payload.source if sourced else ""
     for ti, tp in enumerate(payload.tables):
@@ -490,7 +735,7 @@ def apply_payload(payload: Payload, current: Ruleset | None = None, noflush: boo
             continue
         try:
             new = _apply_table(tp, tables.get(tp.name), noflush, counters, source, clines,
-                               cmdlines)
+                               cmdlines, share)
             commit = (payload.commit_lines[ti] if sourced
                       else (cmdlines[-1] if cmdlines else clines[-1] if clines else base) + 1)
             _check_loops(new, source, commit)
@@ -537,7 +782,8 @@ def _ordered_tables(tables: dict[str, Table]) -> dict[str, Table]:
 
 
 def _apply_table(tp: TablePayload, existing: Table | None, noflush: bool, counters: bool,
-                 source: str, clines: tuple[int, ...], cmdlines: tuple[int, ...]) -> Table:
+                 source: str, clines: tuple[int, ...], cmdlines: tuple[int, ...],
+                 share: dict | None = None) -> Table:
     name = tp.name
     if noflush and existing is not None:
         chains = _working(existing)
@@ -556,7 +802,16 @@ def _apply_table(tp: TablePayload, existing: Table | None, noflush: bool, counte
         else:
             chains[decl.name] = _WChain(None, [])
     for text, lineno in zip(tp.lines, cmdlines):
-        _apply_command(name, chains, text, lineno, counters, source)
+        if text.startswith("-A "):  # the common case, as _apply_command reads it
+            chain, _, spec = text[3:].strip().partition(" ")
+            wc = chains.get(chain)
+            if chain and wc is not None:
+                if share is not None:
+                    chain = share.setdefault(chain, chain)  # one string per chain name
+                wc.rules.append(_rule(name, chain, spec.strip(), lineno, source, chains, None,
+                                      None, share))
+                continue
+        _apply_command(name, chains, text, lineno, counters, source, share)
     return _freeze(name, chains)
 
 
@@ -577,7 +832,7 @@ _CMDS = {"-A": "-A", "--append": "-A", "-I": "-I", "--insert": "-I", "-D": "-D",
 
 
 def _apply_command(table: str, chains: dict[str, _WChain], text: str, lineno: int,
-                   counters: bool, source: str) -> None:
+                   counters: bool, source: str, share: dict | None = None) -> None:
     def fail(msg: str) -> RestoreError:
         return RestoreError(msg, source, lineno)
 
@@ -603,6 +858,8 @@ def _apply_command(table: str, chains: dict[str, _WChain], text: str, lineno: in
         raise fail(f"unknown command `{head}' (supported: -A -I -D -N -X -F -P)")
     rest = rest.strip()
     chain, _, spec = rest.partition(" ")
+    if share is not None:
+        chain = share.setdefault(chain, chain)  # one string per chain name, not per rule
     spec = spec.strip()
     builtin = BUILTIN_CHAINS[table]
     if cmd in ("-A", "-I", "-D", "-N", "-P") and not chain:
@@ -656,7 +913,7 @@ def _apply_command(table: str, chains: dict[str, _WChain], text: str, lineno: in
             pos, spec = int(first), after.strip()
             if not 1 <= pos <= len(rules) + 1:
                 raise fail(f"Index of insertion too big: {pos}")
-        rule = _rule(table, chain, spec, lineno, source, chains, packets, bytes_)
+        rule = _rule(table, chain, spec, lineno, source, chains, packets, bytes_, share)
         rules.insert(pos - 1, rule)
         return
     if cmd == "-D":
@@ -666,19 +923,27 @@ def _apply_command(table: str, chains: dict[str, _WChain], text: str, lineno: in
                 raise fail(f"Index of deletion too big: {idx}")
             del rules[idx - 1]
             return
-        rule = _rule(table, chain, spec, lineno, source, chains, None, None)
+        rule = _rule(table, chain, spec, lineno, source, chains, None, None, share)
         key = _rule_key(rule)
         for k, r in enumerate(rules):
             if _rule_key(r) == key:
                 del rules[k]
                 return
         raise fail("Bad rule (does a matching rule exist in that chain?)")
-    rules.append(_rule(table, chain, spec, lineno, source, chains, packets, bytes_))
+    rules.append(_rule(table, chain, spec, lineno, source, chains, packets, bytes_, share))
 
 
 def _rule(table: str, chain: str, spec: str, lineno: int, source: str,
-          chains: dict[str, _WChain], packets: int | None, bytes_: int | None) -> Rule:
-    rule = parse_rule(chain, spec, lineno, table=table, source=source)
+          chains: dict[str, _WChain], packets: int | None, bytes_: int | None,
+          share: dict | None = None) -> Rule:
+    if share is None:
+        rule = parse_rule(chain, spec, lineno, table=table, source=source)
+    else:
+        try:
+            rule = _parse_rule_planned(chain, spec, lineno, table, share,
+                                       share.setdefault(_PLANS, {}))
+        except ExtensionError as exc:
+            raise RestoreError(str(exc), source, lineno) from None
     t = rule.target
     if t is not None and t.name not in TARGETS and t.name not in STANDARD_TARGETS:
         if t.name not in chains:

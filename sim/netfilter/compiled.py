@@ -28,10 +28,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from heapq import merge
 from types import CodeType, FunctionType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sim.iptables.extensions import (
-    CT_STATES,
     LIMIT_SCALE,
     PROTOCOL_NAMES,
     connmark_op,
@@ -55,14 +54,18 @@ from sim.iptables.extensions import (
     kernel_probability,
 )
 from sim.iptables.gcpause import gc_paused
-from sim.iptables.ruleset import BUILTIN_CHAINS, Match, Rule, Ruleset, Table
+from sim.iptables.ruleset import BUILTIN_CHAINS, Chain, Match, Rule, Ruleset, Table
 from sim.netfilter.physdev import physdev_preds
 from sim.netfilter import setmatch
 from sim.iptables.save import render_rule
-from sim.netfilter.types import TraceStep
-
-if TYPE_CHECKING:
-    from sim.netfilter.engine import PacketContext
+from sim.netfilter.context import (  # TCP_BITS, tcp_flag_bits: re-exported (older import path)
+    TCP_BITS,  # noqa: F401
+    PacketContext,
+    Stop,
+    STATE_BITS,
+    tcp_flag_bits,  # noqa: F401
+)
+from sim.netfilter.types import Hook, TraceStep, Verdict
 
 Pred = Callable[["PacketContext"], bool]
 
@@ -85,18 +88,9 @@ HOOK_TABLES = (("PREROUTING", "raw"), ("PREROUTING", "mangle"), ("PREROUTING", "
                ("POSTROUTING", "mangle"), ("POSTROUTING", "nat"))
 (PRE_RAW, PRE_MANGLE, PRE_NAT, IN_MANGLE, IN_FILTER, IN_NAT, FWD_MANGLE, FWD_FILTER, OUT_RAW,
  OUT_MANGLE, OUT_NAT, OUT_FILTER, POST_MANGLE, POST_NAT) = range(len(HOOK_TABLES))
-TCP_BITS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20}
 # Matches with no side effect: rules whose port match comes only after these may be indexed.
 _PURE_MODULES = frozenset({"comment", "tcp", "udp", "sctp", "icmp", "multiport", "addrtype",
                            "mark", "conntrack", "state", "set", "ipvs"})
-
-
-def tcp_flag_bits(flags: str) -> int:
-    """``"SA"`` -> SYN|ACK bits."""
-    v = 0
-    for c in flags:
-        v |= TCP_BITS.get(c, 0)
-    return v
 
 
 @dataclass(slots=True)
@@ -195,7 +189,7 @@ class CChain:
             if kind == T_REJECT:
                 c.reject = cr.arg
                 return 3
-            c.nat_target(kind, cr.arg)
+            _NAT_CALL[kind](c, cr.arg)
             return 1
         c.walk += len(rules)
         if tr is not None and not self.builtin:
@@ -505,7 +499,7 @@ def make_runner(cc: "CChain", rule_exprs: list[list[Expr]]) -> Callable[..., int
     return _function("c", "".join(lines), env, "_run")
 
 
-_STATE_BITS = {s: 1 << i for i, s in enumerate(CT_STATES)}
+_STATE_BITS = STATE_BITS
 
 
 _NAT_STATE_BITS = _STATE_BITS["SNAT"] | _STATE_BITS["DNAT"]
@@ -719,32 +713,11 @@ def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None, *, fast: bool
         chains: dict[str, CChain] = {}
         exprs_by_chain: dict[str, list[list[Expr]]] = {}
         for cname, chain in table.chains.items():
-            crules = []
-            chain_exprs = []
-            for i, rule in enumerate(chain.rules):
-                builtin: list[Expr] = []
-                modules: list[Expr] = []
-                for m in rule.matches:
-                    if m.module == "":
-                        p = _builtin_pred(m)
-                        if p is not None:
-                            builtin.append(p)
-                    else:
-                        modules.extend(_module_preds(m, hooks))
-                kind, arg = _target(rule)
-                chain_exprs.append(builtin + modules)
-                cr = CRule(len(all_rules), tname, cname, i + 1, rule,
-                           make_matcher(chain_exprs[-1]), kind, arg)
-                all_rules.append(cr)
-                crules.append(cr)
-            builtin_chain = cname in BUILTIN_CHAINS.get(tname, ())
-            end = TraceStep(tname, cname, len(crules) + 1, "",
-                            "policy" if builtin_chain else "return")
-            cc = CChain(cname, tname, builtin_chain, chain.policy, crules, end)
-            if fast and len(crules) >= index_min_rules:
+            cc = empty_chain(tname, chain)
+            exprs_by_chain[cname] = compile_rules_into(cc, chain, hooks, all_rules)
+            if fast and len(cc.rules) >= index_min_rules:
                 _build_index(cc, index_min_share)
             chains[cname] = cc
-            exprs_by_chain[cname] = chain_exprs
         for cc in chains.values():
             for cr in cc.rules:
                 if cr.kind == T_JUMP or cr.kind == T_GOTO:
@@ -756,6 +729,39 @@ def compile_ruleset(ruleset: Ruleset, hooks: _Hooks | None = None, *, fast: bool
         tables[tname] = CTable(tname, chains)
     starts = tuple(tables[t].chains.get(h) if t in tables else None for h, t in HOOK_TABLES)
     return CompiledRuleset(ruleset, tables, all_rules, hooks, starts, fast, requested)
+
+
+def empty_chain(tname: str, chain: Chain) -> CChain:
+    """The compiled shell of ``chain``: no rules yet (see :func:`compile_rules_into`)."""
+    builtin_chain = chain.name in BUILTIN_CHAINS.get(tname, ())
+    end = TraceStep(tname, chain.name, len(chain.rules) + 1, "",
+                    "policy" if builtin_chain else "return")
+    return CChain(chain.name, tname, builtin_chain, chain.policy, [], end)
+
+
+def compile_rules_into(cc: CChain, chain: Chain, hooks: _Hooks,
+                       all_rules: list[CRule]) -> list[list[Expr]]:
+    """Compile ``chain``'s rules into ``cc.rules`` (ids continue ``all_rules``, which gets
+    them too); returns each rule's conditions, for :func:`make_runner`."""
+    tname, cname = cc.table, cc.name
+    chain_exprs = []
+    for i, rule in enumerate(chain.rules):
+        builtin: list[Expr] = []
+        modules: list[Expr] = []
+        for m in rule.matches:
+            if m.module == "":
+                p = _builtin_pred(m)
+                if p is not None:
+                    builtin.append(p)
+            else:
+                modules.extend(_module_preds(m, hooks))
+        kind, arg = _target(rule)
+        chain_exprs.append(builtin + modules)
+        cr = CRule(len(all_rules), tname, cname, i + 1, rule, make_matcher(chain_exprs[-1]),
+                   kind, arg)
+        all_rules.append(cr)
+        cc.rules.append(cr)
+    return chain_exprs
 
 
 def _nesting(table: Table) -> int:
@@ -816,3 +822,117 @@ def _build_index(cc: CChain, min_share: float) -> None:
     cc.dst_index = {k: list(merge(v, wild)) for k, v in dst_index.items()}
     cc.pd_index = {k: list(merge(v, wild)) for k, v in pd_index.items()}
     cc.wild = wild
+
+
+# ------------------------------------------------------------------------------ execution
+
+_DROP, _REJECT = Verdict.NF_DROP, Verdict.REJECT
+# PacketContext's action for each NAT target kind.
+_NAT_CALL = {T_DNAT: PacketContext.dnat, T_SNAT: PacketContext.snat,
+             T_MASQ: PacketContext.masquerade, T_REDIRECT: PacketContext.redirect}
+
+
+def run_table(self: PacketContext, hook: Hook, start: CChain | None) -> None:
+    """Run the table whose built-in chain at ``hook`` is ``start`` (None: the table
+    has no chain there); the path has recorded the hook already."""
+    if start is None:
+        return
+    self.cur_hook = hook
+    run = start.run
+    if run is None:
+        walk_chain(self, start)
+        return
+    v = run(self)
+    if v:
+        if v != 1:
+            self.stop(v)
+    else:
+        self.policy(start)
+
+
+
+def walk_chain(self: PacketContext, start: CChain) -> None:
+    """First-match walk from a built-in chain (``ipt_do_table``), with the jump stack:
+    the linear reference walk, rule by rule."""
+    c = self
+    trail = self.trail
+    pk = self.eng.counters_packets
+    by = self.eng.counters_bytes
+    stack: list[tuple[CChain, int]] = []
+    chain = start
+    pos = 0
+    walk = 0
+    while True:
+        rules = chain.rules
+        n = len(rules)
+        for i in range(pos, n):
+            r = rules[i]
+            m = r.match
+            if m is not None and not m(c):
+                continue
+            pk[r.rid] += 1
+            by[r.rid] += c.length
+            if trail is not None:
+                trail.append(r.step)
+            kind = r.kind
+            if kind == T_JUMP:  # the most common matched kind in kube-proxy's rules
+                walk += i + 1 - pos
+                stack.append((chain, i + 1))
+                chain = r.dest
+                pos = 0
+                break
+            if kind == T_NONE:
+                continue
+            if kind == T_MARK:
+                v, mk = r.arg
+                c.mark = ((c.mark & ~mk) ^ v) & 0xFFFFFFFF
+                continue
+            if kind == T_LOG:
+                self.log(r)
+                continue
+            if kind == T_NOTRACK:
+                c.notrack = True  # raw table: conntrack will leave this packet alone
+                c.sbits = _STATE_BITS["UNTRACKED"]
+                continue
+            if kind == T_CONNMARK:
+                self.connmark(r.arg)
+                continue
+            walk += i + 1 - pos
+            if kind == T_GOTO:
+                chain = r.dest
+                pos = 0
+                break
+            if kind == T_RETURN:
+                if stack:
+                    chain, pos = stack.pop()
+                    break
+                # RETURN with an empty jump stack (in the built-in chain, or in a chain
+                # it reached by -g): the hook's policy decides (ipt_do_table underflow).
+                self.walk += walk
+                self.policy(start)
+                return
+            self.walk += walk
+            if kind == T_ACCEPT:
+                return
+            if kind == T_DROP:
+                raise Stop(_DROP, "rule")
+            if kind == T_REJECT:
+                raise Stop(_REJECT, "rule", r.arg)
+            _NAT_CALL[kind](self, r.arg)
+            return
+        else:
+            walk += n - pos
+            if chain.builtin:
+                self.walk += walk
+                self.policy(chain)
+                return
+            if trail is not None:
+                trail.append(chain.end_step)
+            if not stack:
+                # The end of a chain reached by -g from the built-in chain: the hook's
+                # policy decides (ipt_do_table pops to the underflow entry).
+                self.walk += walk
+                self.policy(start)
+                return
+            chain, pos = stack.pop()
+

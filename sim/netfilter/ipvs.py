@@ -91,8 +91,9 @@ from math import gcd
 from sim.ipvs import IPVSTable, RealServer, VirtualServer
 from sim.model.config import IPVSConfig
 from sim.model.errors import SimError
-from sim.netfilter.compiled import OUT_FILTER, OUT_MANGLE, OUT_RAW
+from sim.netfilter.compiled import OUT_FILTER, OUT_MANGLE, OUT_RAW, run_table
 from sim.netfilter.engine import PacketContext, _Stop
+from sim.netfilter.pipeline import postrouting
 from sim.netfilter.types import CtDir, Hook, TraceStep, Verdict
 
 # ---------------------------------------------------------------- TCP states and timeouts
@@ -863,10 +864,10 @@ class IPVSStage:
         c.local = False
         c.route()
         c.hooks.append(_OUT)
-        c.table(_OUT, st[OUT_RAW])
-        c.table(_OUT, st[OUT_MANGLE])
-        c.table(_OUT, st[OUT_FILTER])
-        c.postrouting(st)
+        run_table(c, _OUT, st[OUT_RAW])
+        run_table(c, _OUT, st[OUT_MANGLE])
+        run_table(c, _OUT, st[OUT_FILTER])
+        postrouting(c)
         return True
 
     def forward(self, c: PacketContext) -> None:
@@ -884,8 +885,8 @@ class IPVSStage:
             return
         if self._in(c) and not c.eng.is_local(c.dst):
             st = c.eng._compiled.starts
-            c.table(_OUT, st[OUT_RAW])
-            c.table(_OUT, st[OUT_MANGLE])
+            run_table(c, _OUT, st[OUT_RAW])
+            run_table(c, _OUT, st[OUT_MANGLE])
 
     def info(self, c: PacketContext) -> tuple | None:
         """What ``-m ipvs`` (``xt_ipvs.c``) sees of the packet: ``(virtual address, virtual

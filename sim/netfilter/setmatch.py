@@ -30,7 +30,7 @@ from sim.ipset.sets import BITMAP_PORT_PROTOCOLS
 from sim.model.errors import SimError
 
 if TYPE_CHECKING:
-    from sim.netfilter.engine import PacketContext
+    from sim.netfilter.context import PacketContext
 
 MODULES = frozenset({"set", "ipvs"})
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from sim.model.errors import SimError
@@ -130,6 +131,26 @@ def open_input(path: str | Path, name: str | None = None, limit: int = MAX_RULES
     except OSError as exc:
         raise SimError(f"{shown}: cannot read: {exc.strerror}") from None
     return _Bounded(fh, shown, limit)
+
+
+def text_lines(lines: Iterable[bytes], name: str, what: str) -> Iterator[str]:
+    """:func:`decode_text` streamed over a file's raw lines (as :func:`open_input` gives
+    them): the lines of the text as ``str.splitlines`` splits the whole, with the same
+    messages for the first line at fault (the whole-text form reports a NUL byte before an
+    earlier non-UTF-8 byte)."""
+    offset = 0
+    for lineno, raw in enumerate(lines, start=1):
+        nul = raw.find(b"\0")
+        if nul >= 0:
+            raise SimError(f"{name}:{lineno}: a binary file, not text: NUL byte at offset "
+                           f"{offset + nul} ({what})")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SimError(f"{name}:{lineno}: not UTF-8 text: byte 0x{raw[exc.start]:02x} at "
+                           f"offset {offset + exc.start} ({what})") from None
+        offset += len(raw)
+        yield from text.splitlines()
 
 
 def decode_text(data: bytes, name: str, what: str) -> str:

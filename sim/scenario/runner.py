@@ -138,7 +138,8 @@ def run(scenario, seed: int | None = None, progress: ProgressFn | None = None,
         "drops": dict(sorted(world.net.drops.items())),
         "compiles": world.rules.compiles,
         "distinct_rulesets": world.rules.applies,
-        "restore_model": world.restore_model.source,
+        "restore_model": getattr(getattr(world.rules, "model", None), "source", None)
+        or world.restore_model.source,
         "simulated_s": world.env.now,
     }
     return RunResult(scenario, seed, plan, world.recorder, results,

@@ -30,6 +30,7 @@ from sim.model.packet import Packet
 from sim.netfilter import CompiledRuleset
 from sim.netfilter.engine import NodeNetfilter
 from sim.netfilter.types import Route
+from sim.nftables import NftRuleset
 from sim.world.datapath import Verdict
 from sim.world.rng import component_rng
 
@@ -91,11 +92,21 @@ class NetfilterDatapath:
         return _VERDICT(Verdict, self.nf.output_verdict(packet, now, self.rng))
 
     def load(self, ruleset: Ruleset | None) -> None:
+        if ruleset is None and self.nf.nft_ruleset is not None:
+            self.nf.load_nft(None)  # flushed: no nft table either
         ruleset = ruleset if ruleset is not None else _EMPTY
         if self.shared is None:
             self.nf.load(ruleset)
         else:
             self.shared.load(self.nf, ruleset)
+
+    def load_nft(self, ruleset: NftRuleset | None) -> None:
+        """Swap in the node's nft ruleset (nftables mode; the engine owns it from now on)."""
+        self.nf.load_nft(ruleset)
+
+    def nft_ruleset(self) -> NftRuleset | None:
+        """The node's nft ruleset with its live set contents."""
+        return self.nf.nft_ruleset
 
     def flush_conntrack(self) -> None:
         self.nf.flush_conntrack()

@@ -12,10 +12,12 @@ from sim.model.config import KubeProxyConfig
 from sim.model.errors import SimError
 from sim.world.ipvs_backend import IPVSBackend
 from sim.world.kubeproxy import RulesCache
+from sim.world.nftables_backend import NftBackend
 from sim.world.userspace import UserspaceBackend
 
 BACKENDS = {
     "iptables": RulesCache,
+    "nftables": NftBackend,
     "ipvs": IPVSBackend,
     "userspace": UserspaceBackend,
 }
