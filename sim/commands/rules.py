@@ -26,6 +26,7 @@ import argparse
 from sim.iptables import apply_payload, render_save
 from sim.kubeproxy.iptables import bootstrap_payload, compile_rules, rule_stats
 from sim.commands.options import add_mode_argument, require_built_mode, with_mode
+from sim.commands.rules_userspace import userspace_rules
 from sim.model.errors import SimError, quote
 from sim.scenario.spec import load_scenario
 
@@ -38,15 +39,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", help="scenario YAML file")
     parser.add_argument("--node", help="node name (default: the first node of the cluster)")
     parser.add_argument("--seed", type=int, default=None,
-                        help="override spec.seed (the ClusterIPs and NodePorts allocated, as in show and run)")
+                        help="override spec.seed (the ClusterIPs and NodePorts allocated, as in show "
+                             "and run; in userspace mode also the proxy ports)")
     add_mode_argument(parser)
-    parser.add_argument("--format", choices=("restore", "save", "nft", "ipset", "ipvsadm"),
+    parser.add_argument("--format", choices=("restore", "save", "nft", "ipset", "ipvsadm", "commands"),
                         default=None,
                         help="iptables mode: restore (kube-proxy's iptables-restore input, the "
                              "default) or save (what iptables-save shows after loading it); "
                              "nftables mode: nft (the nft -f transaction, the default); "
                              "ipvs mode: restore, save, ipset (what ipset save shows) or "
-                             "ipvsadm (what ipvsadm-save -n shows)")
+                             "ipvsadm (what ipvsadm-save -n shows); userspace mode: save (the "
+                             "default), restore or commands (the iptables invocations)")
     parser.add_argument("--stats", action="store_true", help="print rule and chain counts per table")
     parser.add_argument("--nfacct", action="store_true",
                         help="the node has kube-proxy's nfacct counters (adds -m nfacct to the "
@@ -82,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
     if state.node(node) is None:
         raise SimError(f"--node: Not found: {quote(node)}: the cluster's nodes are {', '.join(names)}")
     require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
+    if state.kube_proxy.mode == "userspace":
+        seed = scenario.seed if args.seed is None else args.seed
+        print(userspace_rules(state, node, seed, args.format or "save", args.stats), end="")
+        return 0
     if state.kube_proxy.mode == "nftables":
         from sim.commands import rules_nft
         print(rules_nft.run(state, node, args), end="")
@@ -101,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
               else rules_ipvs.render(ipvs_rules, fmt), end="")
         return 0
     if fmt not in ("restore", "save"):
-        only = {"nft": "nftables", "ipset": "ipvs", "ipvsadm": "ipvs"}[fmt]
+        only = {"nft": "nftables", "ipset": "ipvs", "ipvsadm": "ipvs", "commands": "userspace"}[fmt]
         raise SimError(f'--format: Unsupported value: "{fmt}": supported values in iptables '
                        f'mode: "restore", "save" ("{fmt}" is only in {only} mode: --mode {only})')
     payload = compile_rules(state, node, nfacct=args.nfacct)

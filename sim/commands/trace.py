@@ -45,6 +45,7 @@ from sim.commands import trace_nft
 from sim.commands.options import add_mode_argument, require_built_mode, require_engine_mode, with_mode
 from sim.iptables import SourcedPayload, apply_payload, parse_restore_lines
 from sim.iptables.ruleset import Ruleset
+from sim.commands.trace_userspace import proxy_choice, render_proxy, userspace_ruleset
 from sim.model.errors import SimError, quote
 from sim.model.packet import Packet
 from sim.netfilter import Outcome, Route, trace_packet
@@ -68,7 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", nargs="?", help="scenario YAML file (not with --rules)")
     parser.add_argument("--node", help="node name (default: the first node of the cluster)")
     parser.add_argument("--seed", type=int, default=None,
-                        help="override spec.seed (the ClusterIPs and NodePorts allocated, as in show and run)")
+                        help="override spec.seed (the ClusterIPs and NodePorts allocated, as in show "
+                             "and run; in userspace mode also the proxy ports and the load "
+                             "balancer's shuffle)")
     add_mode_argument(parser)
     parser.add_argument("--rules", metavar="FILE",
                         help="trace a real node's iptables-save / iptables-restore file or "
@@ -120,7 +123,10 @@ class _Setup:
 
     def __init__(self, ruleset: Ruleset, local: list[str], route, node: str,
                  pod_ips: dict[str, tuple[str, bool]], note: str, ipsets: tuple = (),
-                 warning: str = "", nft=None) -> None:
+                 warning: str = "", nft=None, proxy=None) -> None:
+        self.proxy = proxy  # userspace mode: (outcomes, client ip) -> the proxy's choices
+        # A pod packet arrives on the bridge, whose address REDIRECT uses (the portal rules).
+        self.iface_addresses = {"cni0": local[-1]} if len(local) > 1 and proxy else None
         self.ruleset = ruleset
         self.ipsets = ipsets
         self.warning = warning
@@ -140,7 +146,8 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
 
     if args.node == "":
         raise SimError('--node: Required value: an empty node name (omit --node for the first node)')
-    state = with_mode(load_scenario(args.scenario), args.mode).state(args.seed)
+    scenario = with_mode(load_scenario(args.scenario), args.mode)
+    state = scenario.state(args.seed)
     names = [n.name for n in state.nodes]
     if not names:
         raise SimError(f"{args.scenario}: the cluster has no nodes")
@@ -151,9 +158,16 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
                        f"{', '.join(names)}")
     require_built_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
     require_engine_mode(state.kube_proxy.mode, "--mode" if args.mode else args.scenario)
+    proxy = None
     ipvs = None
     nft = None
-    if state.kube_proxy.mode == "ipvs":
+    if state.kube_proxy.mode == "userspace":
+        seed = scenario.seed if args.seed is None else args.seed
+        ruleset = userspace_ruleset(state, node_name, seed)
+
+        def proxy(outcomes, client_ip):
+            return proxy_choice(state, node_name, seed, outcomes, client_ip)
+    elif state.kube_proxy.mode == "ipvs":
         from sim.commands import trace_ipvs
         ruleset, _bound, ipsets, table = trace_ipvs.setup(state, node_name)
         ipvs = (state, ipsets, table)
@@ -180,7 +194,7 @@ def _from_scenario(args: argparse.Namespace) -> _Setup:
             on_node = p.node_name == node_name
             pods[p.name] = (p.pod_ip, on_node)
             pods[f"{p.namespace}/{p.name}"] = (p.pod_ip, on_node)
-    out = _Setup(ruleset, local, route, node_name, pods, "", nft=nft)
+    out = _Setup(ruleset, local, route, node_name, pods, "", nft=nft, proxy=proxy)
     out.ipvs = ipvs
     return out
 
@@ -381,16 +395,20 @@ def run(args: argparse.Namespace) -> int:
     else:
         outcomes = trace_packet(setup.ruleset, setup.local, packet, local_out=local_out,
                                 in_iface=in_iface, route=setup.route, ipsets=setup.ipsets,
-                                nft=setup.nft)
+                                nft=setup.nft, iface_addresses=setup.iface_addresses)
     path = "OUTPUT (locally generated)" if local_out else f"PREROUTING (arriving on {in_iface})"
+    choices = setup.proxy(outcomes, src) if setup.proxy is not None else None
     if args.json:
         if setup.warning:
             print(setup.warning, file=sys.stderr)
-        print(json.dumps({
+        doc = {
             "node": setup.node, "packet": {"proto": args.proto, "src": f"{src}:{sport}",
                                            "dst": f"{dst}:{args.dport}"},
             "path": "OUTPUT" if local_out else "PREROUTING", "local_addresses": setup.local,
-            "outcomes": [o.to_json() for o in outcomes]}, indent=2))
+            "outcomes": [o.to_json() for o in outcomes]}
+        if choices is not None:
+            doc["proxy"] = choices
+        print(json.dumps(doc, indent=2))
         return 0
     header = (f"trace {args.proto} {src}:{sport} -> {dst}:{args.dport} on {setup.node}: "
               f"{path}; node addresses {', '.join(setup.local) or 'none'}")
@@ -400,4 +418,6 @@ def run(args: argparse.Namespace) -> int:
         header += f"\n{setup.warning}"
     walk = "rules and lookups" if setup.nft is not None else "rules"
     print(render_text(header, outcomes, walk), end="")
+    if choices is not None:
+        print(render_proxy(choices), end="")
     return 0

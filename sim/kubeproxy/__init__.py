@@ -17,6 +17,10 @@ Model
     reproduce the nftables proxier (``pkg/proxy/nftables/proxier.go``, table layout of the
     newest ``proxier_test.go``): the ``nft -f`` transaction of a full or partial sync, over the
     same ``CategorizeEndpoints``.
+    :func:`~sim.kubeproxy.userspace.compile_rules` gives the nat portal rules of Kubernetes
+    1.0's userspace proxier (``pkg/proxy/proxier.go`` of that release) for proxy ports it is
+    handed (:func:`~sim.kubeproxy.userspace.allocate_proxy_ports` draws them from a stream
+    the caller owns); the proxy process itself lives in ``sim.world.userspace``.
 Scope and limitations
     One sync's *full* payload: partial syncs (unchanged services omitted) are the sync loop's
     business (``sim.world``). Topology hints are not modelled. Local-traffic detection supports
@@ -37,6 +41,8 @@ Validation
     dumps through a knftables-Fake-like table and upstream's sort, check structural properties
     on generated clusters, and load every transaction with the real ``nft -f`` in a network
     namespace (the listing must equal the kernel's listing of our predicted table).
+    userspace: ``tests/kubeproxy/test_userspace.py`` pins the rule text and order;
+    ``tests/kernel/test_userspace_kernel.py`` loads the rules next to a real proxy socket.
 """
 
 from sim.kubeproxy.hashing import (

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from sim.model.config import PROXY_MODES
 
-BUILT_MODES: tuple[str, ...] = ("iptables", "nftables", "ipvs")
+BUILT_MODES: tuple[str, ...] = ("iptables", "nftables", "ipvs", "userspace")
 
-# Modes whose rules the packet engine (sim.netfilter) can execute: ``trace`` refuses the others.
-ENGINE_MODES: tuple[str, ...] = ("iptables", "nftables", "ipvs")
+# Modes whose rules the packet engine (sim.netfilter) can execute: ``trace`` refuses the others
+# (userspace mode's portal rules are iptables rules).
+ENGINE_MODES: tuple[str, ...] = ("iptables", "nftables", "ipvs", "userspace")
 
 __all__ = ["BUILT_MODES", "ENGINE_MODES", "PROXY_MODES", "unsupported_mode_message"]
 

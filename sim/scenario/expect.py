@@ -8,9 +8,15 @@ Each expectation reads the recorded connections of one flow (a flow expanded ove
 ``rejected``          share refused (RST / ICMP port unreachable, what REJECT gives) >= ``atLeast``;
                       with ``withinSeconds`` every refusal must come that fast ("at once")
 ``dropped``           share timed out (what DROP gives) >= ``atLeast``
+``reset``             share reset after the handshake (the 1.0 userspace proxy closing a
+                      connection it accepted but could not forward) >= ``atLeast``
+``latency``           the ``percentile`` (default 50) of answered connections' time to the
+                      answer, in seconds, within [``atLeast``, ``atMost``]
 ``failures``          count of connections not answered within [``atLeast``, ``atMost``]
 ``spread``            answered connections spread uniformly over the pods matching ``selector``:
-                      Pearson chi-square p-value >= ``significance``
+                      Pearson chi-square p-value >= ``significance``; the busiest pod's
+                      count minus the idlest's <= ``maxImbalance`` and >= ``minImbalance``
+                      when given (round robin: 0 or 1; random choice scatters more)
 ``affinity``          connections grouped into sessions (a gap longer than ``timeoutSeconds``
                       ends one, as ``-m recent --rcheck --seconds`` forgets the client): in each
                       session the share served by its first pod >= ``minShare``; with
@@ -18,6 +24,9 @@ Each expectation reads the recorded connections of one flow (a flow expanded ove
 ``sourceSeen``        share of answered connections where the server saw ``client`` (the
                       client's own address), ``node`` (a node address: masqueraded) or an IP
 ``programmingLatency`` p50/p99 of network programming latency (all nodes, or ``node``) <= bound
+Any expectation may carry ``mode``: it is then checked only in runs of that kube-proxy mode,
+so one scenario states what each mode does.
+
 ``nodePortMatrix``    for a flow expanded over nodes (``node: "*"``), each node's dominant
                       outcome equals the expected one (``"*"`` for every node)
 """
@@ -79,7 +88,7 @@ def evaluate(spec: ExpectSpec, obs: Observed) -> ExpectResult:
     if not conns:
         return ExpectResult(spec.name, t, False, "no connections recorded for this flow")
     total = len(conns)
-    if t in ("reachable", "rejected", "dropped"):
+    if t in ("reachable", "rejected", "dropped", "reset"):
         want = OUTCOMES[t]
         hits = [c for c in conns if c.outcome == want]
         if t == "reachable" and "selector" in p:
@@ -108,16 +117,31 @@ def evaluate(spec: ExpectSpec, obs: Observed) -> ExpectResult:
         detail = (f"chi2={stat:.2f} dof={max(len(pods) - 1, 0)} p={pval:.4f} "
                   f"(need p >= {p['significance']:g}); counts " +
                   ", ".join(f"{k}={n}" for k, n in zip(pods, counts)))
-        if p.get("maxImbalance") is not None and counts:
-            # the most- minus the least-loaded pod (0: exactly even, as round robin gives)
+        if (p.get("maxImbalance") is not None or p.get("minImbalance") is not None) and counts:
+            # the most- minus the least-loaded pod (0: exactly even, as round robin gives;
+            # random choice scatters)
             imbalance = max(counts) - min(counts)
-            ok = ok and imbalance <= p["maxImbalance"]
-            detail += f"; imbalance {imbalance} (need <= {p['maxImbalance']:g})"
+            need = []
+            if p.get("maxImbalance") is not None:
+                ok = ok and imbalance <= p["maxImbalance"]
+                need.append(f"<= {p['maxImbalance']:g}")
+            if p.get("minImbalance") is not None:
+                ok = ok and imbalance >= p["minImbalance"]
+                need.append(f">= {p['minImbalance']:g}")
+            detail += f"; imbalance {imbalance} (need {' and '.join(need)})"
         if stray:
             detail += f"; answered by pods outside the selector: {', '.join(stray)}"
         return ExpectResult(spec.name, t, ok, detail)
     if t == "affinity":
         return _affinity(spec, conns)
+    if t == "latency":
+        times = [c.elapsed_s for c in conns if c.outcome == "ok"]
+        if not times:
+            return ExpectResult(spec.name, t, False, "no answered connections" + _others(conns))
+        value = percentile(times, p["percentile"])
+        return ExpectResult(spec.name, t, _within(value, p),
+                            f"p{p['percentile']:g} {value * 1000:.3f} ms, need {_bounds(p, 1000, 'ms')}"
+                            + _others(conns))
     if t == "sourceSeen":
         answered = [c for c in conns if c.outcome == "ok"]
         if p["seen"] == "client":
@@ -132,6 +156,20 @@ def evaluate(spec: ExpectSpec, obs: Observed) -> ExpectResult:
                             f"{_share(len(good), len(answered))} saw {p['seen']}; most seen: "
                             + ", ".join(f"{ip} x{n}" for ip, n in seen))
     raise ValueError(f"unknown expectation type {t!r}")
+
+
+def _within(value: float, p: dict) -> bool:
+    return ((p["atLeast"] is None or value >= p["atLeast"] - 1e-12)
+            and (p["atMost"] is None or value <= p["atMost"] + 1e-12))
+
+
+def _bounds(p: dict, scale: float, unit: str) -> str:
+    parts = []
+    if p["atLeast"] is not None:
+        parts.append(f">= {p['atLeast'] * scale:g}{' ' + unit if unit else ''}")
+    if p["atMost"] is not None:
+        parts.append(f"<= {p['atMost'] * scale:g}{' ' + unit if unit else ''}")
+    return " and ".join(parts)
 
 
 def _others(conns: list[ConnectionRecord]) -> str:

@@ -33,17 +33,21 @@ def render(result: RunResult, *, brief: bool = False) -> str:
     by_flow: dict[str, list] = {}
     for c in rec.connections:
         by_flow.setdefault(c.flow, []).append(c)
+    # The userspace proxy's resets (an accepted connection closed) get their own column.
+    resets = result.scenario.kube_proxy.mode == "userspace"
     for f in result.plan.flows:
         cs = by_flow.get(f.name, [])
         n = Counter(c.outcome for c in cs)
         ok = [c.elapsed_s for c in cs if c.outcome == "ok"]
         flows.append([f.name, f"{f.client_kind}:{f.client}", f.target.label, f.proto.upper(),
                       str(len(cs)), str(n["ok"]), str(n["refused"]), str(n["timeout"]),
-                      str(n["unresolved"]), str(n["error"]), _ms(percentile(ok, 50)) if ok else "-"])
+                      str(n["unresolved"]), str(n["error"]), _ms(percentile(ok, 50)) if ok else "-"]
+                     + ([str(n["reset"])] if resets else []))
     if not result.plan.flows:
         out += ["", "(no spec.traffic: nothing was sent; add flows to exercise the Services)"]
     out += ["", "FLOWS", table(["FLOW", "CLIENT", "TARGET", "PROTO", "CONN", "OK", "REFUSED",
-                                 "TIMEOUT", "UNRESOLVED", "ERROR", "TTFB-P50-MS"], flows)]
+                                 "TIMEOUT", "UNRESOLVED", "ERROR", "TTFB-P50-MS"]
+                                + (["RESET"] if resets else []), flows)]
     if not brief:
         servers = Counter((c.flow, c.server, c.source_seen) for c in rec.connections if c.outcome == "ok")
         rows = [[f, s, seen, str(n)] for (f, s, seen), n in sorted(servers.items())]

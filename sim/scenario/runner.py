@@ -131,7 +131,8 @@ def run(scenario, seed: int | None = None, progress: ProgressFn | None = None,
             span = max(span / 2.0, end / 1e4)
     obs = Observed(world.recorder, dict(world.pod_labels), world.node_ips(),
                    tuple(sorted(world.net.nodes)))
-    results = [evaluate(e, obs) for e in plan.expectations]
+    mode = scenario.kube_proxy.mode
+    results = [evaluate(e, obs) for e in plan.expectations if e.params.get("mode", mode) == mode]
     stats = {
         "hops": world.net.hops,
         "drops": dict(sorted(world.net.drops.items())),

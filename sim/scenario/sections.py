@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.kubeproxy.modes import BUILT_MODES, unsupported_mode_message
+from sim.model.config import PROXY_MODES
 from sim.netfilter.ipvs import SCHEDULERS as IPVS_SCHEDULERS
 from sim.model.errors import FieldError, SimError, quote
 from sim.scenario.spec import line_of, read_documents
@@ -45,6 +46,7 @@ from sim.world.params import (
     LinkParams,
     NetworkParams,
     Route,
+    UserspaceParams,
 )
 from sim.world.dns import DNS_TARGET_FIELDS, dns_target
 from sim.world.events import EventSpec
@@ -57,7 +59,7 @@ MAX_SIMULATED_S = 7 * 86400.0
 # The most connection attempts a run may plan: each is a record in memory and a results row
 # (about 200 bytes each), and the issue's benchmark scale is 100,000.
 MAX_CONNECTIONS = 5_000_000
-OUTCOMES = {"reachable": "ok", "rejected": "refused", "dropped": "timeout"}
+OUTCOMES = {"reachable": "ok", "rejected": "refused", "dropped": "timeout", "reset": "reset"}
 
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "scale": ("kind", "name", "replicas"),
@@ -76,8 +78,10 @@ EXPECT_FIELDS: dict[str, tuple[str, ...]] = {
     "reachable": ("flow", "atLeast", "selector", "window"),
     "rejected": ("flow", "atLeast", "withinSeconds", "window"),
     "dropped": ("flow", "atLeast", "window"),
+    "reset": ("flow", "atLeast", "window"),
+    "latency": ("flow", "percentile", "atLeast", "atMost", "window"),
     "failures": ("flow", "atLeast", "atMost", "window"),
-    "spread": ("flow", "significance", "maxImbalance", "selector", "window"),
+    "spread": ("flow", "significance", "maxImbalance", "minImbalance", "selector", "window"),
     "affinity": ("flow", "timeoutSeconds", "minShare", "switchAfterTimeout", "window"),
     "sourceSeen": ("flow", "seen", "atLeast", "window"),
     "programmingLatency": ("p50", "p99", "node"),
@@ -200,7 +204,7 @@ def parse_network(raw: Any, file: str = "", path: str = "spec.network",
     """Check ``spec.network`` and return the world's :class:`NetworkParams`."""
     c = _Checker(file, root)
     m = c.mapping(raw, path, ("podLink", "nodeLink", "externalLink", "externalHosts", "routes",
-                              "controlPlane", "restoreBackend", "nodeCPUs"))
+                              "controlPlane", "restoreBackend", "nodeCPUs", "userspaceProxy"))
     base = NetworkParams()
 
     def link(key: str, default: LinkParams) -> LinkParams:
@@ -246,9 +250,16 @@ def parse_network(raw: Any, file: str = "", path: str = "spec.network",
     cpus = m.get("nodeCPUs", base.node_cpus)
     if isinstance(cpus, bool) or not isinstance(cpus, int) or cpus < 1:
         raise c.fail(f"{path}.nodeCPUs", "Invalid value", cpus, "must be an integer >= 1")
+    um = c.mapping(m.get("userspaceProxy"), f"{path}.userspaceProxy",
+                   ("setupSeconds", "perPacketSeconds", "iptablesCallSeconds"))
+    up = f"{path}.userspaceProxy"
+    u0 = base.userspace
+    userspace = UserspaceParams(c.number(um, "setupSeconds", up, u0.setup_s),
+                                c.number(um, "perPacketSeconds", up, u0.per_packet_s),
+                                c.number(um, "iptablesCallSeconds", up, u0.iptables_call_s))
     return NetworkParams(link("podLink", base.pod_link), link("nodeLink", base.node_link),
                          link("externalLink", base.external_link), tuple(hosts), tuple(routes),
-                         cp, backend, cpus)
+                         cp, backend, cpus, userspace)
 
 
 def parse_traffic(raw: Any, node_names: tuple[str, ...], file: str = "",
@@ -402,8 +413,11 @@ def parse_expect(raw: Any, flow_names: tuple[str, ...], file: str = "",
         if not isinstance(e, dict):
             raise c.fail(ep, "Invalid value", _short(e), "must be a mapping")
         typ = c.string(e, "type", ep, choices=tuple(EXPECT_FIELDS))
-        em = c.mapping(e, ep, ("type", "name") + EXPECT_FIELDS[typ])
+        em = c.mapping(e, ep, ("type", "name", "mode") + EXPECT_FIELDS[typ])
         p: dict[str, Any] = {}
+        if "mode" in em:
+            # Only checked in runs of that kube-proxy mode (one scenario, several modes).
+            p["mode"] = c.string(em, "mode", ep, choices=PROXY_MODES)
         if typ != "programmingLatency":
             flow = c.string(em, "flow", ep)
             known = flow in flow_names or any(f.startswith(flow + "@") for f in flow_names)
@@ -417,8 +431,17 @@ def parse_expect(raw: Any, flow_names: tuple[str, ...], file: str = "",
                     or w[0] > w[1]):
                 raise c.fail(f"{ep}.window", "Invalid value", w, "must be [start, end] seconds")
             p["window"] = (float(w[0]), float(w[1]))
-        if typ in ("reachable", "rejected", "dropped", "sourceSeen"):
+        if typ in ("reachable", "rejected", "dropped", "reset", "sourceSeen"):
             p["atLeast"] = c.fraction(em, "atLeast", ep, 1.0)
+        if typ == "latency":
+            p["atLeast"] = c.number(em, "atLeast", ep, None)
+            p["atMost"] = c.number(em, "atMost", ep, None)
+            if p["atLeast"] is None and p["atMost"] is None:
+                raise c.fail(f"{ep}.atMost", "Required value", None, "atLeast and/or atMost")
+        if typ == "latency":
+            p["percentile"] = c.number(em, "percentile", ep, 50.0)
+            if not 0 < p["percentile"] <= 100:
+                raise c.fail(f"{ep}.percentile", "Invalid value", p["percentile"], "must be in (0, 100]")
         if typ == "failures":
             p["atLeast"] = int(c.number(em, "atLeast", ep, 0))
             p["atMost"] = c.number(em, "atMost", ep, None)
@@ -430,8 +453,10 @@ def parse_expect(raw: Any, flow_names: tuple[str, ...], file: str = "",
         if typ == "spread":
             if "selector" not in p:
                 raise c.fail(f"{ep}.selector", "Required value", None, "the pods the load should spread over")
+        if typ == "spread":
             p["significance"] = c.fraction(em, "significance", ep, 0.01)
             p["maxImbalance"] = c.number(em, "maxImbalance", ep, None)
+            p["minImbalance"] = c.number(em, "minImbalance", ep, None)
         if typ == "rejected":
             p["withinSeconds"] = c.number(em, "withinSeconds", ep, None)
         if typ == "affinity":

@@ -59,12 +59,27 @@ class SharedCompilation:
         nf.adopt(entry[1])
 
 
+class _PodInterfaces(dict):
+    """Interface -> primary address for REDIRECT: a pod's packet arrives (``veth-<pod>`` in
+    the world) on the node's pod bridge, so REDIRECT sends it to the bridge's address, as the
+    kernel does (measured in tests/kernel/test_userspace_kernel.py's topology)."""
+
+    def __init__(self, bridge: str) -> None:
+        super().__init__()
+        self.bridge = bridge
+
+    def get(self, iface, default=None):
+        return self.bridge if iface.startswith("veth-") else default
+
+
 class NetfilterDatapath:
     """A node kernel backed by the netfilter engine."""
 
     def __init__(self, addresses: tuple[str, ...], config: KubeProxyConfig, rng,
-                 shared: SharedCompilation | None = None, route=None) -> None:
+                 shared: SharedCompilation | None = None, route=None, pod_bridge: str = "") -> None:
         self.nf = NodeNetfilter(None, list(addresses), config=config, trace=False, route=route)
+        if pod_bridge:
+            self.nf.iface_addresses = _PodInterfaces(pod_bridge)
         self.rng = rng
         self.shared = shared
 
@@ -119,7 +134,8 @@ def node_routes(node):
 
 def _make(node, seed: int, config: KubeProxyConfig, shared) -> "NetfilterDatapath":
     return NetfilterDatapath(node.ips, config, component_rng(seed, f"netfilter/{node.name}"),
-                             shared, node_routes(node))
+                             shared, node_routes(node),
+                             node.bridge_ips[0] if node.bridge_ips else "")
 
 
 def netfilter_datapaths():

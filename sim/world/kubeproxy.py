@@ -178,7 +178,9 @@ class RulesCache:
     ``program(state, node_name, existing_nat_chains) -> Program``-like (with ``rules``,
     ``deletions`` and ``nat_chains``), ``written(prev, prog, full) -> int`` (what the sync
     writes), ``duration_s(restore, written) -> float`` (the sync's modelled time) and
-    ``install(node, prog)`` (the program takes effect on the node).
+    ``install(node, prog)`` (the program takes effect on the node); optionally
+    ``attach(world)`` when the world is built and ``stopped(node)`` when a node's kube-proxy
+    exits. Its ``config`` is the configuration the sync loop runs with.
     """
 
     def __init__(self, config: KubeProxyConfig, apply: bool = True) -> None:
@@ -307,6 +309,9 @@ class KubeProxy:
         """Stop the loop (node down, or the kube-proxy process killed)."""
         self.running = False
         self.epoch += 1
+        stopped = getattr(self.rules, "stopped", None)
+        if stopped is not None:  # a backend with processes of its own (userspace)
+            stopped(self.node)
         self._poke()
 
     def notify(self, state: ClusterState, change_id: int, change_time: float) -> None:

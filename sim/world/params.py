@@ -24,6 +24,8 @@ external link and the node's link.
   131072 with the defaults (32768 x 4 = the minimum); see
   :func:`sim.world.kubeproxy.conntrack_max`.
 * ``connect_timeout_s`` (per client, see ``sim.world.workload``) defaults to 1 s.
+* ``userspace``: what the 1.0 userspace proxy costs (:class:`UserspaceParams`,
+  ``spec.network.userspaceProxy``), measured by ``benchmarks/userspace_bench.py``.
 """
 
 from __future__ import annotations
@@ -76,6 +78,27 @@ class ControlPlaneParams:
 
 
 @dataclass(frozen=True, slots=True)
+class UserspaceParams:
+    """What the userspace proxy costs, in simulated seconds.
+
+    ``setup_s``: from accept to the dial's SYN (accept, the load balancer, socket and
+    ``connect`` syscalls, a goroutine). ``per_packet_s``: one relayed packet (a read and a
+    write through user space). ``iptables_call_s``: one ``iptables`` command (process start,
+    table read, commit). Defaults: ``benchmarks/userspace_bench.py`` on the shared 2-core
+    machine (README, "The 1.0 userspace proxy"): a Python relay in a node namespace against
+    one DNAT rule on the same path, samples alternating, medians; over five runs the set-up
+    cost was 155-225 us (median 178), the per-packet cost 6-13 us (median 11), one
+    ``iptables-legacy -C`` process 0.37-0.38 ms on a small table (1.0's nodes ran legacy
+    iptables; each call reads the whole table, so it grows with the rules). The relay is
+    Python, not 1.0's Go: the two proxy costs are an upper bound for Go on this machine.
+    """
+
+    setup_s: float = 180e-6
+    per_packet_s: float = 11e-6
+    iptables_call_s: float = 0.0004
+
+
+@dataclass(frozen=True, slots=True)
 class NetworkParams:
     """Everything ``spec.network`` can set."""
 
@@ -87,3 +110,4 @@ class NetworkParams:
     control_plane: ControlPlaneParams = field(default_factory=ControlPlaneParams)
     restore_backend: str = "legacy"
     node_cpus: int = 4
+    userspace: UserspaceParams = field(default_factory=lambda: UserspaceParams())

@@ -13,11 +13,13 @@ from sim.model.errors import SimError
 from sim.world.ipvs_backend import IPVSBackend
 from sim.world.kubeproxy import RulesCache
 from sim.world.nftables_backend import NftBackend
+from sim.world.userspace import UserspaceBackend
 
 BACKENDS = {
     "iptables": RulesCache,
     "nftables": NftBackend,
     "ipvs": IPVSBackend,
+    "userspace": UserspaceBackend,
 }
 
 

@@ -14,6 +14,8 @@ class ConnectionRecord:
     """One connection attempt (TCP) or datagram exchange (UDP) and its outcome.
 
     ``outcome`` is ``ok`` (a server answered), ``refused`` (RST or ICMP port unreachable),
+    ``reset`` (a RST after the handshake completed: the 1.0 userspace proxy closing a connection
+    it accepted but could not forward),
     ``timeout`` (nothing came back in time), ``unresolved`` (the target did not exist when
     the client tried) or ``error`` (the client's own ``connect()`` failed; ``error`` holds the
     errno name, ``EADDRNOTAVAIL`` when no ephemeral port was free). ``elapsed_s`` is the time to the first byte of the answer for ``ok``,

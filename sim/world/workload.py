@@ -225,13 +225,15 @@ class Client:
 class Connection:
     """One connection's state machine (callbacks, not a process: it is on the hot path)."""
 
-    __slots__ = ("world", "host", "rec", "dst", "dport", "spec", "src", "sport", "done", "env")
+    __slots__ = ("world", "host", "rec", "dst", "dport", "spec", "src", "sport", "done", "env",
+                 "established")
 
     def __init__(self, world, host: Host, rec: ConnectionRecord, dst: str, dport: int,
                  spec: FlowSpec) -> None:
         self.world, self.host, self.rec = world, host, rec
         self.dst, self.dport, self.spec = dst, dport, spec
         self.done = False
+        self.established = False
 
     def start(self, env) -> None:
         self.env = env
@@ -276,7 +278,9 @@ class Connection:
             # error, ``packet`` is the quoted datagram: __udp4_lib_err's lookup).
             return
         if error or "R" in packet.tcp_flags:
-            self._finish("refused")
+            # A reset after the handshake (a userspace proxy closing an accepted connection
+            # with the request unread) is not a refusal at the SYN.
+            self._finish("reset" if self.established and not error else "refused")
             return
         if isinstance(data, Reply):
             self.rec.server = data.server
@@ -285,6 +289,7 @@ class Connection:
             self._finish("ok")
             return
         if packet.tcp_flags == "SA":
+            self.established = True
             ack = make_packet("tcp", self.src, self.dst, self.sport, self.dport, "A", 0,
                               REQUEST_BYTES, "", "", None)
             self.world.net.send_from(self.host, ack, self.rec.id)

@@ -60,6 +60,8 @@ class World:
         self.rules = proxy_backend(self.config)
         if hasattr(self.rules, "bind"):
             self.rules.bind(self.env)  # a backend with timers of its own (IPVS)
+        if hasattr(self.rules, "attach"):
+            self.rules.attach(self)  # a backend with processes of its own (userspace)
         self.pod_hosts: dict[str, PodHost] = {}
         self.pod_labels: dict[str, dict[str, str]] = {}  # every pod that ever ran
         self.kube_proxies: dict[str, KubeProxy] = {}
@@ -76,7 +78,7 @@ class World:
                 if limit is not None:
                     host.datapath.set_conntrack_max(limit)
             host.up = node.ready
-            self.kube_proxies[node.name] = KubeProxy(self.env, host, self.config, self.rules,
+            self.kube_proxies[node.name] = KubeProxy(self.env, host, self.rules.config, self.rules,
                                                      self.restore_model, self.recorder)
         self._sync_pods(self.state)
         self._sync_lb(self.state)

@@ -8,7 +8,6 @@ import pytest
 
 from sim.cli import main
 from sim.commands.options import with_mode
-from sim.kubeproxy.modes import BUILT_MODES
 from sim.model.config import PROXY_MODES
 from sim.scenario.spec import load_scenario
 
@@ -34,9 +33,12 @@ def test_every_rule_compiling_command_takes_mode(command, capsys):
     assert "--mode {" + ",".join(PROXY_MODES) + "}" in out
 
 
-@pytest.mark.parametrize("mode", [m for m in PROXY_MODES if m not in BUILT_MODES])
-def test_rules_refuses_a_mode_with_no_compiler(mode, capsys):
-    """A mode whose compiler is not built is refused with exit 1, naming the option."""
-    assert main(["rules", str(SCENARIO), "--mode", mode]) == 1
+def test_rules_refuses_a_mode_with_no_compiler(capsys, monkeypatch):
+    """A mode whose compiler is not built is refused with exit 1, naming the option (every
+    mode has a compiler today, so the list of built modes is narrowed for the test)."""
+    monkeypatch.setattr("sim.commands.options.BUILT_MODES", ("iptables",))
+    monkeypatch.setattr("sim.kubeproxy.modes.BUILT_MODES", ("iptables",))
+    assert main(["rules", str(SCENARIO), "--mode", "ipvs"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f'error: --mode: kubeProxy.mode: Unsupported value: "{mode}"')
+    assert err.startswith('error: --mode: kubeProxy.mode: Unsupported value: "ipvs": '
+                          'supported values: "iptables"')
