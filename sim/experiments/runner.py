@@ -38,7 +38,7 @@ from typing import Iterable
 from sim.experiments.point import TIMING_METRICS, PointOutcome, measure_point
 from sim.experiments.sweepfile import Point, Sweep
 from sim.model.errors import SimError
-from sim.scenario.results import git_commit, versions
+from sim.scenario.results import PACKAGES as RESULT_PACKAGES, git_commit, versions
 
 EXECUTORS = ("local", "dask")
 ROW_FIELDS = ("metric", "table", "label", "value")
@@ -90,14 +90,8 @@ def _machine() -> dict:
 
 
 def _versions() -> dict:
-    from importlib import metadata
-    out = versions()
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "absent"
-    return out
+    """The run's package versions plus the sweep machinery's."""
+    return versions(RESULT_PACKAGES + PACKAGES)
 
 
 def point_status(point_dir: Path) -> str | None:

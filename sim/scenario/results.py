@@ -64,9 +64,10 @@ def git_commit(root: Path) -> str:
     return out.stdout.strip() or "unknown"
 
 
-def versions() -> dict[str, str]:
+def versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    """The installed version of each of ``packages`` ("absent" when not installed)."""
     out = {}
-    for name in PACKAGES:
+    for name in packages:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
